@@ -1,0 +1,318 @@
+//! The domain vocabulary shared by the service and the store: users, orders,
+//! certificates, requests and the audit log, with their statuses. Wire types
+//! (the JSON of CertCentral) live in `api::wire` and are converted explicitly.
+
+use std::fmt;
+
+/// Seconds since the Unix epoch, UTC: how every time is stored.
+pub type UnixTime = i64;
+
+pub fn now() -> UnixTime {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Declares a string-backed enum with `as_str` and a case-insensitive `parse`,
+/// so that each status has exactly one spelling in the database and on the wire.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Case-insensitive, as the contract requires for enum values.
+            pub fn parse(text: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(text))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(Role { Administrator = "administrator", User = "user" });
+
+impl Role {
+    /// CertCentral's numeric role ids.
+    pub fn certcentral_id(self) -> i64 {
+        match self {
+            Role::Administrator => 1,
+            Role::User => 2,
+        }
+    }
+}
+
+string_enum!(UserStatus { Active = "active", Disabled = "disabled" });
+
+string_enum!(OrderStatus {
+    Pending = "pending",
+    Issued = "issued",
+    Rejected = "rejected",
+    Revoked = "revoked",
+    ReissuePending = "reissue_pending",
+    Canceled = "canceled",
+});
+
+string_enum!(CertificateStatus {
+    Pending = "pending",
+    Issued = "issued",
+    Revoked = "revoked",
+    ReissuePending = "reissue_pending",
+});
+
+string_enum!(RequestType { NewRequest = "new_request", Reissue = "reissue", Revoke = "revoke" });
+
+string_enum!(RequestStatus {
+    Submitted = "submitted",
+    Pending = "pending",
+    Approved = "approved",
+    Rejected = "rejected",
+});
+
+string_enum!(
+    /// The products certd sells; they differ only in name here.
+    Product {
+        SslBasic = "ssl_basic",
+        SslPlus = "ssl_plus",
+        SslMultiDomain = "ssl_multi_domain",
+        SslWildcard = "ssl_wildcard",
+    }
+);
+
+/// RFC 5280 CRLReason values that a subscriber or administrator may choose.
+/// `certificateHold` and `removeFromCRL` are deliberately absent: the CA/Browser
+/// Forum Baseline Requirements forbid suspending TLS certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+    PrivilegeWithdrawn,
+}
+
+/// Why a reason name was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonRejection {
+    Unknown,
+    /// A real RFC 5280 reason that certd refuses (certificateHold, removeFromCRL, CA compromises).
+    Forbidden,
+}
+
+impl RevocationReason {
+    pub const ALL: [RevocationReason; 6] = [
+        Self::Unspecified,
+        Self::KeyCompromise,
+        Self::AffiliationChanged,
+        Self::Superseded,
+        Self::CessationOfOperation,
+        Self::PrivilegeWithdrawn,
+    ];
+
+    /// The RFC 5280 camelCase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::KeyCompromise => "keyCompromise",
+            Self::AffiliationChanged => "affiliationChanged",
+            Self::Superseded => "superseded",
+            Self::CessationOfOperation => "cessationOfOperation",
+            Self::PrivilegeWithdrawn => "privilegeWithdrawn",
+        }
+    }
+
+    /// The RFC 5280 CRLReason code, as stored and as written in CRLs and OCSP.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Unspecified => 0,
+            Self::KeyCompromise => 1,
+            Self::AffiliationChanged => 3,
+            Self::Superseded => 4,
+            Self::CessationOfOperation => 5,
+            Self::PrivilegeWithdrawn => 9,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// Accepts camelCase (`keyCompromise`) and snake_case (`key_compromise`)
+    /// in any letter case, plus CertCentral's alias `affiliation_change`.
+    pub fn parse(name: &str) -> Result<Self, ReasonRejection> {
+        let folded = name.replace('_', "").to_ascii_lowercase();
+        if folded == "affiliationchange" {
+            return Ok(Self::AffiliationChanged);
+        }
+        if let Some(reason) = Self::ALL.into_iter().find(|r| r.name().eq_ignore_ascii_case(&folded)) {
+            return Ok(reason);
+        }
+        match folded.as_str() {
+            "certificatehold" | "removefromcrl" | "cacompromise" | "aacompromise" => {
+                Err(ReasonRejection::Forbidden)
+            }
+            _ => Err(ReasonRejection::Unknown),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: UnixTime,
+}
+
+impl User {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Administrator
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub id: i64,
+    pub user_id: i64,
+    pub product: Product,
+    pub status: OrderStatus,
+    pub common_name: String,
+    pub dns_names: Vec<String>,
+    pub csr: String,
+    pub signature_hash: String,
+    pub validity_days: i64,
+    pub created_at: UnixTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct Certificate {
+    pub id: i64,
+    pub order_id: i64,
+    pub serial_number: String,
+    pub status: CertificateStatus,
+    pub common_name: String,
+    pub dns_names: Vec<String>,
+    pub csr: String,
+    pub signature_hash: String,
+    pub pem: String,
+    pub valid_from: UnixTime,
+    pub valid_till: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+    pub revocation_reason: Option<RevocationReason>,
+    pub created_at: UnixTime,
+}
+
+/// What a reissue request will issue when it is approved.
+#[derive(Debug, Clone)]
+pub struct ReissueSpec {
+    pub csr: String,
+    pub common_name: String,
+    pub dns_names: Vec<String>,
+    pub signature_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: i64,
+    pub kind: RequestType,
+    pub status: RequestStatus,
+    pub order_id: i64,
+    /// The certificate a revoke request targets; `None` for a whole-order revoke.
+    pub certificate_id: Option<i64>,
+    pub requester_id: i64,
+    pub processor_id: Option<i64>,
+    pub comments: Option<String>,
+    pub processor_comment: Option<String>,
+    pub revocation_reason: Option<RevocationReason>,
+    pub reissue: Option<ReissueSpec>,
+    pub created_at: UnixTime,
+    pub processed_at: Option<UnixTime>,
+}
+
+/// A request about to be inserted.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub kind: RequestType,
+    pub status: RequestStatus,
+    pub order_id: i64,
+    pub certificate_id: Option<i64>,
+    pub requester_id: i64,
+    pub processor_id: Option<i64>,
+    pub comments: Option<String>,
+    pub revocation_reason: Option<RevocationReason>,
+    pub reissue: Option<ReissueSpec>,
+    pub created_at: UnixTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub created_at: UnixTime,
+    pub actor_id: Option<i64>,
+    pub actor_email: Option<String>,
+    pub action: String,
+    pub object_type: String,
+    pub object_id: i64,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// Paging of list calls: the window asked for and the total that matched.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_names_in_both_spellings() {
+        for reason in RevocationReason::ALL {
+            assert_eq!(RevocationReason::parse(reason.name()), Ok(reason));
+            assert_eq!(RevocationReason::parse(&reason.name().to_uppercase()), Ok(reason));
+        }
+        assert_eq!(RevocationReason::parse("key_compromise"), Ok(RevocationReason::KeyCompromise));
+        assert_eq!(
+            RevocationReason::parse("cessation_of_operation"),
+            Ok(RevocationReason::CessationOfOperation)
+        );
+        assert_eq!(
+            RevocationReason::parse("affiliation_change"),
+            Ok(RevocationReason::AffiliationChanged)
+        );
+        assert_eq!(RevocationReason::parse("certificateHold"), Err(ReasonRejection::Forbidden));
+        assert_eq!(RevocationReason::parse("remove_from_crl"), Err(ReasonRejection::Forbidden));
+        assert_eq!(RevocationReason::parse("stolen"), Err(ReasonRejection::Unknown));
+    }
+
+    #[test]
+    fn reason_codes_round_trip() {
+        for reason in RevocationReason::ALL {
+            assert_eq!(RevocationReason::from_code(reason.code()), Some(reason));
+        }
+    }
+
+    #[test]
+    fn statuses_parse_case_insensitively() {
+        assert_eq!(RequestStatus::parse("APPROVED"), Some(RequestStatus::Approved));
+        assert_eq!(OrderStatus::parse("Canceled"), Some(OrderStatus::Canceled));
+        assert_eq!(OrderStatus::parse("cancelled"), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! The `certificates` table.
+
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use super::{StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
+use crate::model::{Certificate, CertificateStatus, RevocationReason, UnixTime};
+
+const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
+                       pem, valid_from, valid_till, revoked_at, revocation_reason, created_at";
+
+#[derive(sqlx::FromRow)]
+struct CertificateRow {
+    id: i64,
+    order_id: i64,
+    serial_number: String,
+    status: String,
+    common_name: String,
+    dns_names: String,
+    csr: String,
+    signature_hash: String,
+    pem: String,
+    valid_from: i64,
+    valid_till: i64,
+    revoked_at: Option<i64>,
+    revocation_reason: Option<i64>,
+    created_at: i64,
+}
+
+impl CertificateRow {
+    fn into_certificate(self) -> StoreResult<Certificate> {
+        let revocation_reason = self
+            .revocation_reason
+            .map(|code| {
+                RevocationReason::from_code(code)
+                    .ok_or_else(|| StoreError::Corrupt(format!("revocation reason code {code}")))
+            })
+            .transpose()?;
+        Ok(Certificate {
+            id: self.id,
+            order_id: self.order_id,
+            serial_number: self.serial_number,
+            status: parse_stored(&self.status, CertificateStatus::parse)?,
+            common_name: self.common_name,
+            dns_names: names_from_json(&self.dns_names)?,
+            csr: self.csr,
+            signature_hash: self.signature_hash,
+            pem: self.pem,
+            valid_from: self.valid_from,
+            valid_till: self.valid_till,
+            revoked_at: self.revoked_at,
+            revocation_reason,
+            created_at: self.created_at,
+        })
+    }
+}
+
+fn into_certificates(rows: Vec<CertificateRow>) -> StoreResult<Vec<Certificate>> {
+    rows.into_iter().map(CertificateRow::into_certificate).collect()
+}
+
+pub struct NewCertificate<'a> {
+    pub order_id: i64,
+    pub serial_number: &'a str,
+    pub common_name: &'a str,
+    pub dns_names: &'a [String],
+    pub csr: &'a str,
+    pub signature_hash: &'a str,
+    pub pem: &'a str,
+    pub valid_from: UnixTime,
+    pub valid_till: UnixTime,
+    pub created_at: UnixTime,
+}
+
+pub async fn insert(conn: &mut AnyConnection, cert: &NewCertificate<'_>) -> StoreResult<i64> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, csr, \
+         signature_hash, pem, valid_from, valid_till, created_at) \
+         VALUES ($1, $2, 'issued', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+    )
+    .bind(cert.order_id)
+    .bind(cert.serial_number)
+    .bind(cert.common_name)
+    .bind(names_to_json(cert.dns_names))
+    .bind(cert.csr)
+    .bind(cert.signature_hash)
+    .bind(cert.pem)
+    .bind(cert.valid_from)
+    .bind(cert.valid_till)
+    .bind(cert.created_at)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Certificate>> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE id = $1");
+    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    row.map(CertificateRow::into_certificate).transpose()
+}
+
+pub async fn find_by_serial(conn: &mut AnyConnection, serial_hex_upper: &str) -> StoreResult<Option<Certificate>> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE serial_number = $1");
+    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(serial_hex_upper)
+        .fetch_optional(conn)
+        .await?;
+    row.map(CertificateRow::into_certificate).transpose()
+}
+
+/// Every certificate of an order, oldest first.
+pub async fn list_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreResult<Vec<Certificate>> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE order_id = $1 ORDER BY id");
+    let rows: Vec<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(order_id).fetch_all(conn).await?;
+    into_certificates(rows)
+}
+
+/// The newest certificate of an order: the one order details show.
+pub async fn current_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreResult<Option<Certificate>> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE order_id = $1 ORDER BY id DESC LIMIT 1");
+    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(order_id).fetch_optional(conn).await?;
+    row.map(CertificateRow::into_certificate).transpose()
+}
+
+pub async fn set_status(conn: &mut AnyConnection, id: i64, status: CertificateStatus) -> StoreResult<()> {
+    sqlx::query("UPDATE certificates SET status = $1 WHERE id = $2")
+        .bind(status.as_str())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks a certificate revoked. A certificate already revoked keeps its first
+/// revocation time and only takes the new reason (the keyCompromise upgrade).
+pub async fn revoke(
+    conn: &mut AnyConnection,
+    id: i64,
+    at: UnixTime,
+    reason: RevocationReason,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE certificates SET status = 'revoked', revoked_at = COALESCE(revoked_at, $1), \
+         revocation_reason = $2 WHERE id = $3",
+    )
+    .bind(at)
+    .bind(reason.code())
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

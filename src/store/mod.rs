@@ -1,0 +1,258 @@
+//! Storage: SQL, transactions, one module per table. Queries use the SQL subset
+//! and `$N` placeholders that both SQLite and PostgreSQL accept, through sqlx's
+//! `Any` driver, so the service layer never knows which backend it runs on.
+
+pub mod audit;
+pub mod certificates;
+pub mod orders;
+pub mod requests;
+pub mod users;
+
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (pool timeout, lost connection).
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// A unique constraint refused the write: someone else got there first.
+    #[error("constraint violated: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value certd cannot read back (e.g. an unknown status string).
+    #[error("unreadable stored value: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(error)
+            }
+            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer at a time. Queuing writers here, in process, is
+    /// cheaper and fairer than letting them spin on SQLITE_BUSY; `busy_timeout`
+    /// still covers other processes (e.g. `certd user add` while serving).
+    sqlite_writer: Mutex<()>,
+}
+
+/// A write transaction. Dropping it without `commit` rolls back.
+pub struct WriteTx<'a> {
+    tx: Transaction<'static, Any>,
+    _writer: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl Store {
+    /// The embedded default: `certd.db` in the data directory.
+    pub fn sqlite_url(data_dir: &Path) -> String {
+        format!("sqlite://{}?mode=rwc", data_dir.join("certd.db").display())
+    }
+
+    /// Connects and brings the schema up to date.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let mut options = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            });
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer. synchronous=FULL fsyncs
+                    // the WAL at every commit, so a 2xx survives power loss too, not
+                    // only a crash of the process (NORMAL would only promise the latter).
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => {
+                return Err(StoreError::Corrupt(
+                    "the PostgreSQL backend is not available in this version".into(),
+                ));
+            }
+        }
+        Ok(Store {
+            pool,
+            backend,
+            sqlite_writer: Mutex::new(()),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection for reads outside any transaction.
+    pub async fn read(&self) -> StoreResult<PoolConnection<Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at BEGIN
+    /// (IMMEDIATE), so checks made inside the transaction stay true until commit.
+    pub async fn write(&self) -> StoreResult<WriteTx<'_>> {
+        match self.backend {
+            Backend::Sqlite => {
+                let guard = self.sqlite_writer.lock().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx {
+                    tx,
+                    _writer: Some(guard),
+                })
+            }
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _writer: None,
+            }),
+        }
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Parses a stored enum string, reporting unknown values as corruption.
+fn parse_stored<T>(value: &str, parse: fn(&str) -> Option<T>) -> StoreResult<T> {
+    parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown stored value {value:?}")))
+}
+
+/// DNS name lists are stored as JSON arrays.
+fn names_to_json(names: &[String]) -> String {
+    serde_json::Value::from(names.to_vec()).to_string()
+}
+
+fn names_from_json(text: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("dns_names: {e}")))
+}
+
+fn bool_to_int(value: bool) -> i64 {
+    i64::from(value)
+}
+
+/// A value bound to a `$N` placeholder of a query assembled at run time.
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Assembles `WHERE` clauses with numbered placeholders, which sqlx's own
+/// `QueryBuilder` cannot do portably through the `Any` driver.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Conditions {
+    /// Adds a clause whose single `{}` is replaced by the next placeholder.
+    fn push(&mut self, clause_with_placeholder: &str, value: Bind) {
+        self.binds.push(value);
+        let placeholder = format!("${}", self.binds.len());
+        self.clauses.push(clause_with_placeholder.replace("{}", &placeholder));
+    }
+
+    fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// The placeholder numbers for LIMIT and OFFSET, after the conditions.
+    fn page_sql(&self) -> String {
+        format!(" LIMIT ${} OFFSET ${}", self.binds.len() + 1, self.binds.len() + 2)
+    }
+
+    fn bind_all<'q, O>(
+        &self,
+        mut query: sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments> {
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(*v),
+                Bind::Text(v) => query.bind(v.clone()),
+            };
+        }
+        query
+    }
+
+    fn bind_all_scalar<'q, O>(
+        &self,
+        mut query: sqlx::query::QueryScalar<'q, Any, O, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::QueryScalar<'q, Any, O, sqlx::any::AnyArguments> {
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(*v),
+                Bind::Text(v) => query.bind(v.clone()),
+            };
+        }
+        query
+    }
+}

@@ -1,0 +1,135 @@
+//! The `orders` table.
+
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use super::{Bind, Conditions, StoreResult, names_from_json, names_to_json, parse_stored};
+use crate::model::{Order, OrderStatus, Page, Product, UnixTime};
+
+const COLUMNS: &str = "o.id, o.user_id, o.product, o.status, o.common_name, o.dns_names, o.csr, \
+                       o.signature_hash, o.validity_days, o.created_at";
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: i64,
+    user_id: i64,
+    product: String,
+    status: String,
+    common_name: String,
+    dns_names: String,
+    csr: String,
+    signature_hash: String,
+    validity_days: i64,
+    created_at: i64,
+}
+
+impl OrderRow {
+    fn into_order(self) -> StoreResult<Order> {
+        Ok(Order {
+            id: self.id,
+            user_id: self.user_id,
+            product: parse_stored(&self.product, Product::parse)?,
+            status: parse_stored(&self.status, OrderStatus::parse)?,
+            common_name: self.common_name,
+            dns_names: names_from_json(&self.dns_names)?,
+            csr: self.csr,
+            signature_hash: self.signature_hash,
+            validity_days: self.validity_days,
+            created_at: self.created_at,
+        })
+    }
+}
+
+pub struct NewOrder<'a> {
+    pub user_id: i64,
+    pub product: Product,
+    pub status: OrderStatus,
+    pub common_name: &'a str,
+    pub dns_names: &'a [String],
+    pub csr: &'a str,
+    pub signature_hash: &'a str,
+    pub validity_days: i64,
+    pub created_at: UnixTime,
+}
+
+pub async fn insert(conn: &mut AnyConnection, order: &NewOrder<'_>) -> StoreResult<i64> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO orders (user_id, product, status, common_name, dns_names, csr, signature_hash, \
+         validity_days, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(order.user_id)
+    .bind(order.product.as_str())
+    .bind(order.status.as_str())
+    .bind(order.common_name)
+    .bind(names_to_json(order.dns_names))
+    .bind(order.csr)
+    .bind(order.signature_hash)
+    .bind(order.validity_days)
+    .bind(order.created_at)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Order>> {
+    let sql = format!("SELECT {COLUMNS} FROM orders o WHERE o.id = $1");
+    let row: Option<OrderRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    row.map(OrderRow::into_order).transpose()
+}
+
+pub async fn set_status(conn: &mut AnyConnection, id: i64, status: OrderStatus) -> StoreResult<()> {
+    sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
+        .bind(status.as_str())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Filters of the order list; `None` means "any".
+#[derive(Debug, Default)]
+pub struct OrderFilter {
+    /// Restricts to one user's orders (non-administrators).
+    pub user_id: Option<i64>,
+    pub status: Option<OrderStatus>,
+    pub common_name: Option<String>,
+    /// Orders that hold a certificate with this serial (uppercase hex).
+    pub serial_number: Option<String>,
+}
+
+/// One page of orders, newest first, and the total that matched.
+pub async fn list(conn: &mut AnyConnection, filter: &OrderFilter, page: Page) -> StoreResult<(Vec<Order>, i64)> {
+    let mut conditions = Conditions::default();
+    if let Some(user_id) = filter.user_id {
+        conditions.push("o.user_id = {}", Bind::Int(user_id));
+    }
+    if let Some(status) = filter.status {
+        conditions.push("o.status = {}", Bind::Text(status.as_str().into()));
+    }
+    if let Some(name) = &filter.common_name {
+        conditions.push("o.common_name = {}", Bind::Text(name.clone()));
+    }
+    if let Some(serial) = &filter.serial_number {
+        conditions.push(
+            "EXISTS (SELECT 1 FROM certificates c WHERE c.order_id = o.id AND c.serial_number = {})",
+            Bind::Text(serial.clone()),
+        );
+    }
+    let count_sql = format!("SELECT COUNT(*) FROM orders o{}", conditions.where_sql());
+    let total: i64 = conditions
+        .bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql)))
+        .fetch_one(&mut *conn)
+        .await?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders o{} ORDER BY o.id DESC{}",
+        conditions.where_sql(),
+        conditions.page_sql()
+    );
+    let rows: Vec<OrderRow> = conditions
+        .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(conn)
+        .await?;
+    let orders = rows.into_iter().map(OrderRow::into_order).collect::<StoreResult<_>>()?;
+    Ok((orders, total))
+}

@@ -1,0 +1,205 @@
+//! The `requests` table: the approval workflow's new order, reissue and revoke requests.
+
+use sqlx::{AnyConnection, AssertSqlSafe};
+
+use super::{Bind, Conditions, StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
+use crate::model::{
+    NewRequest, Page, ReissueSpec, Request, RequestStatus, RequestType, RevocationReason, UnixTime,
+};
+
+const COLUMNS: &str = "id, type, status, order_id, certificate_id, requester_id, processor_id, comments, \
+                       processor_comment, revocation_reason, csr, common_name, dns_names, signature_hash, \
+                       created_at, processed_at";
+
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    id: i64,
+    #[sqlx(rename = "type")]
+    kind: String,
+    status: String,
+    order_id: i64,
+    certificate_id: Option<i64>,
+    requester_id: i64,
+    processor_id: Option<i64>,
+    comments: Option<String>,
+    processor_comment: Option<String>,
+    revocation_reason: Option<i64>,
+    csr: Option<String>,
+    common_name: Option<String>,
+    dns_names: Option<String>,
+    signature_hash: Option<String>,
+    created_at: i64,
+    processed_at: Option<i64>,
+}
+
+impl RequestRow {
+    fn into_request(self) -> StoreResult<Request> {
+        let reissue = match (self.csr, self.common_name, self.dns_names, self.signature_hash) {
+            (Some(csr), Some(common_name), Some(dns_names), Some(signature_hash)) => Some(ReissueSpec {
+                csr,
+                common_name,
+                dns_names: names_from_json(&dns_names)?,
+                signature_hash,
+            }),
+            _ => None,
+        };
+        let revocation_reason = self
+            .revocation_reason
+            .map(|code| {
+                RevocationReason::from_code(code)
+                    .ok_or_else(|| StoreError::Corrupt(format!("revocation reason code {code}")))
+            })
+            .transpose()?;
+        Ok(Request {
+            id: self.id,
+            kind: parse_stored(&self.kind, RequestType::parse)?,
+            status: parse_stored(&self.status, RequestStatus::parse)?,
+            order_id: self.order_id,
+            certificate_id: self.certificate_id,
+            requester_id: self.requester_id,
+            processor_id: self.processor_id,
+            comments: self.comments,
+            processor_comment: self.processor_comment,
+            revocation_reason,
+            reissue,
+            created_at: self.created_at,
+            processed_at: self.processed_at,
+        })
+    }
+}
+
+pub async fn insert(conn: &mut AnyConnection, request: &NewRequest) -> StoreResult<i64> {
+    let reissue = request.reissue.as_ref();
+    let processed_at = (request.status != RequestStatus::Pending).then_some(request.created_at);
+    let id = sqlx::query_scalar(
+        "INSERT INTO requests (type, status, order_id, certificate_id, requester_id, processor_id, comments, \
+         revocation_reason, csr, common_name, dns_names, signature_hash, created_at, processed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+    )
+    .bind(request.kind.as_str())
+    .bind(request.status.as_str())
+    .bind(request.order_id)
+    .bind(request.certificate_id)
+    .bind(request.requester_id)
+    .bind(request.processor_id)
+    .bind(request.comments.as_deref())
+    .bind(request.revocation_reason.map(RevocationReason::code))
+    .bind(reissue.map(|r| r.csr.as_str()))
+    .bind(reissue.map(|r| r.common_name.as_str()))
+    .bind(reissue.map(|r| names_to_json(&r.dns_names)))
+    .bind(reissue.map(|r| r.signature_hash.as_str()))
+    .bind(request.created_at)
+    .bind(processed_at)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Request>> {
+    let sql = format!("SELECT {COLUMNS} FROM requests WHERE id = $1");
+    let row: Option<RequestRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    row.map(RequestRow::into_request).transpose()
+}
+
+/// The pending request of an order, if any (the schema allows at most one).
+pub async fn find_pending_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreResult<Option<Request>> {
+    let sql = format!("SELECT {COLUMNS} FROM requests WHERE order_id = $1 AND status = 'pending'");
+    let row: Option<RequestRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(order_id).fetch_optional(conn).await?;
+    row.map(RequestRow::into_request).transpose()
+}
+
+/// Every request of an order, oldest first.
+pub async fn list_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreResult<Vec<Request>> {
+    let sql = format!("SELECT {COLUMNS} FROM requests WHERE order_id = $1 ORDER BY id");
+    let rows: Vec<RequestRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(order_id).fetch_all(conn).await?;
+    rows.into_iter().map(RequestRow::into_request).collect()
+}
+
+/// Moves a pending request to its final status. Returns false when the request
+/// was no longer pending: the conditional UPDATE is what makes two concurrent
+/// approvals produce exactly one winner, on any backend.
+pub async fn close(
+    conn: &mut AnyConnection,
+    id: i64,
+    status: RequestStatus,
+    processor_id: Option<i64>,
+    processor_comment: Option<&str>,
+    at: UnixTime,
+) -> StoreResult<bool> {
+    let result = sqlx::query(
+        "UPDATE requests SET status = $1, processor_id = $2, processor_comment = $3, processed_at = $4 \
+         WHERE id = $5 AND status = 'pending'",
+    )
+    .bind(status.as_str())
+    .bind(processor_id)
+    .bind(processor_comment)
+    .bind(at)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestSort {
+    IdAscending,
+    IdDescending,
+    DateAscending,
+    DateDescending,
+}
+
+impl RequestSort {
+    fn order_by(self) -> &'static str {
+        match self {
+            RequestSort::IdAscending => "id ASC",
+            RequestSort::IdDescending => "id DESC",
+            RequestSort::DateAscending => "created_at ASC, id ASC",
+            RequestSort::DateDescending => "created_at DESC, id DESC",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RequestFilter {
+    /// Restricts to one requester (non-administrators see only their own).
+    pub requester_id: Option<i64>,
+    pub status: Option<RequestStatus>,
+    pub kind: Option<RequestType>,
+}
+
+pub async fn list(
+    conn: &mut AnyConnection,
+    filter: &RequestFilter,
+    sort: RequestSort,
+    page: Page,
+) -> StoreResult<(Vec<Request>, i64)> {
+    let mut conditions = Conditions::default();
+    if let Some(requester_id) = filter.requester_id {
+        conditions.push("requester_id = {}", Bind::Int(requester_id));
+    }
+    if let Some(status) = filter.status {
+        conditions.push("status = {}", Bind::Text(status.as_str().into()));
+    }
+    if let Some(kind) = filter.kind {
+        conditions.push("type = {}", Bind::Text(kind.as_str().into()));
+    }
+    let count_sql = format!("SELECT COUNT(*) FROM requests{}", conditions.where_sql());
+    let total: i64 = conditions
+        .bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql)))
+        .fetch_one(&mut *conn)
+        .await?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM requests{} ORDER BY {}{}",
+        conditions.where_sql(),
+        sort.order_by(),
+        conditions.page_sql()
+    );
+    let rows: Vec<RequestRow> = conditions
+        .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(conn)
+        .await?;
+    let requests = rows.into_iter().map(RequestRow::into_request).collect::<StoreResult<_>>()?;
+    Ok((requests, total))
+}
