@@ -1,3 +1,5 @@
+mod ca;
 mod model;
+mod service;
 mod store;
 fn main() {}

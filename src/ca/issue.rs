@@ -1,0 +1,130 @@
+//! Signing leaf certificates with the intermediate.
+
+use rand::RngCore;
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
+    SanType, SerialNumber,
+};
+use time::OffsetDateTime;
+
+use super::csr::VerifiedCsr;
+use super::{CaError, CertificateAuthority};
+
+/// What the leaf certificate should say; the key comes from the CSR.
+#[derive(Debug, Clone)]
+pub struct LeafProfile {
+    pub common_name: String,
+    /// SAN = common_name + these, deduplicated (case-insensitively), order kept (CN first).
+    pub dns_names: Vec<String>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuedCertificate {
+    /// Uppercase hex of the DER serial, always 32 characters.
+    pub serial_hex: String,
+    pub der: Vec<u8>,
+    pub pem: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+impl CertificateAuthority {
+    /// Signs a leaf for the CSR's public key. Pure CPU work: no disk I/O.
+    pub fn issue(
+        &self,
+        csr: &VerifiedCsr,
+        profile: &LeafProfile,
+    ) -> Result<IssuedCertificate, CaError> {
+        if profile.common_name.is_empty() {
+            return Err(CaError::InvalidCsr(
+                "the certificate needs a common name".into(),
+            ));
+        }
+        // X.509 times have whole-second precision; truncate so the returned
+        // timestamps are exactly what is in the certificate.
+        let not_before = truncate_to_second(profile.not_before);
+        let not_after = truncate_to_second(profile.not_after);
+        if not_after <= not_before {
+            return Err(CaError::Internal(
+                "leaf not_after must be after not_before".into(),
+            ));
+        }
+        if not_after > self.intermediate_not_after {
+            return Err(CaError::Internal(
+                "leaf would outlive the issuing CA certificate".into(),
+            ));
+        }
+
+        let mut params = CertificateParams::default();
+        params.not_before = not_before;
+        params.not_after = not_after;
+        let serial = random_serial();
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, profile.common_name.as_str());
+        params.distinguished_name = dn;
+
+        for name in san_list(&profile.common_name, &profile.dns_names) {
+            let ia5 = name
+                .as_str()
+                .try_into()
+                .map_err(|_| CaError::InvalidCsr(format!("\"{name}\" is not a valid DNS name")))?;
+            params.subject_alt_names.push(SanType::DnsName(ia5));
+        }
+
+        // ExplicitNoCa makes rcgen write a critical BasicConstraints CA:false and the SKI.
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if csr.public_key().is_rsa {
+            // RSA key exchange (TLS 1.2 RSA kx) encrypts the premaster secret to the key.
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.use_authority_key_identifier_extension = true;
+
+        let cert = params
+            .signed_by(csr.public_key(), &self.issuer)
+            .map_err(|e| CaError::Internal(format!("signing leaf: {e}")))?;
+
+        Ok(IssuedCertificate {
+            serial_hex: hex::encode_upper(serial),
+            der: cert.der().to_vec(),
+            pem: cert.pem(),
+            not_before: not_before.unix_timestamp(),
+            not_after: not_after.unix_timestamp(),
+        })
+    }
+}
+
+/// 16 random bytes whose first byte is in 0x01..=0x7F: the DER INTEGER is then positive,
+/// exactly 16 bytes (no 0x00 padding, no stripping) and its hex is always 32 chars.
+/// That leaves ~127 bits of entropy, well above the CA/B Forum's 64.
+pub(crate) fn random_serial() -> [u8; 16] {
+    let mut serial = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut serial);
+    serial[0] = 1 + serial[0] % 0x7F;
+    serial
+}
+
+fn truncate_to_second(t: OffsetDateTime) -> OffsetDateTime {
+    // replace_nanosecond only fails for values >= 1e9, and 0 is always valid.
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+/// CN first, then the extra names; duplicates (DNS names are case-insensitive) dropped.
+fn san_list(common_name: &str, extra: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(extra.len() + 1);
+    for name in std::iter::once(common_name).chain(extra.iter().map(String::as_str)) {
+        if !name.is_empty() && !out.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            out.push(name.to_owned());
+        }
+    }
+    out
+}

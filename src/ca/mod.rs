@@ -1,0 +1,149 @@
+//! certd's own issuing CA: a self-signed root and one intermediate, both ECDSA P-256,
+//! kept in a directory on disk; leaves are signed by the intermediate from client CSRs.
+//!
+//! Only the intermediate's key is held in memory; the root key is read once at startup
+//! to check it matches its certificate, then dropped.
+
+mod csr;
+mod issue;
+mod store;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use rcgen::{Issuer, KeyPair};
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::pem::parse_x509_pem;
+use x509_parser::prelude::FromDer;
+
+pub use csr::VerifiedCsr;
+pub use issue::{IssuedCertificate, LeafProfile};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    /// The CSR is unusable; the String is a human sentence safe to show the client.
+    #[error("{0}")]
+    InvalidCsr(String),
+    /// Anything else (I/O on the key directory, signing failure): internal, never shown to clients.
+    #[error("certificate authority error: {0}")]
+    Internal(String),
+}
+
+/// Root + intermediate certificates and the intermediate's signing key, parsed once.
+/// `Send + Sync`; `issue` does no I/O.
+#[derive(Debug)]
+pub struct CertificateAuthority {
+    /// Intermediate subject, SKI (used as leaves' AKI) and signing key.
+    issuer: Issuer<'static, KeyPair>,
+    intermediate_not_after: OffsetDateTime,
+    root_pem: String,
+    intermediate_pem: String,
+}
+
+impl CertificateAuthority {
+    /// Loads the CA from `dir`, or creates it there on first use (see `store`).
+    pub fn open_or_create(dir: &Path) -> Result<CertificateAuthority, CaError> {
+        if let Some(material) = store::read(dir)? {
+            return Self::load(material);
+        }
+        store::install(dir, &store::generate()?)?;
+        // Read back what is on disk (ours, or a concurrent creator's) through the one load path.
+        match store::read(dir)? {
+            Some(material) => Self::load(material),
+            None => Err(CaError::Internal(format!(
+                "CA directory {} is still empty after creating it",
+                dir.display()
+            ))),
+        }
+    }
+
+    pub fn root_pem(&self) -> &str {
+        &self.root_pem
+    }
+
+    pub fn intermediate_pem(&self) -> &str {
+        &self.intermediate_pem
+    }
+
+    /// Parses and cross-checks the four files.
+    fn load(m: store::Material) -> Result<CertificateAuthority, CaError> {
+        let root_der = cert_der(&m.root_cert, store::ROOT_CERT)?;
+        let int_der = cert_der(&m.intermediate_cert, store::INTERMEDIATE_CERT)?;
+        let root = parse_cert(&root_der, store::ROOT_CERT)?;
+        let int = parse_cert(&int_der, store::INTERMEDIATE_CERT)?;
+
+        let root_key = load_key(&m.root_key, store::ROOT_KEY)?;
+        let int_key = load_key(&m.intermediate_key, store::INTERMEDIATE_KEY)?;
+        key_matches(&root_key, &root, store::ROOT_KEY, store::ROOT_CERT)?;
+        key_matches(
+            &int_key,
+            &int,
+            store::INTERMEDIATE_KEY,
+            store::INTERMEDIATE_CERT,
+        )?;
+        int.verify_signature(Some(root.public_key())).map_err(|_| {
+            CaError::Internal(format!(
+                "{} is not signed by {}",
+                store::INTERMEDIATE_CERT,
+                store::ROOT_CERT
+            ))
+        })?;
+
+        let intermediate_not_after = int.validity().not_after.to_datetime();
+        // Takes the intermediate's subject and SKI from the certificate itself, so leaves'
+        // issuer name and AKI match it byte for byte.
+        let issuer =
+            Issuer::from_ca_cert_der(&int_der.as_slice().into(), int_key).map_err(|e| {
+                CaError::Internal(format!(
+                    "cannot use {} as issuer: {e}",
+                    store::INTERMEDIATE_CERT
+                ))
+            })?;
+
+        Ok(CertificateAuthority {
+            issuer,
+            intermediate_not_after,
+            root_pem: m.root_cert,
+            intermediate_pem: m.intermediate_cert,
+        })
+    }
+}
+
+fn cert_der(pem: &str, file: &str) -> Result<Vec<u8>, CaError> {
+    match parse_x509_pem(pem.as_bytes()) {
+        Ok((_, block)) if block.label == "CERTIFICATE" => Ok(block.contents),
+        _ => Err(CaError::Internal(format!(
+            "{file} does not hold a PEM certificate"
+        ))),
+    }
+}
+
+fn parse_cert<'a>(der: &'a [u8], file: &str) -> Result<X509Certificate<'a>, CaError> {
+    X509Certificate::from_der(der)
+        .map(|(_, c)| c)
+        .map_err(|e| CaError::Internal(format!("cannot parse {file}: {e}")))
+}
+
+fn load_key(pem: &str, file: &str) -> Result<KeyPair, CaError> {
+    KeyPair::from_pem(pem).map_err(|e| CaError::Internal(format!("cannot load {file}: {e}")))
+}
+
+/// A key/cert mix-up (e.g. a restored backup of only one file) would otherwise produce
+/// leaves that fail to verify; catch it at startup instead.
+fn key_matches(
+    key: &KeyPair,
+    cert: &X509Certificate<'_>,
+    key_file: &str,
+    cert_file: &str,
+) -> Result<(), CaError> {
+    if key.public_key_raw() == cert.public_key().subject_public_key.data.as_ref() {
+        Ok(())
+    } else {
+        Err(CaError::Internal(format!(
+            "{key_file} does not match the public key in {cert_file}"
+        )))
+    }
+}

@@ -1,0 +1,43 @@
+//! Writing and reading the audit log.
+
+use serde_json::Value;
+use sqlx::AnyConnection;
+
+use super::{Context, Service, ServiceResult};
+use crate::model::{AuditEntry, Page, now};
+use crate::store::audit::{self, NewAuditEntry};
+
+/// Appends one entry inside the caller's transaction, so the change and its
+/// record commit together or not at all.
+pub(super) async fn record(
+    conn: &mut AnyConnection,
+    ctx: Option<Context<'_>>,
+    action: &str,
+    object: (&str, i64),
+    details: Value,
+) -> ServiceResult<()> {
+    let entry = NewAuditEntry {
+        actor_id: ctx.map(|c| c.user_id()),
+        action,
+        object_type: object.0,
+        object_id: object.1,
+        request_id: ctx.and_then(|c| c.request_id),
+        details,
+        created_at: now(),
+    };
+    audit::append(conn, &entry).await?;
+    Ok(())
+}
+
+impl Service {
+    pub async fn audit_log(
+        &self,
+        ctx: Context<'_>,
+        action: Option<&str>,
+        page: Page,
+    ) -> ServiceResult<(Vec<AuditEntry>, i64)> {
+        ctx.require_admin("read the audit log")?;
+        let mut conn = self.store.read().await?;
+        Ok(audit::list(&mut conn, action, page).await?)
+    }
+}

@@ -1,0 +1,113 @@
+//! The rules of certd: who may do what, the approval workflow, the reissue
+//! guard, revocation reasons. Knows the store and the CA, never HTTP.
+
+mod access;
+mod audit;
+mod names;
+mod orders;
+mod requests;
+mod revoke;
+mod users;
+
+pub use access::{Caller, Context};
+pub use orders::{OrderPlacement, OrderView, PlacedOrder, ReissueInput};
+pub use requests::{Decision, RequestView};
+pub use revoke::{RevokeInput, RevokeOutcome, RevokeTarget};
+pub use users::NewUserInput;
+
+pub use crate::store::orders::OrderFilter;
+pub use crate::store::requests::{RequestFilter, RequestSort};
+
+use crate::ca::{CaError, CertificateAuthority};
+use crate::store::{Store, StoreError};
+
+/// Which request types are approved as soon as they are made (`--auto-approve`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AutoApprove {
+    pub orders: bool,
+    pub reissues: bool,
+    pub revokes: bool,
+}
+
+pub struct Service {
+    store: Store,
+    ca: CertificateAuthority,
+    auto_approve: AutoApprove,
+}
+
+impl Service {
+    pub fn new(store: Store, ca: CertificateAuthority, auto_approve: AutoApprove) -> Service {
+        Service { store, ca, auto_approve }
+    }
+
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.ca
+    }
+
+    /// True once the database answers.
+    pub async fn healthy(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the API key is missing, unknown or disabled")]
+    InvalidKey,
+    #[error("{0}")]
+    MissingPermission(String),
+    /// `what` names the kind of object (`certificate`, `order`, `request`).
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    /// Invalid input; `code` is the contract's `family|detail` code.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// The object's state forbids the action.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// Details go to the log, never to the client.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid { code, message: message.into() }
+    }
+
+    fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Conflict { code, message: message.into() }
+    }
+
+    fn not_found(what: &'static str) -> Self {
+        ServiceError::NotFound { what }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => ServiceError::Unavailable,
+            // The one unique constraint a caller can hit is "one pending request per
+            // order": two callers raced and the other one won.
+            StoreError::Conflict(_) => ServiceError::conflict(
+                "duplicate_request|pending_request_exists",
+                "Another request for this order is already pending.",
+            ),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<CaError> for ServiceError {
+    fn from(error: CaError) -> Self {
+        match error {
+            CaError::InvalidCsr(message) => ServiceError::invalid("invalid_csr|csr", message),
+            CaError::Internal(message) => ServiceError::Internal(message),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

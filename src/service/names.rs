@@ -1,0 +1,89 @@
+//! Validation of the DNS names a certificate will carry.
+
+use super::{ServiceError, ServiceResult};
+use crate::model::Product;
+
+/// More names than this in one certificate is refused (a limit on list sizes,
+/// and well above what any browser-trusted product allows).
+pub const MAX_DNS_NAMES: usize = 100;
+
+/// Lower-cases and checks `common_name` and `dns_names`, and returns the full
+/// SAN list: the common name first, then the other names without repeats.
+pub fn checked_names(product: Product, common_name: &str, dns_names: &[String]) -> ServiceResult<(String, Vec<String>)> {
+    if dns_names.len() > MAX_DNS_NAMES {
+        return Err(ServiceError::invalid(
+            "invalid_dns_names|too_many",
+            format!("At most {MAX_DNS_NAMES} dns_names are allowed, {} were given.", dns_names.len()),
+        ));
+    }
+    let common_name = checked_name(product, common_name)?;
+    let mut names = vec![common_name.clone()];
+    for name in dns_names {
+        let name = checked_name(product, name)?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    Ok((common_name, names))
+}
+
+fn checked_name(product: Product, name: &str) -> ServiceResult<String> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let (wildcard, host) = match name.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, name.as_str()),
+    };
+    if wildcard && product != Product::SslWildcard {
+        return Err(ServiceError::invalid(
+            "invalid_dns_names|wildcard",
+            format!("{name:?} is a wildcard name; order the ssl_wildcard product for it."),
+        ));
+    }
+    if !is_hostname(host) {
+        return Err(ServiceError::invalid(
+            "invalid_dns_names|syntax",
+            format!("{name:?} is not a valid DNS name."),
+        ));
+    }
+    Ok(name)
+}
+
+/// RFC 1123 host name with at least two labels.
+fn is_hostname(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    host.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_name_comes_first_and_names_are_deduplicated() {
+        let (cn, names) = checked_names(
+            Product::SslBasic,
+            "Example.COM",
+            &["www.example.com".into(), "example.com".into()],
+        )
+        .unwrap();
+        assert_eq!(cn, "example.com");
+        assert_eq!(names, vec!["example.com", "www.example.com"]);
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in ["", "localhost", "-a.example.com", "a..example.com", "a b.example.com", "*.*.example.com"] {
+            assert!(checked_names(Product::SslWildcard, bad, &[]).is_err(), "{bad:?}");
+        }
+        assert!(checked_names(Product::SslBasic, "*.example.com", &[]).is_err());
+        assert!(checked_names(Product::SslWildcard, "*.example.com", &[]).is_ok());
+    }
+}

@@ -1,0 +1,425 @@
+//! Placing orders, issuing their certificates, reissues and cancellation.
+
+use serde_json::json;
+use sqlx::AnyConnection;
+
+use super::{Context, Service, ServiceError, ServiceResult, audit, names::checked_names};
+use crate::ca::{LeafProfile, VerifiedCsr};
+use crate::model::{
+    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Page, Product, ReissueSpec, Request,
+    RequestStatus, RequestType, now,
+};
+use crate::store::orders::{NewOrder, OrderFilter};
+use crate::store::{certificates, orders, requests};
+
+/// No certificate is valid for longer than this (CA/Browser Forum limit).
+pub const MAX_CERTIFICATE_DAYS: i64 = 397;
+/// Longest order (multi-year plan); each certificate within it is still capped.
+pub const MAX_ORDER_DAYS: i64 = 6 * 365;
+/// Longest free-text comment accepted anywhere.
+pub const MAX_COMMENT_CHARS: usize = 1000;
+/// The only signature algorithm certd's ECDSA P-256 CA produces.
+const CA_SIGNATURE_HASH: &str = "sha256";
+const SECONDS_PER_DAY: i64 = 86_400;
+
+pub struct OrderPlacement {
+    pub product: Product,
+    pub common_name: String,
+    pub dns_names: Vec<String>,
+    pub csr: String,
+    pub signature_hash: Option<String>,
+    pub validity_days: i64,
+    pub skip_approval: bool,
+    pub comments: Option<String>,
+}
+
+pub struct PlacedOrder {
+    pub order_id: i64,
+    pub certificate_id: Option<i64>,
+    pub request_id: i64,
+    pub request_status: RequestStatus,
+}
+
+pub struct ReissueInput {
+    pub csr: String,
+    pub common_name: Option<String>,
+    pub dns_names: Option<Vec<String>>,
+    pub signature_hash: Option<String>,
+    pub skip_approval: bool,
+    pub comments: Option<String>,
+}
+
+/// What to put into a new certificate.
+pub(super) struct LeafRequest<'a> {
+    pub csr: &'a VerifiedCsr,
+    pub csr_pem: &'a str,
+    pub common_name: &'a str,
+    pub dns_names: &'a [String],
+}
+
+/// An order with its current certificate and its requests.
+pub struct OrderView {
+    pub order: Order,
+    pub certificate: Option<Certificate>,
+    pub requests: Vec<Request>,
+}
+
+pub(super) fn check_comments(field: &str, comments: Option<&str>) -> ServiceResult<()> {
+    match comments {
+        Some(text) if text.chars().count() > MAX_COMMENT_CHARS => Err(ServiceError::invalid(
+            "invalid_comments|too_long",
+            format!("{field} may have at most {MAX_COMMENT_CHARS} characters."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// certd signs with SHA-256 whatever the order asks for; the request may
+/// still name any hash CertCentral accepts.
+fn check_signature_hash(requested: Option<&str>) -> ServiceResult<String> {
+    match requested {
+        None => Ok(CA_SIGNATURE_HASH.into()),
+        Some(hash) if ["sha256", "sha384", "sha512"].iter().any(|h| h.eq_ignore_ascii_case(hash)) => {
+            Ok(CA_SIGNATURE_HASH.into())
+        }
+        Some(hash) => Err(ServiceError::invalid(
+            "invalid_signature_hash|signature_hash",
+            format!("signature_hash {hash:?} is not one of sha256, sha384, sha512."),
+        )),
+    }
+}
+
+fn require_skip_permission(ctx: Context<'_>, skip_approval: bool) -> ServiceResult<()> {
+    if skip_approval {
+        ctx.require_admin("use skip_approval")?;
+    }
+    Ok(())
+}
+
+impl Service {
+    pub async fn place_order(&self, ctx: Context<'_>, placement: OrderPlacement) -> ServiceResult<PlacedOrder> {
+        require_skip_permission(ctx, placement.skip_approval)?;
+        check_comments("comments", placement.comments.as_deref())?;
+        let signature_hash = check_signature_hash(placement.signature_hash.as_deref())?;
+        if !(1..=MAX_ORDER_DAYS).contains(&placement.validity_days) {
+            return Err(ServiceError::invalid(
+                "invalid_validity|validity",
+                format!("The order validity must be between 1 day and {} years.", MAX_ORDER_DAYS / 365),
+            ));
+        }
+        let (common_name, dns_names) = checked_names(placement.product, &placement.common_name, &placement.dns_names)?;
+        let csr = VerifiedCsr::parse_pem(&placement.csr)?;
+        let approve_now = placement.skip_approval || self.auto_approve.orders;
+
+        let mut tx = self.store.write().await?;
+        let order_id = orders::insert(
+            &mut tx,
+            &NewOrder {
+                user_id: ctx.user_id(),
+                product: placement.product,
+                status: if approve_now { OrderStatus::Issued } else { OrderStatus::Pending },
+                common_name: &common_name,
+                dns_names: &dns_names,
+                csr: &placement.csr,
+                signature_hash: &signature_hash,
+                validity_days: placement.validity_days,
+                created_at: now(),
+            },
+        )
+        .await?;
+        let order = orders::find(&mut tx, order_id)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("order vanished after insert".into()))?;
+        audit::record(
+            &mut tx,
+            Some(ctx),
+            "order_created",
+            ("order", order_id),
+            json!({"product": placement.product.as_str(), "common_name": common_name}),
+        )
+        .await?;
+        let certificate_id = if approve_now {
+            let leaf = LeafRequest {
+                csr: &csr,
+                csr_pem: &placement.csr,
+                common_name: &common_name,
+                dns_names: &dns_names,
+            };
+            Some(self.issue_into(&mut tx, Some(ctx), &order, leaf).await?)
+        } else {
+            None
+        };
+        let request = NewRequest {
+            kind: RequestType::NewRequest,
+            comments: placement.comments,
+            ..new_request(ctx, order_id, approve_now.then_some(placement.skip_approval))
+        };
+        let request_id = insert_request(&mut tx, ctx, &request).await?;
+        tx.commit().await?;
+        Ok(PlacedOrder {
+            order_id,
+            certificate_id,
+            request_id,
+            request_status: request.status,
+        })
+    }
+
+    /// Signs a certificate for `order` and stores it; returns its id.
+    pub(super) async fn issue_into(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: Option<Context<'_>>,
+        order: &Order,
+        leaf: LeafRequest<'_>,
+    ) -> ServiceResult<i64> {
+        let LeafRequest { csr, csr_pem, common_name, dns_names } = leaf;
+        let issued_at = now();
+        let order_end = order.created_at + order.validity_days * SECONDS_PER_DAY;
+        let not_after = order_end.min(issued_at + MAX_CERTIFICATE_DAYS * SECONDS_PER_DAY);
+        if not_after <= issued_at {
+            return Err(ServiceError::conflict(
+                "order_expired|order_validity_ended",
+                format!("Order {} has reached the end of its validity; place a new order.", order.id),
+            ));
+        }
+        let profile = LeafProfile {
+            common_name: common_name.to_string(),
+            dns_names: dns_names.to_vec(),
+            not_before: unix_to_offset(issued_at)?,
+            not_after: unix_to_offset(not_after)?,
+        };
+        let issued = self.ca.issue(csr, &profile)?;
+        let certificate_id = certificates::insert(
+            conn,
+            &certificates::NewCertificate {
+                order_id: order.id,
+                serial_number: &issued.serial_hex,
+                common_name,
+                dns_names,
+                csr: csr_pem,
+                signature_hash: &order.signature_hash,
+                pem: &issued.pem,
+                valid_from: issued.not_before,
+                valid_till: issued.not_after,
+                created_at: issued_at,
+            },
+        )
+        .await?;
+        audit::record(
+            conn,
+            ctx,
+            "certificate_issued",
+            ("certificate", certificate_id),
+            json!({"order_id": order.id, "serial_number": issued.serial_hex}),
+        )
+        .await?;
+        Ok(certificate_id)
+    }
+
+    pub async fn order_details(&self, ctx: Context<'_>, order_id: i64) -> ServiceResult<OrderView> {
+        let mut conn = self.store.read().await?;
+        let order = visible_order(&mut conn, ctx, order_id).await?;
+        let certificate = certificates::current_for_order(&mut conn, order_id).await?;
+        let requests = requests::list_for_order(&mut conn, order_id).await?;
+        Ok(OrderView {
+            order,
+            certificate,
+            requests,
+        })
+    }
+
+    /// A page of orders, each with its current certificate.
+    pub async fn list_orders(
+        &self,
+        ctx: Context<'_>,
+        mut filter: OrderFilter,
+        page: Page,
+    ) -> ServiceResult<(Vec<(Order, Option<Certificate>)>, i64)> {
+        filter.user_id = ctx.visible_owner();
+        let mut conn = self.store.read().await?;
+        let (orders, total) = orders::list(&mut conn, &filter, page).await?;
+        let mut items = Vec::with_capacity(orders.len());
+        for order in orders {
+            let certificate = certificates::current_for_order(&mut conn, order.id).await?;
+            items.push((order, certificate));
+        }
+        Ok((items, total))
+    }
+
+    pub async fn reissue(&self, ctx: Context<'_>, order_id: i64, input: ReissueInput) -> ServiceResult<(i64, RequestStatus)> {
+        require_skip_permission(ctx, input.skip_approval)?;
+        check_comments("comments", input.comments.as_deref())?;
+        let signature_hash = check_signature_hash(input.signature_hash.as_deref())?;
+        let csr = VerifiedCsr::parse_pem(&input.csr)?;
+        let approve_now = input.skip_approval || self.auto_approve.reissues;
+
+        let mut tx = self.store.write().await?;
+        let order = visible_order(&mut tx, ctx, order_id).await?;
+        let common_name = input.common_name.as_deref().unwrap_or(&order.common_name);
+        let dns_names = input.dns_names.as_deref().unwrap_or(&order.dns_names);
+        let (common_name, dns_names) = checked_names(order.product, common_name, dns_names)?;
+        check_reissuable(&mut tx, &order).await?;
+        if approve_now {
+            let leaf = LeafRequest {
+                csr: &csr,
+                csr_pem: &input.csr,
+                common_name: &common_name,
+                dns_names: &dns_names,
+            };
+            self.issue_into(&mut tx, Some(ctx), &order, leaf).await?;
+        } else {
+            set_order_and_current_certificate(&mut tx, order_id, OrderStatus::ReissuePending, CertificateStatus::ReissuePending)
+                .await?;
+        }
+        let request = NewRequest {
+            kind: RequestType::Reissue,
+            comments: input.comments,
+            reissue: Some(ReissueSpec {
+                csr: input.csr,
+                common_name,
+                dns_names,
+                signature_hash,
+            }),
+            ..new_request(ctx, order_id, approve_now.then_some(input.skip_approval))
+        };
+        let request_id = insert_request(&mut tx, ctx, &request).await?;
+        tx.commit().await?;
+        Ok((request_id, request.status))
+    }
+
+    /// `PUT .../status {"status":"canceled"}`: withdraws a pending order or a
+    /// pending reissue (its request becomes `rejected`).
+    pub async fn cancel_order(&self, ctx: Context<'_>, order_id: i64, note: Option<&str>) -> ServiceResult<()> {
+        check_comments("note", note)?;
+        let mut tx = self.store.write().await?;
+        visible_order(&mut tx, ctx, order_id).await?;
+        let pending = requests::find_pending_for_order(&mut tx, order_id).await?;
+        let (request, action) = match pending {
+            Some(request) if request.kind == RequestType::Reissue => (request, "reissue_canceled"),
+            Some(request) if request.kind == RequestType::NewRequest => (request, "order_canceled"),
+            _ => {
+                return Err(ServiceError::conflict(
+                    "invalid_order_status|nothing_to_cancel",
+                    format!("Order {order_id} has no pending order or reissue to cancel."),
+                ));
+            }
+        };
+        if !requests::close(&mut tx, request.id, RequestStatus::Rejected, Some(ctx.user_id()), note, now()).await? {
+            return Err(not_pending(request.id));
+        }
+        if request.kind == RequestType::Reissue {
+            set_order_and_current_certificate(&mut tx, order_id, OrderStatus::Issued, CertificateStatus::Issued).await?;
+        } else {
+            orders::set_status(&mut tx, order_id, OrderStatus::Canceled).await?;
+        }
+        audit::record(&mut tx, Some(ctx), action, ("order", order_id), json!({"request_id": request.id, "note": note}))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+pub(super) fn not_pending(request_id: i64) -> ServiceError {
+    ServiceError::conflict(
+        "request_not_pending|request_already_processed",
+        format!("Request {request_id} is no longer pending; it was approved, rejected or canceled already."),
+    )
+}
+
+/// A request record made by `ctx`: `approved` right away when `skipped` is
+/// `Some` (processor = the caller for a skip_approval, none for auto-approval),
+/// otherwise `pending`.
+pub(super) fn new_request(ctx: Context<'_>, order_id: i64, skipped: Option<bool>) -> NewRequest {
+    NewRequest {
+        kind: RequestType::NewRequest,
+        status: if skipped.is_some() { RequestStatus::Approved } else { RequestStatus::Pending },
+        order_id,
+        certificate_id: None,
+        requester_id: ctx.user_id(),
+        processor_id: (skipped == Some(true)).then_some(ctx.user_id()),
+        comments: None,
+        revocation_reason: None,
+        reissue: None,
+        created_at: now(),
+    }
+}
+
+pub(super) async fn insert_request(conn: &mut AnyConnection, ctx: Context<'_>, request: &NewRequest) -> ServiceResult<i64> {
+    let id = requests::insert(conn, request).await?;
+    audit::record(
+        conn,
+        Some(ctx),
+        "request_created",
+        ("request", id),
+        json!({
+            "type": request.kind.as_str(),
+            "status": request.status.as_str(),
+            "order_id": request.order_id,
+            "certificate_id": request.certificate_id,
+            "revocation_reason": request.revocation_reason.map(|r| r.name()),
+        }),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// The order, if it exists and the caller may see it.
+pub(super) async fn visible_order(conn: &mut AnyConnection, ctx: Context<'_>, order_id: i64) -> ServiceResult<Order> {
+    match orders::find(conn, order_id).await? {
+        Some(order) if ctx.can_see(order.user_id) => Ok(order),
+        _ => Err(ServiceError::not_found("order")),
+    }
+}
+
+/// A reissue needs an issued order with no request in flight.
+async fn check_reissuable(conn: &mut AnyConnection, order: &Order) -> ServiceResult<()> {
+    match order.status {
+        OrderStatus::Issued | OrderStatus::ReissuePending => {}
+        OrderStatus::Revoked => {
+            return Err(ServiceError::conflict(
+                "order_revoked|order_is_revoked",
+                format!("Order {} is revoked; a revoked order cannot be reissued.", order.id),
+            ));
+        }
+        other => {
+            return Err(ServiceError::conflict(
+                "invalid_order_status|not_issued",
+                format!("Order {} is {other}; only an issued order can be reissued.", order.id),
+            ));
+        }
+    }
+    match requests::find_pending_for_order(conn, order.id).await? {
+        None => Ok(()),
+        Some(pending) if pending.kind == RequestType::Revoke => Err(ServiceError::conflict(
+            "revoke_pending|revoke_request_pending",
+            format!(
+                "Revoke request {} for order {} is pending; approve or reject it before reissuing.",
+                pending.id, order.id
+            ),
+        )),
+        Some(pending) => Err(ServiceError::conflict(
+            "reissue_pending|reissue_request_pending",
+            format!("Reissue request {} for order {} is already pending.", pending.id, order.id),
+        )),
+    }
+}
+
+/// Moves the order and its current certificate together (reissue start/end).
+pub(super) async fn set_order_and_current_certificate(
+    conn: &mut AnyConnection,
+    order_id: i64,
+    order_status: OrderStatus,
+    certificate_status: CertificateStatus,
+) -> ServiceResult<()> {
+    orders::set_status(conn, order_id, order_status).await?;
+    if let Some(current) = certificates::current_for_order(conn, order_id).await? {
+        if current.status != CertificateStatus::Revoked {
+            certificates::set_status(conn, current.id, certificate_status).await?;
+        }
+    }
+    Ok(())
+}
+
+fn unix_to_offset(time: i64) -> ServiceResult<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp(time).map_err(|e| ServiceError::Internal(e.to_string()))
+}

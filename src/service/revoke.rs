@@ -1,0 +1,239 @@
+//! Revocation: of one certificate (the seed endpoint) or of a whole order.
+
+use serde_json::json;
+use sqlx::AnyConnection;
+
+use super::orders::{check_comments, insert_request, new_request, visible_order};
+use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit};
+use crate::model::{
+    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Request, RequestType, RevocationReason, now,
+};
+use crate::store::{certificates, orders, requests};
+
+/// How a client names a certificate in a path: its numeric id, or its serial
+/// number in hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateRef {
+    Id(i64),
+    Serial(String),
+}
+
+impl CertificateRef {
+    /// Short all-digit strings are ids; other hex strings are serial numbers.
+    /// (A 128-bit serial is 32 hex digits; ids have at most 18 digits.)
+    pub fn parse(text: &str) -> Option<CertificateRef> {
+        if text.len() <= 18 && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return text.parse().ok().filter(|id| *id > 0).map(CertificateRef::Id);
+        }
+        let hex = text.replace(':', "");
+        (!hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| CertificateRef::Serial(hex.to_ascii_uppercase()))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum RevokeTarget {
+    Certificate(CertificateRef),
+    Order(i64),
+}
+
+pub struct RevokeInput {
+    pub comments: Option<String>,
+    pub skip_approval: bool,
+    pub reason: RevocationReason,
+}
+
+pub enum RevokeOutcome {
+    /// A pending request awaits an administrator (201).
+    Requested(RequestView),
+    /// Revoked at once (204).
+    Revoked,
+}
+
+impl Service {
+    pub async fn certificate(&self, ctx: Context<'_>, reference: &CertificateRef) -> ServiceResult<Certificate> {
+        let mut conn = self.store.read().await?;
+        Ok(visible_certificate(&mut conn, ctx, reference).await?.0)
+    }
+
+    pub async fn revoke(&self, ctx: Context<'_>, target: RevokeTarget, input: RevokeInput) -> ServiceResult<RevokeOutcome> {
+        check_comments("comments", input.comments.as_deref())?;
+        let mut tx = self.store.write().await?;
+        // Existence first, so that someone else's certificate is a 404 whatever the body says.
+        let (order, certificate) = match &target {
+            RevokeTarget::Certificate(reference) => {
+                let (certificate, order) = visible_certificate(&mut tx, ctx, reference).await?;
+                (order, Some(certificate))
+            }
+            RevokeTarget::Order(order_id) => (visible_order(&mut tx, ctx, *order_id).await?, None),
+        };
+        if input.skip_approval {
+            ctx.require_admin("use skip_approval")?;
+        }
+        if input.reason == RevocationReason::PrivilegeWithdrawn {
+            ctx.require_admin("revoke for privilegeWithdrawn")?;
+        }
+        match &certificate {
+            Some(certificate) => check_certificate_revocable(certificate, input.reason)?,
+            None => check_order_revocable(&order)?,
+        }
+        check_no_pending_request(&mut tx, &order).await?;
+
+        let approve_now = input.skip_approval || self.auto_approve.revokes;
+        let request = NewRequest {
+            kind: RequestType::Revoke,
+            certificate_id: certificate.as_ref().map(|c| c.id),
+            comments: input.comments,
+            revocation_reason: Some(input.reason),
+            ..new_request(ctx, order.id, approve_now.then_some(input.skip_approval))
+        };
+        let request_id = insert_request(&mut tx, ctx, &request).await?;
+        let stored = requests::find(&mut tx, request_id)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("request vanished after insert".into()))?;
+        if approve_now {
+            apply_revocation(&mut tx, Some(ctx), &stored).await?;
+            tx.commit().await?;
+            return Ok(RevokeOutcome::Revoked);
+        }
+        tx.commit().await?;
+        Ok(RevokeOutcome::Requested(RequestView {
+            request: stored,
+            requester: ctx.caller.user.clone(),
+            processor: None,
+            order,
+            certificate,
+        }))
+    }
+}
+
+/// The certificate and its order, if the caller may see them.
+async fn visible_certificate(
+    conn: &mut AnyConnection,
+    ctx: Context<'_>,
+    reference: &CertificateRef,
+) -> ServiceResult<(Certificate, Order)> {
+    let certificate = match reference {
+        CertificateRef::Id(id) => certificates::find(conn, *id).await?,
+        CertificateRef::Serial(serial) => certificates::find_by_serial(conn, serial).await?,
+    }
+    .ok_or_else(|| ServiceError::not_found("certificate"))?;
+    match orders::find(conn, certificate.order_id).await? {
+        Some(order) if ctx.can_see(order.user_id) => Ok((certificate, order)),
+        _ => Err(ServiceError::not_found("certificate")),
+    }
+}
+
+/// A revoked certificate may only be revoked again to raise its reason to
+/// keyCompromise (RFC 5280 and the Baseline Requirements allow that upgrade).
+fn check_certificate_revocable(certificate: &Certificate, reason: RevocationReason) -> ServiceResult<()> {
+    if certificate.status != CertificateStatus::Revoked {
+        return Ok(());
+    }
+    let current = certificate.revocation_reason.unwrap_or(RevocationReason::Unspecified);
+    if reason == RevocationReason::KeyCompromise && current != RevocationReason::KeyCompromise {
+        return Ok(());
+    }
+    Err(ServiceError::conflict(
+        "already_revoked|certificate_already_revoked",
+        format!(
+            "Certificate {} is already revoked (reason {}); only an upgrade to keyCompromise is possible.",
+            certificate.id,
+            current.name()
+        ),
+    ))
+}
+
+fn check_order_revocable(order: &Order) -> ServiceResult<()> {
+    match order.status {
+        OrderStatus::Issued | OrderStatus::ReissuePending => Ok(()),
+        OrderStatus::Revoked => Err(ServiceError::conflict(
+            "already_revoked|order_already_revoked",
+            format!("Order {} is already revoked.", order.id),
+        )),
+        other => Err(ServiceError::conflict(
+            "invalid_order_status|not_issued",
+            format!("Order {} is {other} and has no certificate to revoke.", order.id),
+        )),
+    }
+}
+
+/// The reissue guard and the duplicate-request guard: nothing may be pending
+/// on the order. (The schema enforces the same with a unique index.)
+async fn check_no_pending_request(conn: &mut AnyConnection, order: &Order) -> ServiceResult<()> {
+    match requests::find_pending_for_order(conn, order.id).await? {
+        None => Ok(()),
+        Some(pending) if pending.kind == RequestType::Revoke => Err(ServiceError::conflict(
+            "duplicate_request|revoke_request_pending",
+            format!(
+                "Revoke request {} for this certificate's order {} is already pending; approve or reject it.",
+                pending.id, order.id
+            ),
+        )),
+        Some(pending) => Err(ServiceError::conflict(
+            "reissue_pending|certificate_has_pending_reissue",
+            format!(
+                "Order {} has a pending reissue (request {}); cancel the reissue or revoke after it completes.",
+                order.id, pending.id
+            ),
+        )),
+    }
+}
+
+/// Carries out an approved revoke request: the certificate (or every
+/// unrevoked certificate of the order) is revoked, with its audit entries.
+pub(super) async fn apply_revocation(
+    conn: &mut AnyConnection,
+    ctx: Option<Context<'_>>,
+    request: &Request,
+) -> ServiceResult<()> {
+    let reason = request.revocation_reason.unwrap_or(RevocationReason::Unspecified);
+    let at = now();
+    let targets = match request.certificate_id {
+        Some(certificate_id) => vec![certificate_id],
+        None => {
+            orders::set_status(conn, request.order_id, OrderStatus::Revoked).await?;
+            audit::record(conn, ctx, "order_revoked", ("order", request.order_id), json!({"request_id": request.id}))
+                .await?;
+            certificates::list_for_order(conn, request.order_id)
+                .await?
+                .into_iter()
+                .filter(|c| c.status != CertificateStatus::Revoked)
+                .map(|c| c.id)
+                .collect()
+        }
+    };
+    for certificate_id in targets {
+        certificates::revoke(conn, certificate_id, at, reason).await?;
+        audit::record(
+            conn,
+            ctx,
+            "certificate_revoked",
+            ("certificate", certificate_id),
+            json!({"reason": reason.name(), "request_id": request.id}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_refs() {
+        assert_eq!(CertificateRef::parse("42"), Some(CertificateRef::Id(42)));
+        assert_eq!(CertificateRef::parse("0"), None);
+        assert_eq!(CertificateRef::parse("-1"), None);
+        assert_eq!(CertificateRef::parse("abc!"), None);
+        assert_eq!(
+            CertificateRef::parse("0a:1b"),
+            Some(CertificateRef::Serial("0A1B".into()))
+        );
+        assert_eq!(
+            CertificateRef::parse("99999999999999999999999"),
+            Some(CertificateRef::Serial("99999999999999999999999".into()))
+        );
+    }
+}
