@@ -12,8 +12,8 @@ mod users;
 pub use access::{Caller, Context};
 pub use orders::{OrderPlacement, OrderView, PlacedOrder, ReissueInput};
 pub use requests::{Decision, RequestView};
-pub use revoke::{RevokeInput, RevokeOutcome, RevokeTarget};
-pub use users::NewUserInput;
+pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
+pub use users::{NewUserInput, create_user};
 
 pub use crate::store::orders::OrderFilter;
 pub use crate::store::requests::{RequestFilter, RequestSort};

@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 
 use super::{Caller, Service, ServiceError, ServiceResult, audit};
 use crate::model::{Role, User, UserStatus, now};
+use crate::store::Store;
 use crate::store::users::{self, NewUser};
 
 pub struct NewUserInput {
@@ -52,15 +53,6 @@ impl Service {
         })
     }
 
-    /// Creates a user with one API key and returns the key, the only time it
-    /// exists in clear.
-    pub async fn create_user(&self, input: &NewUserInput) -> ServiceResult<(User, String)> {
-        let mut tx = self.store.write().await?;
-        let (user, key) = insert_user_with_key(&mut tx, input).await?;
-        tx.commit().await?;
-        Ok((user, key))
-    }
-
     /// On first start: creates the first administrator and returns its key;
     /// `None` when users exist already.
     pub async fn create_first_admin(&self) -> ServiceResult<Option<String>> {
@@ -79,6 +71,16 @@ impl Service {
         tx.commit().await?;
         Ok(Some(key))
     }
+}
+
+/// Creates a user with one API key and returns the key, the only time it
+/// exists in clear. Needs only the store, so the CLI can run it beside a
+/// running server.
+pub async fn create_user(store: &Store, input: &NewUserInput) -> ServiceResult<(User, String)> {
+    let mut tx = store.write().await?;
+    let created = insert_user_with_key(&mut tx, input).await?;
+    tx.commit().await?;
+    Ok(created)
 }
 
 async fn insert_user_with_key(

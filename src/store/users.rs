@@ -113,3 +113,9 @@ pub async fn find_by_key_hash(conn: &mut AnyConnection, key_hash: &str) -> Store
     })
     .transpose()
 }
+
+pub async fn find_by_email(conn: &mut AnyConnection, email: &str) -> StoreResult<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1");
+    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(email).fetch_optional(conn).await?;
+    row.map(UserRow::into_user).transpose()
+}

@@ -1,0 +1,74 @@
+//! HTTP: routing, auth extraction, wire types and error mapping. Knows the
+//! service layer only.
+
+mod account;
+mod certificates;
+mod error;
+mod extract;
+mod orders;
+mod requests;
+mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::middleware::map_response;
+use axum::routing::{get, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::service::Service;
+
+/// Longest time a request may take before it is answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<Service>,
+}
+
+pub fn router(service: Arc<Service>) -> Router {
+    let v2 = Router::new()
+        .route("/user/me", get(account::user_me))
+        .route("/audit-log", get(account::audit_log))
+        .route("/order/certificate", get(orders::list_orders))
+        .route("/order/certificate/{id}", get(orders::order_details).post(orders::place_order))
+        .route("/order/certificate/{id}/reissue", post(orders::reissue))
+        .route("/order/certificate/{id}/status", put(orders::set_order_status))
+        .route("/order/certificate/{id}/revoke", put(orders::revoke_order))
+        .route("/certificate/{id}", get(certificates::certificate_details))
+        .route("/certificate/{id}/revoke", put(certificates::revoke_certificate))
+        .route("/certificate/{id}/download/format/{format}", get(certificates::download_format))
+        .route("/certificate/{id}/download/platform/{platform}", get(certificates::download_platform))
+        .route("/request", get(requests::list_requests))
+        .route("/request/{id}", get(requests::request_details))
+        .route("/request/{id}/status", put(requests::set_request_status));
+
+    let request_id = HeaderName::from_static(extract::REQUEST_ID_HEADER);
+    Router::new()
+        .route("/health", get(account::health))
+        .nest("/services/v2", v2)
+        .with_state(AppState { service })
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(CatchPanicLayer::new())
+        .layer(map_response(error::json_error_bodies))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            // Method, path and request id only: headers (the API key) are never logged.
+            let id = request
+                .headers()
+                .get(extract::REQUEST_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}

@@ -1,0 +1,471 @@
+//! Wire types: serde structs mirroring CertCentral's JSON, and the explicit
+//! conversions from domain types. Nothing here makes decisions.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::model::{AuditEntry, Certificate, Order, Request, RevocationReason, User};
+use crate::service::RequestView;
+
+// ---- times ---------------------------------------------------------------
+
+/// `YYYY-MM-DDTHH:MM:SS+00:00`, as in the seed's examples.
+pub fn date_time(unix: i64) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
+/// `YYYY-MM-DD`.
+pub fn date(unix: i64) -> String {
+    date_time(unix).chars().take(10).collect()
+}
+
+// ---- request bodies ------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeBody {
+    #[serde(default)]
+    pub comments: Option<String>,
+    #[serde(default)]
+    pub skip_approval: Option<bool>,
+    #[serde(default)]
+    pub revocation_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrderBody {
+    pub certificate: OrderCertificate,
+    #[serde(default)]
+    pub validity_years: Option<i64>,
+    #[serde(default)]
+    pub validity_days: Option<i64>,
+    #[serde(default)]
+    pub order_validity: Option<OrderValidity>,
+    #[serde(default)]
+    pub skip_approval: Option<bool>,
+    #[serde(default)]
+    pub comments: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrderCertificate {
+    pub common_name: String,
+    #[serde(default)]
+    pub dns_names: Option<Vec<String>>,
+    pub csr: String,
+    #[serde(default)]
+    pub signature_hash: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrderValidity {
+    #[serde(default)]
+    pub years: Option<i64>,
+    #[serde(default)]
+    pub days: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReissueBody {
+    pub certificate: ReissueCertificate,
+    #[serde(default)]
+    pub skip_approval: Option<bool>,
+    #[serde(default)]
+    pub comments: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReissueCertificate {
+    pub csr: String,
+    #[serde(default)]
+    pub common_name: Option<String>,
+    #[serde(default)]
+    pub dns_names: Option<Vec<String>>,
+    #[serde(default)]
+    pub signature_hash: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OrderStatusBody {
+    pub status: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RequestStatusBody {
+    pub status: String,
+    #[serde(default)]
+    pub processor_comment: Option<String>,
+}
+
+// ---- responses -----------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct UserSummary {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+}
+
+impl From<&User> for UserSummary {
+    fn from(user: &User) -> Self {
+        UserSummary {
+            id: user.id,
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            email: user.email.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccessRole {
+    pub id: i64,
+    pub name: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserDetails {
+    pub id: i64,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub status: &'static str,
+    pub access_roles: Vec<AccessRole>,
+}
+
+impl From<&User> for UserDetails {
+    fn from(user: &User) -> Self {
+        let role_name = if user.is_admin() { "Administrator" } else { "User" };
+        UserDetails {
+            id: user.id,
+            username: user.email.clone(),
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+            email: user.email.clone(),
+            status: user.status.as_str(),
+            access_roles: vec![AccessRole {
+                id: user.role.certcentral_id(),
+                name: role_name,
+            }],
+        }
+    }
+}
+
+/// The seed's 201 answer to a revoke.
+#[derive(Debug, Serialize)]
+pub struct RequestObject {
+    pub id: i64,
+    pub date: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub requester: UserSummary,
+    pub comments: Option<String>,
+}
+
+impl From<&RequestView> for RequestObject {
+    fn from(view: &RequestView) -> Self {
+        RequestObject {
+            id: view.request.id,
+            date: date_time(view.request.created_at),
+            kind: view.request.kind.as_str(),
+            status: view.request.status.as_str(),
+            requester: (&view.requester).into(),
+            comments: view.request.comments.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestCertificateRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    pub common_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestOrderRef {
+    pub id: i64,
+    pub certificate: RequestCertificateRef,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestDetails {
+    pub id: i64,
+    pub date: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub requester: UserSummary,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processor: Option<UserSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_processed: Option<String>,
+    pub comments: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processor_comment: Option<String>,
+    pub order: RequestOrderRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<&'static str>,
+}
+
+impl From<&RequestView> for RequestDetails {
+    fn from(view: &RequestView) -> Self {
+        let request = &view.request;
+        let certificate = match &view.certificate {
+            Some(c) => RequestCertificateRef {
+                id: Some(c.id),
+                common_name: c.common_name.clone(),
+                serial_number: Some(c.serial_number.clone()),
+            },
+            None => RequestCertificateRef {
+                id: None,
+                common_name: view.order.common_name.clone(),
+                serial_number: None,
+            },
+        };
+        RequestDetails {
+            id: request.id,
+            date: date_time(request.created_at),
+            kind: request.kind.as_str(),
+            status: request.status.as_str(),
+            requester: (&view.requester).into(),
+            processor: view.processor.as_ref().map(UserSummary::from),
+            date_processed: request.processed_at.map(date_time),
+            comments: request.comments.clone(),
+            processor_comment: request.processor_comment.clone(),
+            order: RequestOrderRef {
+                id: view.order.id,
+                certificate,
+            },
+            revocation_reason: request.revocation_reason.map(RevocationReason::name),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListPage {
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestList {
+    pub requests: Vec<RequestDetails>,
+    pub page: ListPage,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestStatusRef {
+    pub id: i64,
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderCreated {
+    pub id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<i64>,
+    pub requests: Vec<RequestStatusRef>,
+}
+
+/// The `certificate` object of order and certificate details. Before issuance
+/// it describes what was ordered (no id, serial or dates yet).
+#[derive(Debug, Serialize)]
+pub struct CertificateObject {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<i64>,
+    pub common_name: String,
+    pub dns_names: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<String>,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_till: Option<String>,
+    pub signature_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_revoked: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<&'static str>,
+    pub csr: String,
+}
+
+impl CertificateObject {
+    pub fn issued(certificate: &Certificate, with_order_id: bool) -> Self {
+        CertificateObject {
+            id: Some(certificate.id),
+            order_id: with_order_id.then_some(certificate.order_id),
+            common_name: certificate.common_name.clone(),
+            dns_names: certificate.dns_names.clone(),
+            serial_number: Some(certificate.serial_number.clone()),
+            status: certificate.status.as_str(),
+            valid_from: Some(date(certificate.valid_from)),
+            valid_till: Some(date(certificate.valid_till)),
+            signature_hash: certificate.signature_hash.clone(),
+            date_revoked: certificate.revoked_at.map(date_time),
+            revocation_reason: certificate.revocation_reason.map(RevocationReason::name),
+            csr: certificate.csr.clone(),
+        }
+    }
+
+    pub fn ordered(order: &Order) -> Self {
+        CertificateObject {
+            id: None,
+            order_id: None,
+            common_name: order.common_name.clone(),
+            dns_names: order.dns_names.clone(),
+            serial_number: None,
+            status: "pending",
+            valid_from: None,
+            valid_till: None,
+            signature_hash: order.signature_hash.clone(),
+            date_revoked: None,
+            revocation_reason: None,
+            csr: order.csr.clone(),
+        }
+    }
+
+    pub fn of_order(order: &Order, certificate: Option<&Certificate>) -> Self {
+        match certificate {
+            Some(c) => CertificateObject::issued(c, false),
+            None => CertificateObject::ordered(order),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProductRef {
+    pub name_id: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderRequestSummary {
+    pub id: i64,
+    pub date: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub comments: Option<String>,
+}
+
+impl From<&Request> for OrderRequestSummary {
+    fn from(request: &Request) -> Self {
+        OrderRequestSummary {
+            id: request.id,
+            date: date_time(request.created_at),
+            kind: request.kind.as_str(),
+            status: request.status.as_str(),
+            comments: request.comments.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderDetails {
+    pub id: i64,
+    pub status: &'static str,
+    pub date_created: String,
+    pub product: ProductRef,
+    pub validity_days: i64,
+    pub certificate: CertificateObject,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Vec<OrderRequestSummary>>,
+}
+
+impl OrderDetails {
+    pub fn new(order: &Order, certificate: Option<&Certificate>, requests: Option<&[Request]>) -> Self {
+        OrderDetails {
+            id: order.id,
+            status: order.status.as_str(),
+            date_created: date_time(order.created_at),
+            product: ProductRef {
+                name_id: order.product.as_str(),
+            },
+            validity_days: order.validity_days,
+            certificate: CertificateObject::of_order(order, certificate),
+            requests: requests.map(|list| list.iter().map(OrderRequestSummary::from).collect()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderList {
+    pub orders: Vec<OrderDetails>,
+    pub page: ListPage,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditActor {
+    pub id: i64,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditObject {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditEntryWire {
+    pub id: i64,
+    pub date: String,
+    pub actor: Option<AuditActor>,
+    pub action: String,
+    pub object: AuditObject,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl From<AuditEntry> for AuditEntryWire {
+    fn from(entry: AuditEntry) -> Self {
+        AuditEntryWire {
+            id: entry.id,
+            date: date_time(entry.created_at),
+            actor: entry.actor_id.map(|id| AuditActor {
+                id,
+                email: entry.actor_email,
+            }),
+            action: entry.action,
+            object: AuditObject {
+                kind: entry.object_type,
+                id: entry.object_id,
+            },
+            request_id: entry.request_id,
+            details: entry.details,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntryWire>,
+    pub page: ListPage,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_use_the_seed_format() {
+        assert_eq!(date_time(1_455_123_975), "2016-02-10T17:06:15+00:00");
+        assert_eq!(date(1_455_123_975), "2016-02-10");
+    }
+}
