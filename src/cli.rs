@@ -14,7 +14,11 @@ use crate::service::{AutoApprove, NewUserInput, Service, create_user};
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
-#[command(name = "certd", version, about = "Certificate revocation service speaking DigiCert CertCentral's API")]
+#[command(
+    name = "certd",
+    version,
+    about = "Certificate revocation service speaking DigiCert CertCentral's API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,24 +110,43 @@ async fn open_store(args: &DatabaseArgs) -> Result<Store, Box<dyn std::error::Er
 /// The data directory holds keys: only its owner may enter it.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 async fn serve(args: ServeArgs) -> CliResult {
     let store = open_store(&args.database).await?;
     let ca = CertificateAuthority::open_or_create(&args.database.data.join("ca"))?;
     let auto_approve = AutoApprove {
-        orders: args.auto_approve.iter().any(|k| matches!(k, AutoApproveKind::Orders)),
-        reissues: args.auto_approve.iter().any(|k| matches!(k, AutoApproveKind::Reissues)),
-        revokes: args.auto_approve.iter().any(|k| matches!(k, AutoApproveKind::Revokes)),
+        orders: args
+            .auto_approve
+            .iter()
+            .any(|k| matches!(k, AutoApproveKind::Orders)),
+        reissues: args
+            .auto_approve
+            .iter()
+            .any(|k| matches!(k, AutoApproveKind::Reissues)),
+        revokes: args
+            .auto_approve
+            .iter()
+            .any(|k| matches!(k, AutoApproveKind::Revokes)),
     };
     let service = Arc::new(Service::new(store, ca, auto_approve));
     let mut stdout = std::io::stdout();
     if let Some(key) = service.create_first_admin().await? {
-        writeln!(stdout, "Administrator API key (shown once, keep it safe): {key}")?;
+        writeln!(
+            stdout,
+            "Administrator API key (shown once, keep it safe): {key}"
+        )?;
     }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    writeln!(stdout, "certd listening on http://{}", listener.local_addr()?)?;
+    writeln!(
+        stdout,
+        "certd listening on http://{}",
+        listener.local_addr()?
+    )?;
     stdout.flush()?;
     axum::serve(listener, api::router(service))
         .with_graceful_shutdown(shutdown_signal())
@@ -132,10 +155,11 @@ async fn serve(args: ServeArgs) -> CliResult {
 }
 
 async fn shutdown_signal() {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(_) => return std::future::pending().await,
-    };
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

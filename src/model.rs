@@ -81,6 +81,7 @@ string_enum!(RequestStatus {
 
 string_enum!(
     /// The products certd sells; they differ only in name here.
+    #[allow(clippy::enum_variant_names)] // CertCentral's product ids all start with ssl_
     Product {
         SslBasic = "ssl_basic",
         SslPlus = "ssl_plus",
@@ -155,7 +156,10 @@ impl RevocationReason {
         if folded == "affiliationchange" {
             return Ok(Self::AffiliationChanged);
         }
-        if let Some(reason) = Self::ALL.into_iter().find(|r| r.name().eq_ignore_ascii_case(&folded)) {
+        if let Some(reason) = Self::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(&folded))
+        {
             return Ok(reason);
         }
         match folded.as_str() {
@@ -213,7 +217,6 @@ pub struct Certificate {
     pub valid_till: UnixTime,
     pub revoked_at: Option<UnixTime>,
     pub revocation_reason: Option<RevocationReason>,
-    pub created_at: UnixTime,
 }
 
 /// What a reissue request will issue when it is approved.
@@ -286,9 +289,15 @@ mod tests {
     fn reason_names_in_both_spellings() {
         for reason in RevocationReason::ALL {
             assert_eq!(RevocationReason::parse(reason.name()), Ok(reason));
-            assert_eq!(RevocationReason::parse(&reason.name().to_uppercase()), Ok(reason));
+            assert_eq!(
+                RevocationReason::parse(&reason.name().to_uppercase()),
+                Ok(reason)
+            );
         }
-        assert_eq!(RevocationReason::parse("key_compromise"), Ok(RevocationReason::KeyCompromise));
+        assert_eq!(
+            RevocationReason::parse("key_compromise"),
+            Ok(RevocationReason::KeyCompromise)
+        );
         assert_eq!(
             RevocationReason::parse("cessation_of_operation"),
             Ok(RevocationReason::CessationOfOperation)
@@ -297,9 +306,18 @@ mod tests {
             RevocationReason::parse("affiliation_change"),
             Ok(RevocationReason::AffiliationChanged)
         );
-        assert_eq!(RevocationReason::parse("certificateHold"), Err(ReasonRejection::Forbidden));
-        assert_eq!(RevocationReason::parse("remove_from_crl"), Err(ReasonRejection::Forbidden));
-        assert_eq!(RevocationReason::parse("stolen"), Err(ReasonRejection::Unknown));
+        assert_eq!(
+            RevocationReason::parse("certificateHold"),
+            Err(ReasonRejection::Forbidden)
+        );
+        assert_eq!(
+            RevocationReason::parse("remove_from_crl"),
+            Err(ReasonRejection::Forbidden)
+        );
+        assert_eq!(
+            RevocationReason::parse("stolen"),
+            Err(ReasonRejection::Unknown)
+        );
     }
 
     #[test]
@@ -311,7 +329,10 @@ mod tests {
 
     #[test]
     fn statuses_parse_case_insensitively() {
-        assert_eq!(RequestStatus::parse("APPROVED"), Some(RequestStatus::Approved));
+        assert_eq!(
+            RequestStatus::parse("APPROVED"),
+            Some(RequestStatus::Approved)
+        );
         assert_eq!(OrderStatus::parse("Canceled"), Some(OrderStatus::Canceled));
         assert_eq!(OrderStatus::parse("cancelled"), None);
     }

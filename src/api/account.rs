@@ -26,10 +26,17 @@ pub async fn user_me(auth: Auth) -> Json<UserDetails> {
     Json((&auth.caller.user).into())
 }
 
-pub async fn audit_log(State(state): State<AppState>, auth: Auth, RawQuery(query): RawQuery) -> Result<Json<AuditLog>, ApiError> {
+pub async fn audit_log(
+    State(state): State<AppState>,
+    auth: Auth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<AuditLog>, ApiError> {
     let list = ListQuery::parse(query.as_deref(), &["action"])?;
     let action = list.filters.get("action").map(String::as_str);
-    let (entries, total) = state.service.audit_log(auth.ctx(), action, list.page).await?;
+    let (entries, total) = state
+        .service
+        .audit_log(auth.ctx(), action, list.page)
+        .await?;
     Ok(Json(AuditLog {
         entries: entries.into_iter().map(Into::into).collect(),
         page: ListPage {

@@ -23,7 +23,10 @@ pub async fn certificate_details(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<CertificateObject>, ApiError> {
-    let certificate = state.service.certificate(auth.ctx(), &certificate_ref(&id)?).await?;
+    let certificate = state
+        .service
+        .certificate(auth.ctx(), &certificate_ref(&id)?)
+        .await?;
     Ok(Json(CertificateObject::issued(&certificate, true)))
 }
 
@@ -50,7 +53,11 @@ pub async fn revoke_response(
         skip_approval: body.skip_approval.unwrap_or(false),
     };
     match state.service.revoke(auth.ctx(), target, input).await? {
-        RevokeOutcome::Requested(view) => Ok((StatusCode::CREATED, Json(RequestObject::from(&view))).into_response()),
+        RevokeOutcome::Requested(view) => Ok((
+            StatusCode::CREATED,
+            Json(RequestObject::from(view.as_ref())),
+        )
+            .into_response()),
         RevokeOutcome::Revoked => Ok(StatusCode::NO_CONTENT.into_response()),
     }
 }
@@ -119,7 +126,10 @@ async fn download(
     id: &str,
     chain: ChainFormat,
 ) -> Result<Response, ApiError> {
-    let certificate = state.service.certificate(auth.ctx(), &certificate_ref(id)?).await?;
+    let certificate = state
+        .service
+        .certificate(auth.ctx(), &certificate_ref(id)?)
+        .await?;
     let ca = state.service.ca();
     let mut files = vec![
         ("certificate.pem", certificate.pem.as_str()),
@@ -134,21 +144,40 @@ async fn download(
     if wants_zip {
         let zip = zip_files(&files).map_err(|e| {
             tracing::error!(error = %e, "building zip");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error|internal", "Could not build the ZIP file.")
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error|internal",
+                "Could not build the ZIP file.",
+            )
         })?;
-        return Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"))], zip).into_response());
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/zip"),
+            )],
+            zip,
+        )
+            .into_response());
     }
     let mut body = String::new();
     for (_, pem) in &files {
         body.push_str(pem.trim_end());
         body.push('\n');
     }
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/x-pem-file"))], body).into_response())
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-pem-file"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 fn zip_files(files: &[(&str, &str)]) -> zip::result::ZipResult<Vec<u8>> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, pem) in files {
         writer.start_file(*name, options)?;
         writer.write_all(pem.as_bytes())?;

@@ -17,7 +17,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: impl Into<String>, message: impl Into<String>) -> ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code: code.into(),
@@ -36,10 +40,6 @@ impl ApiError {
             format!("No {what} with that id exists, or it is not visible to this API key."),
         )
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl From<ServiceError> for ApiError {
@@ -50,12 +50,18 @@ impl From<ServiceError> for ApiError {
                 "access_denied|access_denied_invalid_key",
                 "The X-DC-DEVKEY header is missing or does not name an active API key.",
             ),
-            ServiceError::MissingPermission(message) => {
-                ApiError::new(StatusCode::FORBIDDEN, "access_denied|missing_permission", message)
-            }
+            ServiceError::MissingPermission(message) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "access_denied|missing_permission",
+                message,
+            ),
             ServiceError::NotFound { what } => ApiError::not_found(what),
-            ServiceError::Invalid { code, message } => ApiError::new(StatusCode::BAD_REQUEST, code, message),
-            ServiceError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            ServiceError::Invalid { code, message } => {
+                ApiError::new(StatusCode::BAD_REQUEST, code, message)
+            }
+            ServiceError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
             ServiceError::Unavailable => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable|database",
@@ -117,12 +123,17 @@ pub async fn json_error_bodies(response: Response<Body>) -> Response<Body> {
         other => ApiError::new(
             other,
             "bad_request_format|http",
-            other.canonical_reason().unwrap_or("The request could not be handled."),
+            other
+                .canonical_reason()
+                .unwrap_or("The request could not be handled."),
         ),
     };
     let (mut parts, _) = response.into_parts();
     let replacement = error.into_response();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, replacement.into_body())
 }

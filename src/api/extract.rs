@@ -78,7 +78,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     "The request body is larger than 64 KiB.",
                 )
             } else {
-                ApiError::bad_request("bad_request_format|unreadable_body", "The request body could not be read.")
+                ApiError::bad_request(
+                    "bad_request_format|unreadable_body",
+                    "The request body could not be read.",
+                )
             }
         })?;
         parse_json_body(&bytes).map(JsonBody)
@@ -86,11 +89,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 }
 
 pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| ApiError::bad_request("bad_request_format|malformed_json", "The request body is not UTF-8 text."))?;
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        ApiError::bad_request(
+            "bad_request_format|malformed_json",
+            "The request body is not UTF-8 text.",
+        )
+    })?;
     let text = if text.trim().is_empty() { "{}" } else { text };
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        ApiError::bad_request("bad_request_format|malformed_json", format!("The request body is not valid JSON: {e}."))
+        ApiError::bad_request(
+            "bad_request_format|malformed_json",
+            format!("The request body is not valid JSON: {e}."),
+        )
     })?;
     if !value.is_object() {
         return Err(ApiError::bad_request(
@@ -99,7 +109,10 @@ pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
         ));
     }
     serde_json::from_value(value).map_err(|e| {
-        ApiError::bad_request("bad_request_format|invalid_field", format!("The request body has an invalid field: {e}."))
+        ApiError::bad_request(
+            "bad_request_format|invalid_field",
+            format!("The request body has an invalid field: {e}."),
+        )
     })
 }
 
@@ -124,7 +137,12 @@ impl ListQuery {
     /// a search result must never get every object because of a typo.
     pub fn parse(query: Option<&str>, allowed_filters: &[&str]) -> Result<ListQuery, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
-            .map_err(|_| ApiError::bad_request("bad_request_format|query", "The query string cannot be decoded."))?;
+            .map_err(|_| {
+                ApiError::bad_request(
+                    "bad_request_format|query",
+                    "The query string cannot be decoded.",
+                )
+            })?;
         let mut list = ListQuery {
             page: Page {
                 offset: 0,
@@ -139,13 +157,19 @@ impl ListQuery {
                 "limit" => list.page.limit = paging_number("limit", &value, 1)?.min(MAX_LIST_LIMIT),
                 "sort" => list.sort = Some(value),
                 _ => {
-                    let Some(name) = key.strip_prefix("filters[").and_then(|k| k.strip_suffix(']')) else {
+                    let Some(name) = key
+                        .strip_prefix("filters[")
+                        .and_then(|k| k.strip_suffix(']'))
+                    else {
                         continue; // other parameters (cache busters and the like) are ignored
                     };
                     if !allowed_filters.contains(&name) {
                         return Err(ApiError::bad_request(
                             "invalid_filter|unknown_filter",
-                            format!("Unknown filter {name:?}; this list accepts: {}.", allowed_filters.join(", ")),
+                            format!(
+                                "Unknown filter {name:?}; this list accepts: {}.",
+                                allowed_filters.join(", ")
+                            ),
                         ));
                     }
                     list.filters.insert(name.to_string(), value);
@@ -157,12 +181,16 @@ impl ListQuery {
 }
 
 fn paging_number(name: &str, value: &str, minimum: i64) -> Result<i64, ApiError> {
-    value.parse::<i64>().ok().filter(|n| *n >= minimum).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_paging|paging",
-            format!("{name} must be an integer of at least {minimum}, not {value:?}."),
-        )
-    })
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= minimum)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_paging|paging",
+                format!("{name} must be an integer of at least {minimum}, not {value:?}."),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -171,7 +199,11 @@ mod tests {
 
     #[test]
     fn list_query_decodes_encoded_filter_keys_and_caps_limit() {
-        let q = ListQuery::parse(Some("filters%5Bstatus%5D=pending&limit=5000&offset=2"), &["status"]).unwrap();
+        let q = ListQuery::parse(
+            Some("filters%5Bstatus%5D=pending&limit=5000&offset=2"),
+            &["status"],
+        )
+        .unwrap();
         assert_eq!(q.filters.get("status").map(String::as_str), Some("pending"));
         assert_eq!(q.page.limit, MAX_LIST_LIMIT);
         assert_eq!(q.page.offset, 2);
@@ -187,7 +219,12 @@ mod tests {
             flag: Option<bool>,
         }
         assert_eq!(parse_json_body::<Body>(b"").unwrap().flag, None);
-        assert_eq!(parse_json_body::<Body>(b"{\"flag\":true,\"x\":1}").unwrap().flag, Some(true));
+        assert_eq!(
+            parse_json_body::<Body>(b"{\"flag\":true,\"x\":1}")
+                .unwrap()
+                .flag,
+            Some(true)
+        );
         assert!(parse_json_body::<Body>(b"{\"flag\":\"yes\"}").is_err());
         assert!(parse_json_body::<Body>(b"[]").is_err());
         assert!(parse_json_body::<Body>(b"{").is_err());

@@ -22,8 +22,6 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use error::ApiError;
-
 use crate::service::Service;
 
 /// Longest time a request may take before it is answered 408.
@@ -39,14 +37,29 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/user/me", get(account::user_me))
         .route("/audit-log", get(account::audit_log))
         .route("/order/certificate", get(orders::list_orders))
-        .route("/order/certificate/{id}", get(orders::order_details).post(orders::place_order))
+        .route(
+            "/order/certificate/{id}",
+            get(orders::order_details).post(orders::place_order),
+        )
         .route("/order/certificate/{id}/reissue", post(orders::reissue))
-        .route("/order/certificate/{id}/status", put(orders::set_order_status))
+        .route(
+            "/order/certificate/{id}/status",
+            put(orders::set_order_status),
+        )
         .route("/order/certificate/{id}/revoke", put(orders::revoke_order))
         .route("/certificate/{id}", get(certificates::certificate_details))
-        .route("/certificate/{id}/revoke", put(certificates::revoke_certificate))
-        .route("/certificate/{id}/download/format/{format}", get(certificates::download_format))
-        .route("/certificate/{id}/download/platform/{platform}", get(certificates::download_platform))
+        .route(
+            "/certificate/{id}/revoke",
+            put(certificates::revoke_certificate),
+        )
+        .route(
+            "/certificate/{id}/download/format/{format}",
+            get(certificates::download_format),
+        )
+        .route(
+            "/certificate/{id}/download/platform/{platform}",
+            get(certificates::download_platform),
+        )
         .route("/request", get(requests::list_requests))
         .route("/request/{id}", get(requests::request_details))
         .route("/request/{id}/status", put(requests::set_request_status));

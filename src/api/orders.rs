@@ -10,8 +10,8 @@ use super::certificates::revoke_response;
 use super::error::ApiError;
 use super::extract::{Auth, JsonBody, ListQuery, path_id};
 use super::wire::{
-    ListPage, OrderBody, OrderCreated, OrderDetails, OrderList, OrderStatusBody, ReissueBody, RequestStatusRef,
-    RevokeBody,
+    ListPage, OrderBody, OrderCreated, OrderDetails, OrderList, OrderStatusBody, ReissueBody,
+    RequestStatusRef, RevokeBody,
 };
 use crate::model::{OrderStatus, Product};
 use crate::service::{OrderFilter, OrderPlacement, ReissueInput, RevokeTarget};
@@ -34,7 +34,12 @@ pub async fn place_order(
     let validity_days = validity
         .and_then(|v| v.days)
         .or(body.validity_days)
-        .or_else(|| validity.and_then(|v| v.years).or(body.validity_years).map(|y| y.saturating_mul(DAYS_PER_YEAR)))
+        .or_else(|| {
+            validity
+                .and_then(|v| v.years)
+                .or(body.validity_years)
+                .map(|y| y.saturating_mul(DAYS_PER_YEAR))
+        })
         .unwrap_or(DAYS_PER_YEAR);
     let placement = OrderPlacement {
         product,
@@ -65,8 +70,15 @@ pub async fn order_details(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<OrderDetails>, ApiError> {
-    let view = state.service.order_details(auth.ctx(), path_id(&id, "order")?).await?;
-    Ok(Json(OrderDetails::new(&view.order, view.certificate.as_ref(), Some(&view.requests))))
+    let view = state
+        .service
+        .order_details(auth.ctx(), path_id(&id, "order")?)
+        .await?;
+    Ok(Json(OrderDetails::new(
+        &view.order,
+        view.certificate.as_ref(),
+        Some(&view.requests),
+    )))
 }
 
 pub async fn list_orders(
@@ -80,7 +92,10 @@ pub async fn list_orders(
     )?;
     let status = match list.filters.get("status") {
         Some(text) => Some(OrderStatus::parse(text).ok_or_else(|| {
-            ApiError::bad_request("invalid_filter|status", format!("Unknown order status {text:?}."))
+            ApiError::bad_request(
+                "invalid_filter|status",
+                format!("Unknown order status {text:?}."),
+            )
         })?),
         None => None,
     };
@@ -90,16 +105,32 @@ pub async fn list_orders(
         offset: list.page.offset,
     };
     // certd has one organization (id 1): any other id matches nothing.
-    if list.filters.get("organization_id").is_some_and(|id| id.trim() != "1") {
-        return Ok(Json(OrderList { orders: vec![], page }));
+    if list
+        .filters
+        .get("organization_id")
+        .is_some_and(|id| id.trim() != "1")
+    {
+        return Ok(Json(OrderList {
+            orders: vec![],
+            page,
+        }));
     }
     let filter = OrderFilter {
         user_id: None,
         status,
-        common_name: list.filters.get("common_name").map(|n| n.trim().to_ascii_lowercase()),
-        serial_number: list.filters.get("serial_number").map(|s| s.replace(':', "").to_ascii_uppercase()),
+        common_name: list
+            .filters
+            .get("common_name")
+            .map(|n| n.trim().to_ascii_lowercase()),
+        serial_number: list
+            .filters
+            .get("serial_number")
+            .map(|s| s.replace(':', "").to_ascii_uppercase()),
     };
-    let (orders, total) = state.service.list_orders(auth.ctx(), filter, list.page).await?;
+    let (orders, total) = state
+        .service
+        .list_orders(auth.ctx(), filter, list.page)
+        .await?;
     Ok(Json(OrderList {
         orders: orders
             .iter()
@@ -151,7 +182,10 @@ pub async fn set_order_status(
             format!("status must be \"canceled\", not {:?}.", body.status),
         ));
     }
-    state.service.cancel_order(auth.ctx(), order_id, body.note.as_deref()).await?;
+    state
+        .service
+        .cancel_order(auth.ctx(), order_id, body.note.as_deref())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

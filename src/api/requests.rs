@@ -34,7 +34,10 @@ pub async fn list_requests(
             ));
         }
     };
-    let (views, total) = state.service.list_requests(auth.ctx(), filter, sort, list.page).await?;
+    let (views, total) = state
+        .service
+        .list_requests(auth.ctx(), filter, sort, list.page)
+        .await?;
     Ok(Json(RequestList {
         requests: views.iter().map(RequestDetails::from).collect(),
         page: ListPage {
@@ -45,11 +48,18 @@ pub async fn list_requests(
     }))
 }
 
-fn parse_filter<T>(value: Option<&String>, parse: fn(&str) -> Option<T>, name: &str) -> Result<Option<T>, ApiError> {
+fn parse_filter<T>(
+    value: Option<&String>,
+    parse: fn(&str) -> Option<T>,
+    name: &str,
+) -> Result<Option<T>, ApiError> {
     value
         .map(|text| {
             parse(text).ok_or_else(|| {
-                ApiError::bad_request("invalid_filter|value", format!("{text:?} is not a valid {name} filter value."))
+                ApiError::bad_request(
+                    "invalid_filter|value",
+                    format!("{text:?} is not a valid {name} filter value."),
+                )
             })
         })
         .transpose()
@@ -60,7 +70,10 @@ pub async fn request_details(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<RequestDetails>, ApiError> {
-    let view = state.service.request_details(auth.ctx(), path_id(&id, "request")?).await?;
+    let view = state
+        .service
+        .request_details(auth.ctx(), path_id(&id, "request")?)
+        .await?;
     Ok(Json(RequestDetails::from(&view)))
 }
 
@@ -77,13 +90,21 @@ pub async fn set_request_status(
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_status|status",
-                format!("status must be \"approved\" or \"rejected\", not {:?}.", body.status),
+                format!(
+                    "status must be \"approved\" or \"rejected\", not {:?}.",
+                    body.status
+                ),
             ));
         }
     };
     state
         .service
-        .decide(auth.ctx(), request_id, decision, body.processor_comment.as_deref())
+        .decide(
+            auth.ctx(),
+            request_id,
+            decision,
+            body.processor_comment.as_deref(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

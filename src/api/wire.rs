@@ -138,12 +138,17 @@ pub struct UserDetails {
     pub last_name: String,
     pub email: String,
     pub status: &'static str,
+    pub date_created: String,
     pub access_roles: Vec<AccessRole>,
 }
 
 impl From<&User> for UserDetails {
     fn from(user: &User) -> Self {
-        let role_name = if user.is_admin() { "Administrator" } else { "User" };
+        let role_name = if user.is_admin() {
+            "Administrator"
+        } else {
+            "User"
+        };
         UserDetails {
             id: user.id,
             username: user.email.clone(),
@@ -151,6 +156,7 @@ impl From<&User> for UserDetails {
             last_name: user.last_name.clone(),
             email: user.email.clone(),
             status: user.status.as_str(),
+            date_created: date_time(user.created_at),
             access_roles: vec![AccessRole {
                 id: user.role.certcentral_id(),
                 name: role_name,
@@ -388,7 +394,11 @@ pub struct OrderDetails {
 }
 
 impl OrderDetails {
-    pub fn new(order: &Order, certificate: Option<&Certificate>, requests: Option<&[Request]>) -> Self {
+    pub fn new(
+        order: &Order,
+        certificate: Option<&Certificate>,
+        requests: Option<&[Request]>,
+    ) -> Self {
         OrderDetails {
             id: order.id,
             status: order.status.as_str(),

@@ -8,7 +8,6 @@
 use rcgen::{PublicKeyData, SignatureAlgorithm};
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::error::X509Error;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::pem::parse_x509_pem;
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
@@ -25,8 +24,6 @@ const ACCEPTED: &str = "only ECDSA P-256 and P-384 and RSA keys are accepted";
 pub struct VerifiedCsr {
     key: CsrPublicKey,
     key_description: String,
-    common_name: Option<String>,
-    dns_names: Vec<String>,
 }
 
 /// The subject public key taken from the CSR, in the shape rcgen needs to put it in a
@@ -91,45 +88,15 @@ impl VerifiedCsr {
             _ => invalid("the CSR signature does not verify"),
         })?;
 
-        let common_name = info
-            .subject
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .map(str::to_owned);
-
-        let mut dns_names = Vec::new();
-        for ext in csr.requested_extensions().into_iter().flatten() {
-            if let ParsedExtension::SubjectAlternativeName(san) = ext {
-                for name in &san.general_names {
-                    if let GeneralName::DNSName(dns) = name {
-                        dns_names.push((*dns).to_owned());
-                    }
-                }
-            }
-        }
-
         Ok(VerifiedCsr {
             key,
             key_description,
-            common_name,
-            dns_names,
         })
     }
 
     /// e.g. "ECDSA P-256", "RSA 2048".
     pub fn key_description(&self) -> &str {
         &self.key_description
-    }
-
-    /// The first CN of the CSR's subject, if any.
-    pub fn subject_common_name(&self) -> Option<&str> {
-        self.common_name.as_deref()
-    }
-
-    /// DNS names requested in the CSR's subjectAltName extension (possibly empty).
-    pub fn dns_names(&self) -> Vec<String> {
-        self.dns_names.clone()
     }
 
     pub(crate) fn public_key(&self) -> &CsrPublicKey {

@@ -24,7 +24,6 @@ pub struct LeafProfile {
 pub struct IssuedCertificate {
     /// Uppercase hex of the DER serial, always 32 characters.
     pub serial_hex: String,
-    pub der: Vec<u8>,
     pub pem: String,
     /// Unix seconds.
     pub not_before: i64,
@@ -95,7 +94,6 @@ impl CertificateAuthority {
 
         Ok(IssuedCertificate {
             serial_hex: hex::encode_upper(serial),
-            der: cert.der().to_vec(),
             pem: cert.pem(),
             not_before: not_before.unix_timestamp(),
             not_after: not_after.unix_timestamp(),

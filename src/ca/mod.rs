@@ -20,7 +20,7 @@ use x509_parser::pem::parse_x509_pem;
 use x509_parser::prelude::FromDer;
 
 pub use csr::VerifiedCsr;
-pub use issue::{IssuedCertificate, LeafProfile};
+pub use issue::LeafProfile;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {

@@ -232,7 +232,8 @@ fn issued_leaf_chains_to_root_and_has_the_profile() {
         .expect("issue");
     openssl_verify(tmp.path(), &ca, &issued.pem);
 
-    let (_, leaf) = X509Certificate::from_der(&issued.der).expect("parse leaf");
+    let der = leaf_der(&issued);
+    let (_, leaf) = X509Certificate::from_der(&der).expect("parse leaf");
     assert_eq!(leaf.subject().to_string(), "CN=www.example.com");
     assert_eq!(leaf.issuer().to_string(), "CN=certd Issuing CA 1");
     let sans: Vec<String> = leaf
@@ -275,8 +276,6 @@ fn issued_leaf_chains_to_root_and_has_the_profile() {
     let (_, int) = X509Certificate::from_der(&int_der).expect("int");
     assert_eq!(aki(&leaf), Some(ski(&int)));
     assert!(!ski(&leaf).is_empty());
-    // issue() output agrees with itself.
-    assert_eq!(cert_der(&issued.pem, "leaf").expect("leaf pem"), issued.der);
 }
 
 #[test]
@@ -288,13 +287,10 @@ fn csr_accessors() {
     ))
     .expect("P-384 accepted");
     assert_eq!(csr.key_description(), "ECDSA P-384");
-    assert_eq!(csr.subject_common_name(), Some("a.example"));
-    assert_eq!(csr.dns_names(), ["a.example", "b.example"]);
 
     let csr = VerifiedCsr::parse_pem(&csr_pem(&rcgen::PKCS_ECDSA_P256_SHA256, "c.example", &[]))
         .expect("P-256 accepted");
     assert_eq!(csr.key_description(), "ECDSA P-256");
-    assert!(csr.dns_names().is_empty());
 }
 
 #[test]
@@ -306,7 +302,7 @@ fn pem_framing_is_tolerant() {
             .replace("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
     );
     let csr = VerifiedCsr::parse_pem(&mangled).expect("tolerant parse");
-    assert_eq!(csr.subject_common_name(), Some("crlf.example"));
+    assert_eq!(csr.key_description(), "ECDSA P-256");
 }
 
 #[test]
@@ -317,7 +313,8 @@ fn rsa_2048_is_accepted_and_gets_key_encipherment() {
     assert_eq!(csr.key_description(), "RSA 2048");
     let issued = ca.issue(&csr, &profile("rsa.example", &[])).expect("issue");
     openssl_verify(tmp.path(), &ca, &issued.pem);
-    let (_, leaf) = X509Certificate::from_der(&issued.der).expect("parse leaf");
+    let der = leaf_der(&issued);
+    let (_, leaf) = X509Certificate::from_der(&der).expect("parse leaf");
     let ku = leaf.key_usage().expect("ku").expect("ku present").value;
     assert!(ku.digital_signature() && ku.key_encipherment());
     assert_eq!(
@@ -419,7 +416,8 @@ fn serials_are_random_positive_and_32_hex_chars() {
                 .chars()
                 .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
         );
-        let (_, leaf) = X509Certificate::from_der(&issued.der).expect("parse leaf");
+        let der = leaf_der(issued);
+        let (_, leaf) = X509Certificate::from_der(&der).expect("parse leaf");
         // DER-level: 16 content bytes, first in 0x01..=0x7F => positive, no padding byte.
         let raw = leaf.raw_serial();
         assert_eq!(raw.len(), 16);
@@ -444,4 +442,8 @@ fn bad_profiles_are_refused() {
     assert!(matches!(ca.issue(&csr, &p), Err(CaError::Internal(_))));
     p.not_after = p.not_before + Duration::days(365 * 11);
     assert!(matches!(ca.issue(&csr, &p), Err(CaError::Internal(_))));
+}
+
+fn leaf_der(issued: &super::issue::IssuedCertificate) -> Vec<u8> {
+    cert_der(&issued.pem, "leaf").expect("leaf pem")
 }

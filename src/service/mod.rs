@@ -10,7 +10,7 @@ mod revoke;
 mod users;
 
 pub use access::{Caller, Context};
-pub use orders::{OrderPlacement, OrderView, PlacedOrder, ReissueInput};
+pub use orders::{OrderPlacement, ReissueInput};
 pub use requests::{Decision, RequestView};
 pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
 pub use users::{NewUserInput, create_user};
@@ -37,7 +37,11 @@ pub struct Service {
 
 impl Service {
     pub fn new(store: Store, ca: CertificateAuthority, auto_approve: AutoApprove) -> Service {
-        Service { store, ca, auto_approve }
+        Service {
+            store,
+            ca,
+            auto_approve,
+        }
     }
 
     pub fn ca(&self) -> &CertificateAuthority {
@@ -74,11 +78,17 @@ pub enum ServiceError {
 
 impl ServiceError {
     fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Invalid { code, message: message.into() }
+        ServiceError::Invalid {
+            code,
+            message: message.into(),
+        }
     }
 
     fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Conflict { code, message: message.into() }
+        ServiceError::Conflict {
+            code,
+            message: message.into(),
+        }
     }
 
     fn not_found(what: &'static str) -> Self {

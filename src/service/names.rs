@@ -9,11 +9,18 @@ pub const MAX_DNS_NAMES: usize = 100;
 
 /// Lower-cases and checks `common_name` and `dns_names`, and returns the full
 /// SAN list: the common name first, then the other names without repeats.
-pub fn checked_names(product: Product, common_name: &str, dns_names: &[String]) -> ServiceResult<(String, Vec<String>)> {
+pub fn checked_names(
+    product: Product,
+    common_name: &str,
+    dns_names: &[String],
+) -> ServiceResult<(String, Vec<String>)> {
     if dns_names.len() > MAX_DNS_NAMES {
         return Err(ServiceError::invalid(
             "invalid_dns_names|too_many",
-            format!("At most {MAX_DNS_NAMES} dns_names are allowed, {} were given.", dns_names.len()),
+            format!(
+                "At most {MAX_DNS_NAMES} dns_names are allowed, {} were given.",
+                dns_names.len()
+            ),
         ));
     }
     let common_name = checked_name(product, common_name)?;
@@ -58,7 +65,9 @@ fn is_hostname(host: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -80,8 +89,18 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused() {
-        for bad in ["", "localhost", "-a.example.com", "a..example.com", "a b.example.com", "*.*.example.com"] {
-            assert!(checked_names(Product::SslWildcard, bad, &[]).is_err(), "{bad:?}");
+        for bad in [
+            "",
+            "localhost",
+            "-a.example.com",
+            "a..example.com",
+            "a b.example.com",
+            "*.*.example.com",
+        ] {
+            assert!(
+                checked_names(Product::SslWildcard, bad, &[]).is_err(),
+                "{bad:?}"
+            );
         }
         assert!(checked_names(Product::SslBasic, "*.example.com", &[]).is_err());
         assert!(checked_names(Product::SslWildcard, "*.example.com", &[]).is_ok());

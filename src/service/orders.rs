@@ -6,8 +6,8 @@ use sqlx::AnyConnection;
 use super::{Context, Service, ServiceError, ServiceResult, audit, names::checked_names};
 use crate::ca::{LeafProfile, VerifiedCsr};
 use crate::model::{
-    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Page, Product, ReissueSpec, Request,
-    RequestStatus, RequestType, now,
+    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Page, Product, ReissueSpec,
+    Request, RequestStatus, RequestType, now,
 };
 use crate::store::orders::{NewOrder, OrderFilter};
 use crate::store::{certificates, orders, requests};
@@ -79,7 +79,11 @@ pub(super) fn check_comments(field: &str, comments: Option<&str>) -> ServiceResu
 fn check_signature_hash(requested: Option<&str>) -> ServiceResult<String> {
     match requested {
         None => Ok(CA_SIGNATURE_HASH.into()),
-        Some(hash) if ["sha256", "sha384", "sha512"].iter().any(|h| h.eq_ignore_ascii_case(hash)) => {
+        Some(hash)
+            if ["sha256", "sha384", "sha512"]
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(hash)) =>
+        {
             Ok(CA_SIGNATURE_HASH.into())
         }
         Some(hash) => Err(ServiceError::invalid(
@@ -97,17 +101,28 @@ fn require_skip_permission(ctx: Context<'_>, skip_approval: bool) -> ServiceResu
 }
 
 impl Service {
-    pub async fn place_order(&self, ctx: Context<'_>, placement: OrderPlacement) -> ServiceResult<PlacedOrder> {
+    pub async fn place_order(
+        &self,
+        ctx: Context<'_>,
+        placement: OrderPlacement,
+    ) -> ServiceResult<PlacedOrder> {
         require_skip_permission(ctx, placement.skip_approval)?;
         check_comments("comments", placement.comments.as_deref())?;
         let signature_hash = check_signature_hash(placement.signature_hash.as_deref())?;
         if !(1..=MAX_ORDER_DAYS).contains(&placement.validity_days) {
             return Err(ServiceError::invalid(
                 "invalid_validity|validity",
-                format!("The order validity must be between 1 day and {} years.", MAX_ORDER_DAYS / 365),
+                format!(
+                    "The order validity must be between 1 day and {} years.",
+                    MAX_ORDER_DAYS / 365
+                ),
             ));
         }
-        let (common_name, dns_names) = checked_names(placement.product, &placement.common_name, &placement.dns_names)?;
+        let (common_name, dns_names) = checked_names(
+            placement.product,
+            &placement.common_name,
+            &placement.dns_names,
+        )?;
         let csr = VerifiedCsr::parse_pem(&placement.csr)?;
         let approve_now = placement.skip_approval || self.auto_approve.orders;
 
@@ -117,7 +132,11 @@ impl Service {
             &NewOrder {
                 user_id: ctx.user_id(),
                 product: placement.product,
-                status: if approve_now { OrderStatus::Issued } else { OrderStatus::Pending },
+                status: if approve_now {
+                    OrderStatus::Issued
+                } else {
+                    OrderStatus::Pending
+                },
                 common_name: &common_name,
                 dns_names: &dns_names,
                 csr: &placement.csr,
@@ -152,7 +171,11 @@ impl Service {
         let request = NewRequest {
             kind: RequestType::NewRequest,
             comments: placement.comments,
-            ..new_request(ctx, order_id, approve_now.then_some(placement.skip_approval))
+            ..new_request(
+                ctx,
+                order_id,
+                approve_now.then_some(placement.skip_approval),
+            )
         };
         let request_id = insert_request(&mut tx, ctx, &request).await?;
         tx.commit().await?;
@@ -172,14 +195,22 @@ impl Service {
         order: &Order,
         leaf: LeafRequest<'_>,
     ) -> ServiceResult<i64> {
-        let LeafRequest { csr, csr_pem, common_name, dns_names } = leaf;
+        let LeafRequest {
+            csr,
+            csr_pem,
+            common_name,
+            dns_names,
+        } = leaf;
         let issued_at = now();
         let order_end = order.created_at + order.validity_days * SECONDS_PER_DAY;
         let not_after = order_end.min(issued_at + MAX_CERTIFICATE_DAYS * SECONDS_PER_DAY);
         if not_after <= issued_at {
             return Err(ServiceError::conflict(
                 "order_expired|order_validity_ended",
-                format!("Order {} has reached the end of its validity; place a new order.", order.id),
+                format!(
+                    "Order {} has reached the end of its validity; place a new order.",
+                    order.id
+                ),
             ));
         }
         let profile = LeafProfile {
@@ -210,7 +241,7 @@ impl Service {
             ctx,
             "certificate_issued",
             ("certificate", certificate_id),
-            json!({"order_id": order.id, "serial_number": issued.serial_hex}),
+            json!({"order_id": order.id, "serial_number": issued.serial_hex, "key": csr.key_description()}),
         )
         .await?;
         Ok(certificate_id)
@@ -246,7 +277,12 @@ impl Service {
         Ok((items, total))
     }
 
-    pub async fn reissue(&self, ctx: Context<'_>, order_id: i64, input: ReissueInput) -> ServiceResult<(i64, RequestStatus)> {
+    pub async fn reissue(
+        &self,
+        ctx: Context<'_>,
+        order_id: i64,
+        input: ReissueInput,
+    ) -> ServiceResult<(i64, RequestStatus)> {
         require_skip_permission(ctx, input.skip_approval)?;
         check_comments("comments", input.comments.as_deref())?;
         let signature_hash = check_signature_hash(input.signature_hash.as_deref())?;
@@ -268,8 +304,13 @@ impl Service {
             };
             self.issue_into(&mut tx, Some(ctx), &order, leaf).await?;
         } else {
-            set_order_and_current_certificate(&mut tx, order_id, OrderStatus::ReissuePending, CertificateStatus::ReissuePending)
-                .await?;
+            set_order_and_current_certificate(
+                &mut tx,
+                order_id,
+                OrderStatus::ReissuePending,
+                CertificateStatus::ReissuePending,
+            )
+            .await?;
         }
         let request = NewRequest {
             kind: RequestType::Reissue,
@@ -289,7 +330,12 @@ impl Service {
 
     /// `PUT .../status {"status":"canceled"}`: withdraws a pending order or a
     /// pending reissue (its request becomes `rejected`).
-    pub async fn cancel_order(&self, ctx: Context<'_>, order_id: i64, note: Option<&str>) -> ServiceResult<()> {
+    pub async fn cancel_order(
+        &self,
+        ctx: Context<'_>,
+        order_id: i64,
+        note: Option<&str>,
+    ) -> ServiceResult<()> {
         check_comments("note", note)?;
         let mut tx = self.store.write().await?;
         visible_order(&mut tx, ctx, order_id).await?;
@@ -304,16 +350,37 @@ impl Service {
                 ));
             }
         };
-        if !requests::close(&mut tx, request.id, RequestStatus::Rejected, Some(ctx.user_id()), note, now()).await? {
+        if !requests::close(
+            &mut tx,
+            request.id,
+            RequestStatus::Rejected,
+            Some(ctx.user_id()),
+            note,
+            now(),
+        )
+        .await?
+        {
             return Err(not_pending(request.id));
         }
         if request.kind == RequestType::Reissue {
-            set_order_and_current_certificate(&mut tx, order_id, OrderStatus::Issued, CertificateStatus::Issued).await?;
+            set_order_and_current_certificate(
+                &mut tx,
+                order_id,
+                OrderStatus::Issued,
+                CertificateStatus::Issued,
+            )
+            .await?;
         } else {
             orders::set_status(&mut tx, order_id, OrderStatus::Canceled).await?;
         }
-        audit::record(&mut tx, Some(ctx), action, ("order", order_id), json!({"request_id": request.id, "note": note}))
-            .await?;
+        audit::record(
+            &mut tx,
+            Some(ctx),
+            action,
+            ("order", order_id),
+            json!({"request_id": request.id, "note": note}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -322,7 +389,9 @@ impl Service {
 pub(super) fn not_pending(request_id: i64) -> ServiceError {
     ServiceError::conflict(
         "request_not_pending|request_already_processed",
-        format!("Request {request_id} is no longer pending; it was approved, rejected or canceled already."),
+        format!(
+            "Request {request_id} is no longer pending; it was approved, rejected or canceled already."
+        ),
     )
 }
 
@@ -332,7 +401,11 @@ pub(super) fn not_pending(request_id: i64) -> ServiceError {
 pub(super) fn new_request(ctx: Context<'_>, order_id: i64, skipped: Option<bool>) -> NewRequest {
     NewRequest {
         kind: RequestType::NewRequest,
-        status: if skipped.is_some() { RequestStatus::Approved } else { RequestStatus::Pending },
+        status: if skipped.is_some() {
+            RequestStatus::Approved
+        } else {
+            RequestStatus::Pending
+        },
         order_id,
         certificate_id: None,
         requester_id: ctx.user_id(),
@@ -344,7 +417,11 @@ pub(super) fn new_request(ctx: Context<'_>, order_id: i64, skipped: Option<bool>
     }
 }
 
-pub(super) async fn insert_request(conn: &mut AnyConnection, ctx: Context<'_>, request: &NewRequest) -> ServiceResult<i64> {
+pub(super) async fn insert_request(
+    conn: &mut AnyConnection,
+    ctx: Context<'_>,
+    request: &NewRequest,
+) -> ServiceResult<i64> {
     let id = requests::insert(conn, request).await?;
     audit::record(
         conn,
@@ -364,7 +441,11 @@ pub(super) async fn insert_request(conn: &mut AnyConnection, ctx: Context<'_>, r
 }
 
 /// The order, if it exists and the caller may see it.
-pub(super) async fn visible_order(conn: &mut AnyConnection, ctx: Context<'_>, order_id: i64) -> ServiceResult<Order> {
+pub(super) async fn visible_order(
+    conn: &mut AnyConnection,
+    ctx: Context<'_>,
+    order_id: i64,
+) -> ServiceResult<Order> {
     match orders::find(conn, order_id).await? {
         Some(order) if ctx.can_see(order.user_id) => Ok(order),
         _ => Err(ServiceError::not_found("order")),
@@ -378,13 +459,19 @@ async fn check_reissuable(conn: &mut AnyConnection, order: &Order) -> ServiceRes
         OrderStatus::Revoked => {
             return Err(ServiceError::conflict(
                 "order_revoked|order_is_revoked",
-                format!("Order {} is revoked; a revoked order cannot be reissued.", order.id),
+                format!(
+                    "Order {} is revoked; a revoked order cannot be reissued.",
+                    order.id
+                ),
             ));
         }
         other => {
             return Err(ServiceError::conflict(
                 "invalid_order_status|not_issued",
-                format!("Order {} is {other}; only an issued order can be reissued.", order.id),
+                format!(
+                    "Order {} is {other}; only an issued order can be reissued.",
+                    order.id
+                ),
             ));
         }
     }
@@ -399,7 +486,10 @@ async fn check_reissuable(conn: &mut AnyConnection, order: &Order) -> ServiceRes
         )),
         Some(pending) => Err(ServiceError::conflict(
             "reissue_pending|reissue_request_pending",
-            format!("Reissue request {} for order {} is already pending.", pending.id, order.id),
+            format!(
+                "Reissue request {} for order {} is already pending.",
+                pending.id, order.id
+            ),
         )),
     }
 }
@@ -412,14 +502,15 @@ pub(super) async fn set_order_and_current_certificate(
     certificate_status: CertificateStatus,
 ) -> ServiceResult<()> {
     orders::set_status(conn, order_id, order_status).await?;
-    if let Some(current) = certificates::current_for_order(conn, order_id).await? {
-        if current.status != CertificateStatus::Revoked {
-            certificates::set_status(conn, current.id, certificate_status).await?;
-        }
+    if let Some(current) = certificates::current_for_order(conn, order_id).await?
+        && current.status != CertificateStatus::Revoked
+    {
+        certificates::set_status(conn, current.id, certificate_status).await?;
     }
     Ok(())
 }
 
 fn unix_to_offset(time: i64) -> ServiceResult<time::OffsetDateTime> {
-    time::OffsetDateTime::from_unix_timestamp(time).map_err(|e| ServiceError::Internal(e.to_string()))
+    time::OffsetDateTime::from_unix_timestamp(time)
+        .map_err(|e| ServiceError::Internal(e.to_string()))
 }

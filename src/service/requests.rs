@@ -10,7 +10,8 @@ use super::revoke::apply_revocation;
 use super::{Context, RequestFilter, RequestSort, Service, ServiceError, ServiceResult, audit};
 use crate::ca::VerifiedCsr;
 use crate::model::{
-    Certificate, CertificateStatus, Order, OrderStatus, Page, Request, RequestStatus, RequestType, User, now,
+    Certificate, CertificateStatus, Order, OrderStatus, Page, Request, RequestStatus, RequestType,
+    User, now,
 };
 use crate::store::{certificates, orders, requests, users};
 
@@ -32,7 +33,11 @@ pub struct RequestView {
 }
 
 impl Service {
-    pub async fn request_details(&self, ctx: Context<'_>, request_id: i64) -> ServiceResult<RequestView> {
+    pub async fn request_details(
+        &self,
+        ctx: Context<'_>,
+        request_id: i64,
+    ) -> ServiceResult<RequestView> {
         let mut conn = self.store.read().await?;
         let request = match requests::find(&mut conn, request_id).await? {
             Some(request) if ctx.is_admin() || request.requester_id == ctx.user_id() => request,
@@ -79,7 +84,15 @@ impl Service {
             Decision::Reject => (RequestStatus::Rejected, "request_rejected"),
         };
         if request.status != RequestStatus::Pending
-            || !requests::close(&mut tx, request.id, status, Some(ctx.user_id()), processor_comment, now()).await?
+            || !requests::close(
+                &mut tx,
+                request.id,
+                status,
+                Some(ctx.user_id()),
+                processor_comment,
+                now(),
+            )
+            .await?
         {
             return Err(not_pending(request.id));
         }
@@ -100,7 +113,12 @@ impl Service {
     }
 
     /// What approval of each request type does.
-    async fn carry_out(&self, conn: &mut AnyConnection, ctx: Context<'_>, request: &Request) -> ServiceResult<()> {
+    async fn carry_out(
+        &self,
+        conn: &mut AnyConnection,
+        ctx: Context<'_>,
+        request: &Request,
+    ) -> ServiceResult<()> {
         match request.kind {
             RequestType::Revoke => apply_revocation(conn, Some(ctx), request).await,
             RequestType::NewRequest => {
@@ -118,12 +136,17 @@ impl Service {
             }
             RequestType::Reissue => {
                 let order = visible_order(conn, ctx, request.order_id).await?;
-                let spec = request
-                    .reissue
-                    .as_ref()
-                    .ok_or_else(|| ServiceError::Internal(format!("reissue request {} has no CSR", request.id)))?;
+                let spec = request.reissue.as_ref().ok_or_else(|| {
+                    ServiceError::Internal(format!("reissue request {} has no CSR", request.id))
+                })?;
                 // The certificate being replaced stays valid unless revoked.
-                set_order_and_current_certificate(conn, order.id, OrderStatus::Issued, CertificateStatus::Issued).await?;
+                set_order_and_current_certificate(
+                    conn,
+                    order.id,
+                    OrderStatus::Issued,
+                    CertificateStatus::Issued,
+                )
+                .await?;
                 let csr = stored_csr(&spec.csr)?;
                 let leaf = LeafRequest {
                     csr: &csr,
@@ -142,9 +165,17 @@ impl Service {
 async fn undo_pending_state(conn: &mut AnyConnection, request: &Request) -> ServiceResult<()> {
     match request.kind {
         RequestType::Revoke => Ok(()),
-        RequestType::NewRequest => Ok(orders::set_status(conn, request.order_id, OrderStatus::Rejected).await?),
+        RequestType::NewRequest => {
+            Ok(orders::set_status(conn, request.order_id, OrderStatus::Rejected).await?)
+        }
         RequestType::Reissue => {
-            set_order_and_current_certificate(conn, request.order_id, OrderStatus::Issued, CertificateStatus::Issued).await
+            set_order_and_current_certificate(
+                conn,
+                request.order_id,
+                OrderStatus::Issued,
+                CertificateStatus::Issued,
+            )
+            .await
         }
     }
 }
@@ -152,18 +183,23 @@ async fn undo_pending_state(conn: &mut AnyConnection, request: &Request) -> Serv
 /// CSRs were verified when the request was made; failing now means the
 /// database holds something certd did not write.
 fn stored_csr(pem: &str) -> ServiceResult<VerifiedCsr> {
-    VerifiedCsr::parse_pem(pem).map_err(|e| ServiceError::Internal(format!("stored CSR unusable: {e}")))
+    VerifiedCsr::parse_pem(pem)
+        .map_err(|e| ServiceError::Internal(format!("stored CSR unusable: {e}")))
 }
 
-async fn view(conn: &mut AnyConnection, people: &mut HashMap<i64, User>, request: Request) -> ServiceResult<RequestView> {
+async fn view(
+    conn: &mut AnyConnection,
+    people: &mut HashMap<i64, User>,
+    request: Request,
+) -> ServiceResult<RequestView> {
     let requester = person(conn, people, request.requester_id).await?;
     let processor = match request.processor_id {
         Some(id) => Some(person(conn, people, id).await?),
         None => None,
     };
-    let order = orders::find(conn, request.order_id)
-        .await?
-        .ok_or_else(|| ServiceError::Internal(format!("request {} names a missing order", request.id)))?;
+    let order = orders::find(conn, request.order_id).await?.ok_or_else(|| {
+        ServiceError::Internal(format!("request {} names a missing order", request.id))
+    })?;
     let certificate = match request.certificate_id {
         Some(id) => certificates::find(conn, id).await?,
         None => certificates::current_for_order(conn, order.id).await?,
@@ -177,7 +213,11 @@ async fn view(conn: &mut AnyConnection, people: &mut HashMap<i64, User>, request
     })
 }
 
-async fn person(conn: &mut AnyConnection, people: &mut HashMap<i64, User>, id: i64) -> ServiceResult<User> {
+async fn person(
+    conn: &mut AnyConnection,
+    people: &mut HashMap<i64, User>,
+    id: i64,
+) -> ServiceResult<User> {
     if let Some(user) = people.get(&id) {
         return Ok(user.clone());
     }

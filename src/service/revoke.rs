@@ -6,7 +6,8 @@ use sqlx::AnyConnection;
 use super::orders::{check_comments, insert_request, new_request, visible_order};
 use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit};
 use crate::model::{
-    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Request, RequestType, RevocationReason, now,
+    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Request, RequestType,
+    RevocationReason, now,
 };
 use crate::store::{certificates, orders, requests};
 
@@ -23,7 +24,11 @@ impl CertificateRef {
     /// (A 128-bit serial is 32 hex digits; ids have at most 18 digits.)
     pub fn parse(text: &str) -> Option<CertificateRef> {
         if text.len() <= 18 && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-            return text.parse().ok().filter(|id| *id > 0).map(CertificateRef::Id);
+            return text
+                .parse()
+                .ok()
+                .filter(|id| *id > 0)
+                .map(CertificateRef::Id);
         }
         let hex = text.replace(':', "");
         (!hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -45,18 +50,27 @@ pub struct RevokeInput {
 
 pub enum RevokeOutcome {
     /// A pending request awaits an administrator (201).
-    Requested(RequestView),
+    Requested(Box<RequestView>),
     /// Revoked at once (204).
     Revoked,
 }
 
 impl Service {
-    pub async fn certificate(&self, ctx: Context<'_>, reference: &CertificateRef) -> ServiceResult<Certificate> {
+    pub async fn certificate(
+        &self,
+        ctx: Context<'_>,
+        reference: &CertificateRef,
+    ) -> ServiceResult<Certificate> {
         let mut conn = self.store.read().await?;
         Ok(visible_certificate(&mut conn, ctx, reference).await?.0)
     }
 
-    pub async fn revoke(&self, ctx: Context<'_>, target: RevokeTarget, input: RevokeInput) -> ServiceResult<RevokeOutcome> {
+    pub async fn revoke(
+        &self,
+        ctx: Context<'_>,
+        target: RevokeTarget,
+        input: RevokeInput,
+    ) -> ServiceResult<RevokeOutcome> {
         check_comments("comments", input.comments.as_deref())?;
         let mut tx = self.store.write().await?;
         // Existence first, so that someone else's certificate is a 404 whatever the body says.
@@ -97,13 +111,13 @@ impl Service {
             return Ok(RevokeOutcome::Revoked);
         }
         tx.commit().await?;
-        Ok(RevokeOutcome::Requested(RequestView {
+        Ok(RevokeOutcome::Requested(Box::new(RequestView {
             request: stored,
             requester: ctx.caller.user.clone(),
             processor: None,
             order,
             certificate,
-        }))
+        })))
     }
 }
 
@@ -126,11 +140,16 @@ async fn visible_certificate(
 
 /// A revoked certificate may only be revoked again to raise its reason to
 /// keyCompromise (RFC 5280 and the Baseline Requirements allow that upgrade).
-fn check_certificate_revocable(certificate: &Certificate, reason: RevocationReason) -> ServiceResult<()> {
+fn check_certificate_revocable(
+    certificate: &Certificate,
+    reason: RevocationReason,
+) -> ServiceResult<()> {
     if certificate.status != CertificateStatus::Revoked {
         return Ok(());
     }
-    let current = certificate.revocation_reason.unwrap_or(RevocationReason::Unspecified);
+    let current = certificate
+        .revocation_reason
+        .unwrap_or(RevocationReason::Unspecified);
     if reason == RevocationReason::KeyCompromise && current != RevocationReason::KeyCompromise {
         return Ok(());
     }
@@ -153,7 +172,10 @@ fn check_order_revocable(order: &Order) -> ServiceResult<()> {
         )),
         other => Err(ServiceError::conflict(
             "invalid_order_status|not_issued",
-            format!("Order {} is {other} and has no certificate to revoke.", order.id),
+            format!(
+                "Order {} is {other} and has no certificate to revoke.",
+                order.id
+            ),
         )),
     }
 }
@@ -187,14 +209,22 @@ pub(super) async fn apply_revocation(
     ctx: Option<Context<'_>>,
     request: &Request,
 ) -> ServiceResult<()> {
-    let reason = request.revocation_reason.unwrap_or(RevocationReason::Unspecified);
+    let reason = request
+        .revocation_reason
+        .unwrap_or(RevocationReason::Unspecified);
     let at = now();
     let targets = match request.certificate_id {
         Some(certificate_id) => vec![certificate_id],
         None => {
             orders::set_status(conn, request.order_id, OrderStatus::Revoked).await?;
-            audit::record(conn, ctx, "order_revoked", ("order", request.order_id), json!({"request_id": request.id}))
-                .await?;
+            audit::record(
+                conn,
+                ctx,
+                "order_revoked",
+                ("order", request.order_id),
+                json!({"request_id": request.id}),
+            )
+            .await?;
             certificates::list_for_order(conn, request.order_id)
                 .await?
                 .into_iter()

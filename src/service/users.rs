@@ -89,10 +89,16 @@ async fn insert_user_with_key(
 ) -> ServiceResult<(User, String)> {
     let email = input.email.trim();
     if !email.contains('@') || email.len() > 254 {
-        return Err(ServiceError::invalid("invalid_email|email", format!("{email:?} is not an email address.")));
+        return Err(ServiceError::invalid(
+            "invalid_email|email",
+            format!("{email:?} is not an email address."),
+        ));
     }
     if users::find_by_email(conn, email).await?.is_some() {
-        return Err(ServiceError::conflict("duplicate_user|email", format!("A user with email {email} exists already.")));
+        return Err(ServiceError::conflict(
+            "duplicate_user|email",
+            format!("A user with email {email} exists already."),
+        ));
     }
     let created_at = now();
     let new_user = NewUser {
@@ -103,7 +109,14 @@ async fn insert_user_with_key(
     };
     let user_id = users::insert(conn, &new_user, created_at).await?;
     let key = new_api_key();
-    users::insert_key(conn, user_id, &hash_api_key(&key), input.view_only, created_at).await?;
+    users::insert_key(
+        conn,
+        user_id,
+        &hash_api_key(&key),
+        input.view_only,
+        created_at,
+    )
+    .await?;
     audit::record(
         conn,
         None,

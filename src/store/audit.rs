@@ -47,7 +47,11 @@ struct AuditRow {
 }
 
 /// One page of entries, newest first, optionally of one action only.
-pub async fn list(conn: &mut AnyConnection, action: Option<&str>, page: Page) -> StoreResult<(Vec<AuditEntry>, i64)> {
+pub async fn list(
+    conn: &mut AnyConnection,
+    action: Option<&str>,
+    page: Page,
+) -> StoreResult<(Vec<AuditEntry>, i64)> {
     let mut conditions = Conditions::default();
     if let Some(action) = action {
         conditions.push("a.action = {}", Bind::Text(action.into()));

@@ -6,7 +6,7 @@ use super::{StoreError, StoreResult, names_from_json, names_to_json, parse_store
 use crate::model::{Certificate, CertificateStatus, RevocationReason, UnixTime};
 
 const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
-                       pem, valid_from, valid_till, revoked_at, revocation_reason, created_at";
+                       pem, valid_from, valid_till, revoked_at, revocation_reason";
 
 #[derive(sqlx::FromRow)]
 struct CertificateRow {
@@ -23,7 +23,6 @@ struct CertificateRow {
     valid_till: i64,
     revoked_at: Option<i64>,
     revocation_reason: Option<i64>,
-    created_at: i64,
 }
 
 impl CertificateRow {
@@ -49,13 +48,14 @@ impl CertificateRow {
             valid_till: self.valid_till,
             revoked_at: self.revoked_at,
             revocation_reason,
-            created_at: self.created_at,
         })
     }
 }
 
 fn into_certificates(rows: Vec<CertificateRow>) -> StoreResult<Vec<Certificate>> {
-    rows.into_iter().map(CertificateRow::into_certificate).collect()
+    rows.into_iter()
+        .map(CertificateRow::into_certificate)
+        .collect()
 }
 
 pub struct NewCertificate<'a> {
@@ -94,11 +94,17 @@ pub async fn insert(conn: &mut AnyConnection, cert: &NewCertificate<'_>) -> Stor
 
 pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Certificate>> {
     let sql = format!("SELECT {COLUMNS} FROM certificates WHERE id = $1");
-    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     row.map(CertificateRow::into_certificate).transpose()
 }
 
-pub async fn find_by_serial(conn: &mut AnyConnection, serial_hex_upper: &str) -> StoreResult<Option<Certificate>> {
+pub async fn find_by_serial(
+    conn: &mut AnyConnection,
+    serial_hex_upper: &str,
+) -> StoreResult<Option<Certificate>> {
     let sql = format!("SELECT {COLUMNS} FROM certificates WHERE serial_number = $1");
     let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(serial_hex_upper)
@@ -108,20 +114,37 @@ pub async fn find_by_serial(conn: &mut AnyConnection, serial_hex_upper: &str) ->
 }
 
 /// Every certificate of an order, oldest first.
-pub async fn list_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreResult<Vec<Certificate>> {
+pub async fn list_for_order(
+    conn: &mut AnyConnection,
+    order_id: i64,
+) -> StoreResult<Vec<Certificate>> {
     let sql = format!("SELECT {COLUMNS} FROM certificates WHERE order_id = $1 ORDER BY id");
-    let rows: Vec<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(order_id).fetch_all(conn).await?;
+    let rows: Vec<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(order_id)
+        .fetch_all(conn)
+        .await?;
     into_certificates(rows)
 }
 
 /// The newest certificate of an order: the one order details show.
-pub async fn current_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreResult<Option<Certificate>> {
-    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE order_id = $1 ORDER BY id DESC LIMIT 1");
-    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(order_id).fetch_optional(conn).await?;
+pub async fn current_for_order(
+    conn: &mut AnyConnection,
+    order_id: i64,
+) -> StoreResult<Option<Certificate>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM certificates WHERE order_id = $1 ORDER BY id DESC LIMIT 1");
+    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await?;
     row.map(CertificateRow::into_certificate).transpose()
 }
 
-pub async fn set_status(conn: &mut AnyConnection, id: i64, status: CertificateStatus) -> StoreResult<()> {
+pub async fn set_status(
+    conn: &mut AnyConnection,
+    id: i64,
+    status: CertificateStatus,
+) -> StoreResult<()> {
     sqlx::query("UPDATE certificates SET status = $1 WHERE id = $2")
         .bind(status.as_str())
         .bind(id)

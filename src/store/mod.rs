@@ -143,10 +143,6 @@ impl Store {
         })
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// A connection for reads outside any transaction.
     pub async fn read(&self) -> StoreResult<PoolConnection<Any>> {
         Ok(self.pool.acquire().await?)
@@ -214,7 +210,8 @@ impl Conditions {
     fn push(&mut self, clause_with_placeholder: &str, value: Bind) {
         self.binds.push(value);
         let placeholder = format!("${}", self.binds.len());
-        self.clauses.push(clause_with_placeholder.replace("{}", &placeholder));
+        self.clauses
+            .push(clause_with_placeholder.replace("{}", &placeholder));
     }
 
     fn where_sql(&self) -> String {
@@ -227,7 +224,11 @@ impl Conditions {
 
     /// The placeholder numbers for LIMIT and OFFSET, after the conditions.
     fn page_sql(&self) -> String {
-        format!(" LIMIT ${} OFFSET ${}", self.binds.len() + 1, self.binds.len() + 2)
+        format!(
+            " LIMIT ${} OFFSET ${}",
+            self.binds.len() + 1,
+            self.binds.len() + 2
+        )
     }
 
     fn bind_all<'q, O>(

@@ -72,7 +72,10 @@ pub async fn insert(conn: &mut AnyConnection, order: &NewOrder<'_>) -> StoreResu
 
 pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Order>> {
     let sql = format!("SELECT {COLUMNS} FROM orders o WHERE o.id = $1");
-    let row: Option<OrderRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    let row: Option<OrderRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     row.map(OrderRow::into_order).transpose()
 }
 
@@ -97,7 +100,11 @@ pub struct OrderFilter {
 }
 
 /// One page of orders, newest first, and the total that matched.
-pub async fn list(conn: &mut AnyConnection, filter: &OrderFilter, page: Page) -> StoreResult<(Vec<Order>, i64)> {
+pub async fn list(
+    conn: &mut AnyConnection,
+    filter: &OrderFilter,
+    page: Page,
+) -> StoreResult<(Vec<Order>, i64)> {
     let mut conditions = Conditions::default();
     if let Some(user_id) = filter.user_id {
         conditions.push("o.user_id = {}", Bind::Int(user_id));
@@ -130,6 +137,9 @@ pub async fn list(conn: &mut AnyConnection, filter: &OrderFilter, page: Page) ->
         .bind(page.offset)
         .fetch_all(conn)
         .await?;
-    let orders = rows.into_iter().map(OrderRow::into_order).collect::<StoreResult<_>>()?;
+    let orders = rows
+        .into_iter()
+        .map(OrderRow::into_order)
+        .collect::<StoreResult<_>>()?;
     Ok((orders, total))
 }

@@ -2,7 +2,9 @@
 
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::{Bind, Conditions, StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
+use super::{
+    Bind, Conditions, StoreError, StoreResult, names_from_json, names_to_json, parse_stored,
+};
 use crate::model::{
     NewRequest, Page, ReissueSpec, Request, RequestStatus, RequestType, RevocationReason, UnixTime,
 };
@@ -34,13 +36,20 @@ struct RequestRow {
 
 impl RequestRow {
     fn into_request(self) -> StoreResult<Request> {
-        let reissue = match (self.csr, self.common_name, self.dns_names, self.signature_hash) {
-            (Some(csr), Some(common_name), Some(dns_names), Some(signature_hash)) => Some(ReissueSpec {
-                csr,
-                common_name,
-                dns_names: names_from_json(&dns_names)?,
-                signature_hash,
-            }),
+        let reissue = match (
+            self.csr,
+            self.common_name,
+            self.dns_names,
+            self.signature_hash,
+        ) {
+            (Some(csr), Some(common_name), Some(dns_names), Some(signature_hash)) => {
+                Some(ReissueSpec {
+                    csr,
+                    common_name,
+                    dns_names: names_from_json(&dns_names)?,
+                    signature_hash,
+                })
+            }
             _ => None,
         };
         let revocation_reason = self
@@ -97,21 +106,33 @@ pub async fn insert(conn: &mut AnyConnection, request: &NewRequest) -> StoreResu
 
 pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Request>> {
     let sql = format!("SELECT {COLUMNS} FROM requests WHERE id = $1");
-    let row: Option<RequestRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    let row: Option<RequestRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     row.map(RequestRow::into_request).transpose()
 }
 
 /// The pending request of an order, if any (the schema allows at most one).
-pub async fn find_pending_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreResult<Option<Request>> {
+pub async fn find_pending_for_order(
+    conn: &mut AnyConnection,
+    order_id: i64,
+) -> StoreResult<Option<Request>> {
     let sql = format!("SELECT {COLUMNS} FROM requests WHERE order_id = $1 AND status = 'pending'");
-    let row: Option<RequestRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(order_id).fetch_optional(conn).await?;
+    let row: Option<RequestRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(order_id)
+        .fetch_optional(conn)
+        .await?;
     row.map(RequestRow::into_request).transpose()
 }
 
 /// Every request of an order, oldest first.
 pub async fn list_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreResult<Vec<Request>> {
     let sql = format!("SELECT {COLUMNS} FROM requests WHERE order_id = $1 ORDER BY id");
-    let rows: Vec<RequestRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(order_id).fetch_all(conn).await?;
+    let rows: Vec<RequestRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(order_id)
+        .fetch_all(conn)
+        .await?;
     rows.into_iter().map(RequestRow::into_request).collect()
 }
 
@@ -200,6 +221,9 @@ pub async fn list(
         .bind(page.offset)
         .fetch_all(conn)
         .await?;
-    let requests = rows.into_iter().map(RequestRow::into_request).collect::<StoreResult<_>>()?;
+    let requests = rows
+        .into_iter()
+        .map(RequestRow::into_request)
+        .collect::<StoreResult<_>>()?;
     Ok((requests, total))
 }

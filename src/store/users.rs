@@ -5,7 +5,8 @@ use sqlx::{AnyConnection, AssertSqlSafe};
 use super::{StoreResult, bool_to_int, parse_stored};
 use crate::model::{Role, UnixTime, User, UserStatus};
 
-const USER_COLUMNS: &str = "u.id, u.first_name, u.last_name, u.email, u.role, u.status, u.created_at";
+const USER_COLUMNS: &str =
+    "u.id, u.first_name, u.last_name, u.email, u.role, u.status, u.created_at";
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -39,7 +40,11 @@ pub struct NewUser<'a> {
     pub role: Role,
 }
 
-pub async fn insert(conn: &mut AnyConnection, user: &NewUser<'_>, now: UnixTime) -> StoreResult<i64> {
+pub async fn insert(
+    conn: &mut AnyConnection,
+    user: &NewUser<'_>,
+    now: UnixTime,
+) -> StoreResult<i64> {
     let id = sqlx::query_scalar(
         "INSERT INTO users (first_name, last_name, email, role, status, created_at) \
          VALUES ($1, $2, $3, $4, 'active', $5) RETURNING id",
@@ -76,12 +81,17 @@ pub async fn insert_key(
 
 pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
-    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?;
+    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     row.map(UserRow::into_user).transpose()
 }
 
 pub async fn count(conn: &mut AnyConnection) -> StoreResult<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(conn).await?)
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(conn)
+        .await?)
 }
 
 /// The owner of an active API key.
@@ -91,7 +101,10 @@ pub struct KeyOwner {
     pub key_hash: String,
 }
 
-pub async fn find_by_key_hash(conn: &mut AnyConnection, key_hash: &str) -> StoreResult<Option<KeyOwner>> {
+pub async fn find_by_key_hash(
+    conn: &mut AnyConnection,
+    key_hash: &str,
+) -> StoreResult<Option<KeyOwner>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -103,7 +116,10 @@ pub async fn find_by_key_hash(conn: &mut AnyConnection, key_hash: &str) -> Store
         "SELECT {USER_COLUMNS}, k.view_only, k.key_hash FROM api_keys k JOIN users u ON u.id = k.user_id \
          WHERE k.key_hash = $1 AND k.status = 'active'"
     );
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(sql)).bind(key_hash).fetch_optional(conn).await?;
+    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(key_hash)
+        .fetch_optional(conn)
+        .await?;
     row.map(|row| {
         Ok(KeyOwner {
             user: row.user.into_user()?,
@@ -116,6 +132,9 @@ pub async fn find_by_key_hash(conn: &mut AnyConnection, key_hash: &str) -> Store
 
 pub async fn find_by_email(conn: &mut AnyConnection, email: &str) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1");
-    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql)).bind(email).fetch_optional(conn).await?;
+    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(email)
+        .fetch_optional(conn)
+        .await?;
     row.map(UserRow::into_user).transpose()
 }
