@@ -257,3 +257,55 @@ impl Conditions {
         query
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_connections_use_wal_and_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Store::sqlite_url(dir.path())).await.unwrap();
+        let mut conn = store.read().await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous must be FULL");
+    }
+
+    #[tokio::test]
+    async fn one_pending_request_per_order_is_enforced_by_the_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Store::sqlite_url(dir.path())).await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        sqlx::query(
+            "INSERT INTO users (id, first_name, last_name, email, role, created_at) \
+             VALUES (1, 'a', 'b', 'a@example.com', 'user', 0)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO orders (id, user_id, product, status, common_name, dns_names, csr, \
+             signature_hash, validity_days, created_at) \
+             VALUES (1, 1, 'ssl_basic', 'issued', 'a.example.com', '[]', '', 'sha256', 365, 0)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let pending = "INSERT INTO requests (type, status, order_id, requester_id, created_at) \
+                       VALUES ('revoke', 'pending', 1, 1, 0)";
+        sqlx::query(pending).execute(&mut *tx).await.unwrap();
+        let second = sqlx::query(pending).execute(&mut *tx).await;
+        assert!(matches!(
+            second.map_err(StoreError::from),
+            Err(StoreError::Conflict(_))
+        ));
+    }
+}
