@@ -1,0 +1,714 @@
+//! Test harness: starts a `certd serve` child on its own temp dir and offers small
+//! helpers for the HTTP calls and assertions the tests repeat.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_certd");
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+static COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// A process-wide unique number (for e-mail addresses and common names).
+pub fn unique() -> u64 {
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------------------
+// Server process
+// ---------------------------------------------------------------------------
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub admin_key: String,
+    /// Whether the latest start printed an administrator key line.
+    pub last_start_printed_key: bool,
+    client: reqwest::Client,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Server {
+            dir,
+            child: None,
+            base: String::new(),
+            admin_key: String::new(),
+            last_start_printed_key: false,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        let key = s.spawn();
+        s.admin_key = key.unwrap_or_else(|| s.fail("first start printed no administrator key"));
+        s
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn fail(&self, what: &str) -> ! {
+        panic!("{what}\n--- server log ---\n{}", tail(&self.logs(), 8000));
+    }
+
+    /// Starts the child on the data dir; returns the administrator key if printed.
+    fn spawn(&mut self) -> Option<String> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(self.data_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn certd serve");
+        let stdout = child.stdout.take().unwrap();
+        self.child = Some(child);
+        let (tx, rx) = mpsc::channel::<String>();
+        // Keep draining stdout for the whole life of the child so it never blocks.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let mut key = None;
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = match rx.recv_timeout(left) {
+                Ok(l) => l,
+                Err(_) => self.fail("certd serve did not print its listening line"),
+            };
+            if line.contains("Administrator API key") {
+                let k = line.rsplit(": ").next().unwrap().trim().to_string();
+                assert!(!k.is_empty(), "empty key in {line:?}");
+                key = Some(k);
+            } else if let Some(url) = line.trim().strip_prefix("certd listening on ") {
+                self.base = url.trim().trim_end_matches('/').to_string();
+                break;
+            }
+        }
+        self.last_start_printed_key = key.is_some();
+        key
+    }
+
+    fn kill_child(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL on Unix
+            let _ = c.wait();
+        }
+    }
+
+    /// Kill (SIGKILL) and start again on the same data dir (new port).
+    pub fn restart(&mut self) {
+        self.kill_child();
+        let _ = self.spawn();
+    }
+
+    /// `kill -9` the child, nothing else.
+    pub fn kill9(&mut self) {
+        self.kill_child();
+    }
+
+    // -----------------------------------------------------------------------
+    // CLI
+    // -----------------------------------------------------------------------
+
+    /// `certd user add ...`; returns the printed key.
+    pub fn add_user_named(
+        &self,
+        email: &str,
+        first: &str,
+        last: &str,
+        role: &str,
+        view_only: bool,
+    ) -> String {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["user", "add", "--data"])
+            .arg(self.data_dir())
+            .args([
+                "--email",
+                email,
+                "--first-name",
+                first,
+                "--last-name",
+                last,
+                "--role",
+                role,
+            ]);
+        if view_only {
+            cmd.arg("--view-only");
+        }
+        let out = cmd.output().expect("run certd user add");
+        assert!(
+            out.status.success(),
+            "certd user add failed: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "user add must print only the key, got {stdout:?}"
+        );
+        lines[0].trim().to_string()
+    }
+
+    pub fn add_user(&self, role: &str, view_only: bool) -> String {
+        let n = unique();
+        self.add_user_named(
+            &format!("u{n}@example.com"),
+            &format!("First{n}"),
+            &format!("Last{n}"),
+            role,
+            view_only,
+        )
+    }
+
+    /// A new plain `user` key.
+    pub fn user(&self) -> String {
+        self.add_user("user", false)
+    }
+
+    // -----------------------------------------------------------------------
+    // HTTP
+    // -----------------------------------------------------------------------
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// URL under `/services/v2`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/services/v2{}", self.base, path)
+    }
+
+    /// A request builder for `/services/v2{path}` with the key (if any).
+    pub fn rb(&self, method: Method, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
+        let rb = self.client.request(method, self.api(path));
+        match key {
+            Some(k) => rb.header("X-DC-DEVKEY", k),
+            None => rb,
+        }
+    }
+
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> Resp {
+        let r = rb
+            .send()
+            .await
+            .unwrap_or_else(|e| self.fail(&format!("HTTP error: {e}")));
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let bytes = r.bytes().await.expect("read body").to_vec();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            bytes,
+            json,
+        }
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Resp {
+        self.send(self.rb(Method::GET, path, Some(key))).await
+    }
+
+    pub async fn put(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(self.rb(Method::PUT, path, Some(key)).json(&body))
+            .await
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: Value) -> Resp {
+        self.send(self.rb(Method::POST, path, Some(key)).json(&body))
+            .await
+    }
+
+    /// A raw body with an optional content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        key: Option<&str>,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<Vec<u8>>,
+    ) -> Resp {
+        let mut rb = self.rb(method, path, key).body(body.into());
+        if let Some(ct) = content_type {
+            rb = rb.header("Content-Type", ct);
+        }
+        self.send(rb).await
+    }
+
+    // -----------------------------------------------------------------------
+    // Domain helpers
+    // -----------------------------------------------------------------------
+
+    pub fn admin(&self) -> &str {
+        &self.admin_key
+    }
+
+    pub async fn me(&self, key: &str) -> Value {
+        self.get(key, "/user/me").await.ok(200).json.clone()
+    }
+
+    pub async fn place_order(&self, key: &str, cn: &str, skip_approval: bool) -> Resp {
+        let body = json!({
+            "certificate": {"common_name": cn, "dns_names": [format!("www.{cn}")], "csr": csr(cn)},
+            "validity_years": 1,
+            "skip_approval": skip_approval,
+        });
+        self.post(key, "/order/certificate/ssl_basic", body).await
+    }
+
+    /// Admin order with skip_approval: `(order_id, certificate_id)`.
+    pub async fn issue_certificate(&self, key: &str) -> (i64, i64) {
+        let cn = format!("c{}.example.com", unique());
+        let r = self.place_order(key, &cn, true).await;
+        r.ok(201);
+        assert_eq!(r.json["requests"][0]["status"], "approved", "{}", r.text());
+        (r.id(), int(&r.json["certificate_id"]))
+    }
+
+    /// Order placed by a (non-admin) user and approved by the administrator.
+    pub async fn user_order_issued(&self, user_key: &str) -> (i64, i64) {
+        let cn = format!("u{}.example.com", unique());
+        let r = self.place_order(user_key, &cn, false).await;
+        r.ok(201);
+        assert_eq!(r.json["requests"][0]["status"], "pending", "{}", r.text());
+        let order_id = r.id();
+        self.approve(int(&r.json["requests"][0]["id"]))
+            .await
+            .ok(204);
+        let o = self.order(order_id).await;
+        assert_eq!(o["status"], "issued", "{o}");
+        (order_id, int(&o["certificate"]["id"]))
+    }
+
+    pub async fn set_request_status(&self, key: &str, request_id: i64, status: &str) -> Resp {
+        self.put(
+            key,
+            &format!("/request/{request_id}/status"),
+            json!({"status": status}),
+        )
+        .await
+    }
+
+    pub async fn approve(&self, request_id: i64) -> Resp {
+        self.set_request_status(&self.admin_key, request_id, "approved")
+            .await
+    }
+
+    pub async fn reject(&self, request_id: i64) -> Resp {
+        self.set_request_status(&self.admin_key, request_id, "rejected")
+            .await
+    }
+
+    pub async fn revoke(&self, key: &str, cert: impl std::fmt::Display, body: Value) -> Resp {
+        self.put(key, &format!("/certificate/{cert}/revoke"), body)
+            .await
+    }
+
+    pub async fn revoke_order(
+        &self,
+        key: &str,
+        order: impl std::fmt::Display,
+        body: Value,
+    ) -> Resp {
+        self.put(key, &format!("/order/certificate/{order}/revoke"), body)
+            .await
+    }
+
+    pub async fn reissue(&self, key: &str, order_id: i64, skip_approval: bool) -> Resp {
+        let cn = format!("r{}.example.com", unique());
+        let body = json!({"certificate": {"csr": csr(&cn)}, "skip_approval": skip_approval});
+        self.post(key, &format!("/order/certificate/{order_id}/reissue"), body)
+            .await
+    }
+
+    /// Certificate details as the administrator (must exist).
+    pub async fn cert(&self, id: i64) -> Value {
+        self.get(&self.admin_key, &format!("/certificate/{id}"))
+            .await
+            .ok(200)
+            .json
+            .clone()
+    }
+
+    pub async fn cert_status(&self, id: i64) -> String {
+        self.cert(id).await["status"]
+            .as_str()
+            .expect("certificate status")
+            .to_string()
+    }
+
+    pub async fn order(&self, id: i64) -> Value {
+        self.get(&self.admin_key, &format!("/order/certificate/{id}"))
+            .await
+            .ok(200)
+            .json
+            .clone()
+    }
+
+    pub async fn request(&self, id: i64) -> Value {
+        self.get(&self.admin_key, &format!("/request/{id}"))
+            .await
+            .ok(200)
+            .json
+            .clone()
+    }
+
+    /// All requests visible to the administrator (limit 1000).
+    pub async fn requests(&self) -> Vec<Value> {
+        let r = self.get(&self.admin_key, "/request?limit=1000").await;
+        r.ok(200);
+        r.json["requests"]
+            .as_array()
+            .expect("requests array")
+            .clone()
+    }
+
+    pub async fn requests_total(&self) -> i64 {
+        int(&self.get(&self.admin_key, "/request").await.ok(200).json["page"]["total"])
+    }
+
+    pub async fn audit_total(&self) -> i64 {
+        int(&self.get(&self.admin_key, "/audit-log").await.ok(200).json["page"]["total"])
+    }
+
+    pub async fn audit_entries(&self) -> Vec<Value> {
+        let r = self.get(&self.admin_key, "/audit-log?limit=1000").await;
+        r.ok(200);
+        r.json["entries"].as_array().expect("entries array").clone()
+    }
+
+    /// State used as the "nothing changed" oracle.
+    pub async fn snapshot(&self, certs: &[i64]) -> Snapshot {
+        let mut statuses = Vec::new();
+        for &c in certs {
+            statuses.push(self.cert_status(c).await);
+        }
+        Snapshot {
+            audit_total: self.audit_total().await,
+            requests_total: self.requests_total().await,
+            statuses,
+        }
+    }
+
+    pub async fn assert_unchanged(&self, before: &Snapshot, certs: &[i64]) {
+        let now = self.snapshot(certs).await;
+        assert_eq!(
+            &now, before,
+            "state changed although the call should have changed nothing"
+        );
+    }
+
+    /// The revoke request (any status) whose certificate is `cert_id`.
+    pub async fn revoke_requests_for(&self, cert_id: i64) -> Vec<Value> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| {
+                r["type"] == "revoke" && r["order"]["certificate"]["id"].as_i64() == Some(cert_id)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill_child();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- certd server log ({}) ---\n{}",
+                self.base,
+                tail(&self.logs(), 8000)
+            );
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    pub audit_total: i64,
+    pub requests_total: i64,
+    pub statuses: Vec<String>,
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    if s.len() <= n {
+        return s;
+    }
+    let mut i = s.len() - n;
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}
+
+// ---------------------------------------------------------------------------
+// Responses and assertions
+// ---------------------------------------------------------------------------
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+
+    /// Asserts the status code (printing the body otherwise).
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        self
+    }
+
+    pub fn id(&self) -> i64 {
+        int(&self.json["id"])
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    /// First request id in `requests`.
+    pub fn request_id(&self) -> i64 {
+        int(&self.json["requests"][0]["id"])
+    }
+}
+
+#[track_caller]
+pub fn int(v: &Value) -> i64 {
+    v.as_i64()
+        .unwrap_or_else(|| panic!("expected an integer, got {v}"))
+}
+
+/// The error list and the family of the first error code.
+#[track_caller]
+fn error_codes(r: &Resp, status: u16) -> Vec<String> {
+    assert_eq!(r.status, status, "unexpected status; body: {}", r.text());
+    let errors = r.json["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors list in {}", r.text()));
+    assert!(!errors.is_empty(), "empty errors list");
+    for e in errors {
+        let code = e["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error without code: {e}"));
+        assert!(code.contains('|'), "code {code:?} is not family|detail");
+        let msg = e["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error without message: {e}"));
+        assert!(!msg.trim().is_empty(), "empty message in {e}");
+    }
+    errors
+        .iter()
+        .map(|e| e["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Asserts status, a well-formed error list, and the family of the (first) code.
+#[track_caller]
+pub fn assert_error(r: &Resp, status: u16, family: &str) {
+    let codes = error_codes(r, status);
+    let fam = codes[0].split('|').next().unwrap();
+    assert_eq!(fam, family, "error family; body: {}", r.text());
+}
+
+/// Asserts status, a well-formed error list and the full code of the first error.
+#[track_caller]
+pub fn assert_error_code(r: &Resp, status: u16, code: &str) {
+    let codes = error_codes(r, status);
+    assert_eq!(codes[0], code, "error code; body: {}", r.text());
+}
+
+/// Asserts status and a well-formed error list, whatever the code.
+#[track_caller]
+pub fn assert_any_error(r: &Resp, status: u16) {
+    error_codes(r, status);
+}
+
+#[track_caller]
+pub fn first_message(r: &Resp) -> String {
+    r.json["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn matches_pattern(s: &str, pat: &str) -> bool {
+    s.len() == pat.len()
+        && s.chars()
+            .zip(pat.chars())
+            .all(|(c, p)| if p == 'd' { c.is_ascii_digit() } else { c == p })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS+00:00`
+#[track_caller]
+pub fn assert_datetime(v: &Value) {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a date string, got {v}"));
+    assert!(
+        matches_pattern(s, "dddd-dd-ddTdd:dd:dd+00:00"),
+        "bad datetime {s:?}"
+    );
+}
+
+/// `YYYY-MM-DD`
+#[track_caller]
+pub fn assert_date(v: &Value) {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a date string, got {v}"));
+    assert!(matches_pattern(s, "dddd-dd-dd"), "bad date {s:?}");
+}
+
+/// Asserts the 201 revoke request object of the seed, field by field.
+#[track_caller]
+pub fn assert_revoke_request_object(r: &Resp, me: &Value, comments: Option<&str>) {
+    r.ok(201);
+    let j = &r.json;
+    assert!(j["id"].as_i64().is_some_and(|i| i > 0), "id: {j}");
+    assert_datetime(&j["date"]);
+    assert_eq!(j["type"], "revoke", "{j}");
+    assert_eq!(j["status"], "pending", "{j}");
+    for f in ["id", "first_name", "last_name", "email"] {
+        assert!(!j["requester"][f].is_null(), "requester.{f} missing: {j}");
+        assert_eq!(j["requester"][f], me[f], "requester.{f}");
+    }
+    match comments {
+        Some(c) => assert_eq!(j["comments"], c, "{j}"),
+        None => {
+            assert!(
+                j.as_object().unwrap().contains_key("comments"),
+                "comments key missing: {j}"
+            );
+            assert!(j["comments"].is_null(), "comments should be null: {j}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// CSRs and PEM
+// ---------------------------------------------------------------------------
+
+/// A P-256 CSR made with rcgen.
+pub fn csr(cn: &str) -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.serialize_request(&key).unwrap().pem().unwrap()
+}
+
+/// An RSA CSR made with `openssl req -newkey rsa:BITS` in `dir`.
+pub fn openssl_csr(dir: &Path, cn: &str, bits: u32) -> String {
+    let key = dir.join(format!("{cn}.key"));
+    let out = dir.join(format!("{cn}.csr"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            &format!("rsa:{bits}"),
+            "-nodes",
+            "-subj",
+            &format!("/CN={cn}"),
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&out)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(st.success(), "openssl req failed");
+    std::fs::read_to_string(out).unwrap()
+}
+
+/// The PEM blocks (each `-----BEGIN ...-----END ...-----`) in order.
+pub fn pem_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim_end();
+        if line.starts_with("-----BEGIN ") {
+            cur = Some(String::new());
+        }
+        if let Some(c) = cur.as_mut() {
+            c.push_str(line);
+            c.push('\n');
+        }
+        if line.starts_with("-----END ") {
+            blocks.extend(cur.take());
+        }
+    }
+    blocks
+}
+
+/// (subject, issuer) of a PEM certificate.
+pub fn subject_issuer(pem: &str) -> (String, String) {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).expect("PEM");
+    let cert = p.parse_x509().expect("X.509");
+    (cert.subject().to_string(), cert.issuer().to_string())
+}
+
+/// Reads all files below `dir` (for "keys are not stored in clear").
+pub fn read_tree(dir: &Path, out: &mut Vec<u8>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            read_tree(&p, out);
+        } else if let Ok(mut f) = std::fs::File::open(&p) {
+            let _ = f.read_to_end(out);
+        }
+    }
+}

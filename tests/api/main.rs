@@ -1,0 +1,12 @@
+//! Black-box integration tests of `certd`: each test starts its own server
+//! (`certd serve`) on its own temp dir and talks HTTP to it.
+
+mod harness;
+
+mod auth;
+mod bad_input;
+mod durability;
+mod order_revoke;
+mod orders;
+mod requests;
+mod revoke;
