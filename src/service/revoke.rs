@@ -49,7 +49,8 @@ pub struct RevokeInput {
 }
 
 pub enum RevokeOutcome {
-    /// A pending request awaits an administrator (201).
+    /// A request was recorded (201): pending, or approved by the operator's
+    /// auto-approval setting.
     Requested(Box<RequestView>),
     /// Revoked at once (204).
     Revoked,
@@ -107,10 +108,14 @@ impl Service {
             .ok_or_else(|| ServiceError::Internal("request vanished after insert".into()))?;
         if approve_now {
             apply_revocation(&mut tx, Some(ctx), &stored).await?;
-            tx.commit().await?;
-            return Ok(RevokeOutcome::Revoked);
         }
         tx.commit().await?;
+        // An administrator's skip is the seed's 204; an operator's auto-approval
+        // still answers with the (already approved) request, as clients that
+        // never send skip_approval expect a 201 request object.
+        if input.skip_approval {
+            return Ok(RevokeOutcome::Revoked);
+        }
         Ok(RevokeOutcome::Requested(Box::new(RequestView {
             request: stored,
             requester: ctx.caller.user.clone(),

@@ -36,11 +36,18 @@ pub struct Server {
     pub admin_key: String,
     /// Whether the latest start printed an administrator key line.
     pub last_start_printed_key: bool,
+    /// Extra `certd serve` arguments, kept across restarts.
+    serve_args: Vec<String>,
     client: reqwest::Client,
 }
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts with extra `certd serve` arguments (e.g. `--auto-approve`).
+    pub fn start_with(serve_args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             dir,
@@ -48,6 +55,7 @@ impl Server {
             base: String::new(),
             admin_key: String::new(),
             last_start_printed_key: false,
+            serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -87,6 +95,7 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--data")
             .arg(self.data_dir())
+            .args(&self.serve_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

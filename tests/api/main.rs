@@ -4,9 +4,11 @@
 mod harness;
 
 mod auth;
+mod auto_approve;
 mod bad_input;
 mod durability;
 mod order_revoke;
 mod orders;
+mod readme;
 mod requests;
 mod revoke;
