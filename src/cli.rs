@@ -8,8 +8,9 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::api;
-use crate::ca::CertificateAuthority;
+use crate::ca::{CaError, CertificateAuthority, PublicUrls};
 use crate::model::Role;
+use crate::publish::Publisher;
 use crate::service::{AutoApprove, NewUserInput, Service, create_user};
 use crate::store::Store;
 
@@ -33,6 +34,9 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Sign the current CRL shards and write them to a directory
+    /// (`N.crl`, DER), for operators who publish CRLs elsewhere.
+    Crl(CrlArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,12 +62,33 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "CERTD_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Base URL written into certificates for CRLs, OCSP and the issuer
+    /// certificate [default: http:// and the listen address].
+    #[arg(long, env = "CERTD_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Request types approved without an administrator, comma-separated.
     #[arg(long, env = "CERTD_AUTO_APPROVE", value_delimiter = ',')]
     auto_approve: Vec<AutoApproveKind>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Args)]
+struct CrlArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// The public base URL `certd serve` runs with (names each shard in its
+    /// issuing distribution point).
+    #[arg(
+        long,
+        env = "CERTD_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    public_url: String,
+    /// Directory to write the CRLs to (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum AutoApproveKind {
     Orders,
     Reissues,
@@ -95,6 +120,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::User {
             command: UserCommand::Add(args),
         } => add_user(args).await,
+        Command::Crl(args) => write_crls(args).await,
     }
 }
 
@@ -117,23 +143,22 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> CliResult {
-    let store = open_store(&args.database).await?;
-    let ca = CertificateAuthority::open_or_create(&args.database.data.join("ca"))?;
+    let store = Arc::new(open_store(&args.database).await?);
+    // Bind first: with port 0 the public URL default needs the real port.
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let local = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let ca = Arc::new(open_ca(&args.database, &public_url)?);
+    let publisher = Publisher::start(Arc::clone(&store), Arc::clone(&ca)).await?;
     let auto_approve = AutoApprove {
-        orders: args
-            .auto_approve
-            .iter()
-            .any(|k| matches!(k, AutoApproveKind::Orders)),
-        reissues: args
-            .auto_approve
-            .iter()
-            .any(|k| matches!(k, AutoApproveKind::Reissues)),
-        revokes: args
-            .auto_approve
-            .iter()
-            .any(|k| matches!(k, AutoApproveKind::Revokes)),
+        orders: args.auto_approve.contains(&AutoApproveKind::Orders),
+        reissues: args.auto_approve.contains(&AutoApproveKind::Reissues),
+        revokes: args.auto_approve.contains(&AutoApproveKind::Revokes),
     };
-    let service = Arc::new(Service::new(store, ca, auto_approve));
+    let service = Arc::new(Service::new(store, ca, publisher, auto_approve));
     let mut stdout = std::io::stdout();
     if let Some(key) = service.create_first_admin().await? {
         writeln!(
@@ -141,16 +166,37 @@ async fn serve(args: ServeArgs) -> CliResult {
             "Administrator API key (shown once, keep it safe): {key}"
         )?;
     }
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    writeln!(
-        stdout,
-        "certd listening on http://{}",
-        listener.local_addr()?
-    )?;
+    writeln!(stdout, "certd listening on http://{local}")?;
     stdout.flush()?;
     axum::serve(listener, api::router(service))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    Ok(())
+}
+
+fn open_ca(database: &DatabaseArgs, public_url: &str) -> Result<CertificateAuthority, CaError> {
+    CertificateAuthority::open_or_create(&database.data.join("ca"), PublicUrls::new(public_url))
+}
+
+async fn write_crls(args: CrlArgs) -> CliResult {
+    let store = Arc::new(open_store(&args.database).await?);
+    let ca = Arc::new(open_ca(&args.database, &args.public_url)?);
+    let started = std::time::Instant::now();
+    let publisher = Publisher::build(store, ca).await?;
+    let signed = started.elapsed();
+    std::fs::create_dir_all(&args.out)?;
+    let crls = publisher.crls();
+    for crl in &crls {
+        std::fs::write(args.out.join(format!("{}.crl", crl.shard)), &crl.der)?;
+    }
+    let entries: usize = crls.iter().map(|c| c.entries).sum();
+    let largest = crls.iter().map(|c| c.der.len()).max().unwrap_or(0);
+    println!(
+        "wrote {} CRLs ({entries} entries, largest {largest} bytes) to {} in {} ms",
+        crls.len(),
+        args.out.display(),
+        signed.as_millis()
+    );
     Ok(())
 }
 

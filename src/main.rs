@@ -1,12 +1,4 @@
-//! certd: a certificate revocation service that speaks DigiCert CertCentral's
-//! REST API and runs its own issuing CA.
-
-mod api;
-mod ca;
-mod cli;
-mod model;
-mod service;
-mod store;
+//! The `certd` binary: logging set-up, then the command line.
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -19,7 +11,7 @@ async fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match cli::run(cli::Cli::parse()).await {
+    match certd::cli::run(certd::cli::Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("certd: {error}");

@@ -217,6 +217,8 @@ pub struct Certificate {
     pub valid_till: UnixTime,
     pub revoked_at: Option<UnixTime>,
     pub revocation_reason: Option<RevocationReason>,
+    /// The CRL shard that lists it once revoked.
+    pub crl_shard: u16,
 }
 
 /// What a reissue request will issue when it is approved.

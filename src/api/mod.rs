@@ -1,11 +1,12 @@
 //! HTTP: routing, auth extraction, wire types and error mapping. Knows the
-//! service layer only.
+//! service layer only (publication goes through `Service::publisher`).
 
 mod account;
 mod certificates;
 mod error;
 mod extract;
 mod orders;
+mod publication;
 mod requests;
 mod wire;
 
@@ -67,6 +68,13 @@ pub fn router(service: Arc<Service>) -> Router {
     let request_id = HeaderName::from_static(extract::REQUEST_ID_HEADER);
     Router::new()
         .route("/health", get(account::health))
+        .route("/crl", get(publication::crl_index))
+        .route("/crl/", get(publication::crl_index))
+        .route("/crl/{file}", get(publication::crl_shard))
+        .route("/ocsp", post(publication::ocsp_post))
+        .route("/ocsp/{*request}", get(publication::ocsp_get))
+        .route("/ca/chain.pem", get(publication::chain_pem))
+        .route("/ca/issuer.der", get(publication::issuer_der))
         .nest("/services/v2", v2)
         .with_state(AppState { service })
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))

@@ -1,13 +1,19 @@
 //! Signing leaf certificates with the intermediate.
 
+use const_oid::db::rfc5280::{ID_AD_CA_ISSUERS, ID_AD_OCSP, ID_PE_AUTHORITY_INFO_ACCESS};
+use der::Encode;
+use der::asn1::Ia5String;
 use rand::RngCore;
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
-    SanType, SerialNumber,
+    CertificateParams, CrlDistributionPoint, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
 
 use super::csr::VerifiedCsr;
+use super::urls::{PublicUrls, crl_shard_of};
 use super::{CaError, CertificateAuthority};
 
 /// What the leaf certificate should say; the key comes from the CSR.
@@ -24,6 +30,8 @@ pub struct LeafProfile {
 pub struct IssuedCertificate {
     /// Uppercase hex of the DER serial, always 32 characters.
     pub serial_hex: String,
+    /// The CRL shard named in the certificate's distribution point.
+    pub crl_shard: u16,
     pub pem: String,
     /// Unix seconds.
     pub not_before: i64,
@@ -87,6 +95,13 @@ impl CertificateAuthority {
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         params.use_authority_key_identifier_extension = true;
+        let crl_shard = crl_shard_of(&serial);
+        params.crl_distribution_points = vec![CrlDistributionPoint {
+            uris: vec![self.urls.crl(crl_shard)],
+        }];
+        params
+            .custom_extensions
+            .push(authority_info_access(&self.urls)?);
 
         let cert = params
             .signed_by(csr.public_key(), &self.issuer)
@@ -94,6 +109,7 @@ impl CertificateAuthority {
 
         Ok(IssuedCertificate {
             serial_hex: hex::encode_upper(serial),
+            crl_shard,
             pem: cert.pem(),
             not_before: not_before.unix_timestamp(),
             not_after: not_after.unix_timestamp(),
@@ -109,6 +125,31 @@ pub(crate) fn random_serial() -> [u8; 16] {
     rand::rngs::OsRng.fill_bytes(&mut serial);
     serial[0] = 1 + serial[0] % 0x7F;
     serial
+}
+
+/// The AIA extension (RFC 5280 §4.2.2.1): where the OCSP responder and the
+/// issuing certificate are.
+fn authority_info_access(urls: &PublicUrls) -> Result<CustomExtension, CaError> {
+    let uri = |url: String| {
+        Ia5String::new(&url)
+            .map(GeneralName::UniformResourceIdentifier)
+            .map_err(|e| CaError::Internal(format!("public URL {url:?} is not IA5: {e}")))
+    };
+    let aia = AuthorityInfoAccessSyntax(vec![
+        AccessDescription {
+            access_method: ID_AD_OCSP,
+            access_location: uri(urls.ocsp())?,
+        },
+        AccessDescription {
+            access_method: ID_AD_CA_ISSUERS,
+            access_location: uri(urls.issuer_certificate())?,
+        },
+    ]);
+    let der = aia
+        .to_der()
+        .map_err(|e| CaError::Internal(format!("encoding AIA: {e}")))?;
+    let oid: Vec<u64> = ID_PE_AUTHORITY_INFO_ACCESS.arcs().map(u64::from).collect();
+    Ok(CustomExtension::from_oid_content(&oid, der))
 }
 
 fn truncate_to_second(t: OffsetDateTime) -> OffsetDateTime {

@@ -4,9 +4,12 @@
 //! Only the intermediate's key is held in memory; the root key is read once at startup
 //! to check it matches its certificate, then dropped.
 
+mod crl;
 mod csr;
 mod issue;
+mod ocsp;
 mod store;
+mod urls;
 
 #[cfg(test)]
 mod tests;
@@ -16,11 +19,19 @@ use std::path::Path;
 use rcgen::{Issuer, KeyPair};
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::ParsedExtension;
 use x509_parser::pem::parse_x509_pem;
 use x509_parser::prelude::FromDer;
 
+pub use crl::{CrlEntry, CrlSpec};
 pub use csr::VerifiedCsr;
-pub use issue::LeafProfile;
+pub use issue::{IssuedCertificate, LeafProfile};
+pub use ocsp::{
+    CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
+};
+pub use urls::{CRL_SHARDS, PublicUrls, crl_shard_of};
+
+use ocsp::IssuerIdentity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
@@ -33,26 +44,33 @@ pub enum CaError {
 }
 
 /// Root + intermediate certificates and the intermediate's signing key, parsed once.
-/// `Send + Sync`; `issue` does no I/O.
+/// `Send + Sync`; signing does no I/O.
 #[derive(Debug)]
 pub struct CertificateAuthority {
     /// Intermediate subject, SKI (used as leaves' AKI) and signing key.
     issuer: Issuer<'static, KeyPair>,
+    /// The same key again, for OCSP responses (rcgen's `Issuer` keeps its key private).
+    ocsp_key: KeyPair,
+    /// The intermediate's name and key hashes, as OCSP CertIDs carry them.
+    issuer_identity: IssuerIdentity,
     intermediate_not_after: OffsetDateTime,
     root_pem: String,
     intermediate_pem: String,
+    intermediate_der: Vec<u8>,
+    urls: PublicUrls,
 }
 
 impl CertificateAuthority {
     /// Loads the CA from `dir`, or creates it there on first use (see `store`).
-    pub fn open_or_create(dir: &Path) -> Result<CertificateAuthority, CaError> {
+    /// `urls` are written into every leaf it signs.
+    pub fn open_or_create(dir: &Path, urls: PublicUrls) -> Result<CertificateAuthority, CaError> {
         if let Some(material) = store::read(dir)? {
-            return Self::load(material);
+            return Self::load(material, urls);
         }
         store::install(dir, &store::generate()?)?;
         // Read back what is on disk (ours, or a concurrent creator's) through the one load path.
         match store::read(dir)? {
-            Some(material) => Self::load(material),
+            Some(material) => Self::load(material, urls),
             None => Err(CaError::Internal(format!(
                 "CA directory {} is still empty after creating it",
                 dir.display()
@@ -68,8 +86,16 @@ impl CertificateAuthority {
         &self.intermediate_pem
     }
 
+    pub fn intermediate_der(&self) -> &[u8] {
+        &self.intermediate_der
+    }
+
+    pub fn urls(&self) -> &PublicUrls {
+        &self.urls
+    }
+
     /// Parses and cross-checks the four files.
-    fn load(m: store::Material) -> Result<CertificateAuthority, CaError> {
+    fn load(m: store::Material, urls: PublicUrls) -> Result<CertificateAuthority, CaError> {
         let root_der = cert_der(&m.root_cert, store::ROOT_CERT)?;
         let int_der = cert_der(&m.intermediate_cert, store::INTERMEDIATE_CERT)?;
         let root = parse_cert(&root_der, store::ROOT_CERT)?;
@@ -77,6 +103,7 @@ impl CertificateAuthority {
 
         let root_key = load_key(&m.root_key, store::ROOT_KEY)?;
         let int_key = load_key(&m.intermediate_key, store::INTERMEDIATE_KEY)?;
+        let ocsp_key = load_key(&m.intermediate_key, store::INTERMEDIATE_KEY)?;
         key_matches(&root_key, &root, store::ROOT_KEY, store::ROOT_CERT)?;
         key_matches(
             &int_key,
@@ -93,6 +120,11 @@ impl CertificateAuthority {
         })?;
 
         let intermediate_not_after = int.validity().not_after.to_datetime();
+        let issuer_identity = IssuerIdentity::new(
+            int.subject().as_raw(),
+            &int.public_key().subject_public_key.data,
+            subject_key_id(&int)?,
+        );
         // Takes the intermediate's subject and SKI from the certificate itself, so leaves'
         // issuer name and AKI match it byte for byte.
         let issuer =
@@ -105,9 +137,13 @@ impl CertificateAuthority {
 
         Ok(CertificateAuthority {
             issuer,
+            ocsp_key,
+            issuer_identity,
             intermediate_not_after,
             root_pem: m.root_cert,
             intermediate_pem: m.intermediate_cert,
+            intermediate_der: int_der,
+            urls,
         })
     }
 }
@@ -125,6 +161,20 @@ fn parse_cert<'a>(der: &'a [u8], file: &str) -> Result<X509Certificate<'a>, CaEr
     X509Certificate::from_der(der)
         .map(|(_, c)| c)
         .map_err(|e| CaError::Internal(format!("cannot parse {file}: {e}")))
+}
+
+fn subject_key_id(cert: &X509Certificate<'_>) -> Result<Vec<u8>, CaError> {
+    cert.iter_extensions()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            CaError::Internal(format!(
+                "{} has no subject key identifier",
+                store::INTERMEDIATE_CERT
+            ))
+        })
 }
 
 fn load_key(pem: &str, file: &str) -> Result<KeyPair, CaError> {

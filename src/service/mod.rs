@@ -18,7 +18,10 @@ pub use users::{NewUserInput, create_user};
 pub use crate::store::orders::OrderFilter;
 pub use crate::store::requests::{RequestFilter, RequestSort};
 
+use std::sync::Arc;
+
 use crate::ca::{CaError, CertificateAuthority};
+use crate::publish::Publisher;
 use crate::store::{Store, StoreError};
 
 /// Which request types are approved as soon as they are made (`--auto-approve`).
@@ -30,22 +33,35 @@ pub struct AutoApprove {
 }
 
 pub struct Service {
-    store: Store,
-    ca: CertificateAuthority,
+    store: Arc<Store>,
+    ca: Arc<CertificateAuthority>,
+    /// Told of every revocation once it has committed.
+    publisher: Arc<Publisher>,
     auto_approve: AutoApprove,
 }
 
 impl Service {
-    pub fn new(store: Store, ca: CertificateAuthority, auto_approve: AutoApprove) -> Service {
+    pub fn new(
+        store: Arc<Store>,
+        ca: Arc<CertificateAuthority>,
+        publisher: Arc<Publisher>,
+        auto_approve: AutoApprove,
+    ) -> Service {
         Service {
             store,
             ca,
+            publisher,
             auto_approve,
         }
     }
 
     pub fn ca(&self) -> &CertificateAuthority {
         &self.ca
+    }
+
+    /// The signed CRLs and OCSP answers, for the publication endpoints.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
     }
 
     /// True once the database answers.

@@ -232,6 +232,7 @@ impl Service {
                 pem: &issued.pem,
                 valid_from: issued.not_before,
                 valid_till: issued.not_after,
+                crl_shard: issued.crl_shard,
                 created_at: issued_at,
             },
         )

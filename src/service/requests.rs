@@ -13,6 +13,7 @@ use crate::model::{
     Certificate, CertificateStatus, Order, OrderStatus, Page, Request, RequestStatus, RequestType,
     User, now,
 };
+use crate::publish::RevokedSerial;
 use crate::store::{certificates, orders, requests, users};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,21 +105,26 @@ impl Service {
             json!({"type": request.kind.as_str(), "processor_comment": processor_comment}),
         )
         .await?;
-        match decision {
+        let revoked = match decision {
             Decision::Approve => self.carry_out(&mut tx, ctx, &request).await?,
-            Decision::Reject => undo_pending_state(&mut tx, &request).await?,
-        }
+            Decision::Reject => {
+                undo_pending_state(&mut tx, &request).await?;
+                Vec::new()
+            }
+        };
         tx.commit().await?;
+        self.publisher.revoked(&revoked);
         Ok(())
     }
 
-    /// What approval of each request type does.
+    /// What approval of each request type does; returns the certificates it
+    /// revoked.
     async fn carry_out(
         &self,
         conn: &mut AnyConnection,
         ctx: Context<'_>,
         request: &Request,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<Vec<RevokedSerial>> {
         match request.kind {
             RequestType::Revoke => apply_revocation(conn, Some(ctx), request).await,
             RequestType::NewRequest => {
@@ -132,7 +138,7 @@ impl Service {
                 };
                 self.issue_into(conn, Some(ctx), &order, leaf).await?;
                 orders::set_status(conn, order.id, OrderStatus::Issued).await?;
-                Ok(())
+                Ok(Vec::new())
             }
             RequestType::Reissue => {
                 let order = visible_order(conn, ctx, request.order_id).await?;
@@ -155,7 +161,7 @@ impl Service {
                     dns_names: &spec.dns_names,
                 };
                 self.issue_into(conn, Some(ctx), &order, leaf).await?;
-                Ok(())
+                Ok(Vec::new())
             }
         }
     }

@@ -9,6 +9,7 @@ use crate::model::{
     Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Request, RequestType,
     RevocationReason, now,
 };
+use crate::publish::RevokedSerial;
 use crate::store::{certificates, orders, requests};
 
 /// How a client names a certificate in a path: its numeric id, or its serial
@@ -106,10 +107,13 @@ impl Service {
         let stored = requests::find(&mut tx, request_id)
             .await?
             .ok_or_else(|| ServiceError::Internal("request vanished after insert".into()))?;
-        if approve_now {
-            apply_revocation(&mut tx, Some(ctx), &stored).await?;
-        }
+        let revoked = if approve_now {
+            apply_revocation(&mut tx, Some(ctx), &stored).await?
+        } else {
+            Vec::new()
+        };
         tx.commit().await?;
+        self.publisher.revoked(&revoked);
         // An administrator's skip is the seed's 204; an operator's auto-approval
         // still answers with the (already approved) request, as clients that
         // never send skip_approval expect a 201 request object.
@@ -209,17 +213,21 @@ async fn check_no_pending_request(conn: &mut AnyConnection, order: &Order) -> Se
 
 /// Carries out an approved revoke request: the certificate (or every
 /// unrevoked certificate of the order) is revoked, with its audit entries.
+/// Returns what changed, for publication once the transaction commits.
 pub(super) async fn apply_revocation(
     conn: &mut AnyConnection,
     ctx: Option<Context<'_>>,
     request: &Request,
-) -> ServiceResult<()> {
+) -> ServiceResult<Vec<RevokedSerial>> {
     let reason = request
         .revocation_reason
         .unwrap_or(RevocationReason::Unspecified);
     let at = now();
     let targets = match request.certificate_id {
-        Some(certificate_id) => vec![certificate_id],
+        Some(certificate_id) => certificates::find(conn, certificate_id)
+            .await?
+            .into_iter()
+            .collect::<Vec<_>>(),
         None => {
             orders::set_status(conn, request.order_id, OrderStatus::Revoked).await?;
             audit::record(
@@ -234,22 +242,26 @@ pub(super) async fn apply_revocation(
                 .await?
                 .into_iter()
                 .filter(|c| c.status != CertificateStatus::Revoked)
-                .map(|c| c.id)
                 .collect()
         }
     };
-    for certificate_id in targets {
-        certificates::revoke(conn, certificate_id, at, reason).await?;
+    let mut revoked = Vec::with_capacity(targets.len());
+    for certificate in targets {
+        certificates::revoke(conn, certificate.id, at, reason).await?;
         audit::record(
             conn,
             ctx,
             "certificate_revoked",
-            ("certificate", certificate_id),
+            ("certificate", certificate.id),
             json!({"reason": reason.name(), "request_id": request.id}),
         )
         .await?;
+        revoked.push(RevokedSerial {
+            serial_number: certificate.serial_number,
+            crl_shard: certificate.crl_shard,
+        });
     }
-    Ok(())
+    Ok(revoked)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use super::{StoreError, StoreResult, names_from_json, names_to_json, parse_store
 use crate::model::{Certificate, CertificateStatus, RevocationReason, UnixTime};
 
 const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
-                       pem, valid_from, valid_till, revoked_at, revocation_reason";
+                       pem, valid_from, valid_till, revoked_at, revocation_reason, crl_shard";
 
 #[derive(sqlx::FromRow)]
 struct CertificateRow {
@@ -23,17 +23,12 @@ struct CertificateRow {
     valid_till: i64,
     revoked_at: Option<i64>,
     revocation_reason: Option<i64>,
+    crl_shard: i64,
 }
 
 impl CertificateRow {
     fn into_certificate(self) -> StoreResult<Certificate> {
-        let revocation_reason = self
-            .revocation_reason
-            .map(|code| {
-                RevocationReason::from_code(code)
-                    .ok_or_else(|| StoreError::Corrupt(format!("revocation reason code {code}")))
-            })
-            .transpose()?;
+        let revocation_reason = self.revocation_reason.map(reason_from_stored).transpose()?;
         Ok(Certificate {
             id: self.id,
             order_id: self.order_id,
@@ -48,6 +43,7 @@ impl CertificateRow {
             valid_till: self.valid_till,
             revoked_at: self.revoked_at,
             revocation_reason,
+            crl_shard: shard_from_stored(self.crl_shard)?,
         })
     }
 }
@@ -68,14 +64,15 @@ pub struct NewCertificate<'a> {
     pub pem: &'a str,
     pub valid_from: UnixTime,
     pub valid_till: UnixTime,
+    pub crl_shard: u16,
     pub created_at: UnixTime,
 }
 
 pub async fn insert(conn: &mut AnyConnection, cert: &NewCertificate<'_>) -> StoreResult<i64> {
     let id = sqlx::query_scalar(
         "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, csr, \
-         signature_hash, pem, valid_from, valid_till, created_at) \
-         VALUES ($1, $2, 'issued', $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+         signature_hash, pem, valid_from, valid_till, crl_shard, created_at) \
+         VALUES ($1, $2, 'issued', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(cert.order_id)
     .bind(cert.serial_number)
@@ -86,6 +83,7 @@ pub async fn insert(conn: &mut AnyConnection, cert: &NewCertificate<'_>) -> Stor
     .bind(cert.pem)
     .bind(cert.valid_from)
     .bind(cert.valid_till)
+    .bind(i64::from(cert.crl_shard))
     .bind(cert.created_at)
     .fetch_one(conn)
     .await?;
@@ -171,4 +169,87 @@ pub async fn revoke(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+fn shard_from_stored(value: i64) -> StoreResult<u16> {
+    u16::try_from(value).map_err(|_| StoreError::Corrupt(format!("crl_shard {value}")))
+}
+
+fn reason_from_stored(code: i64) -> StoreResult<RevocationReason> {
+    RevocationReason::from_code(code)
+        .ok_or_else(|| StoreError::Corrupt(format!("revocation reason code {code}")))
+}
+
+/// A revoked certificate as CRLs and OCSP publish it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub serial_number: String,
+    pub revoked_at: UnixTime,
+    pub reason: RevocationReason,
+}
+
+#[derive(sqlx::FromRow)]
+struct RevocationRow {
+    serial_number: String,
+    revoked_at: i64,
+    revocation_reason: Option<i64>,
+}
+
+impl RevocationRow {
+    fn into_revocation(self) -> StoreResult<Revocation> {
+        Ok(Revocation {
+            serial_number: self.serial_number,
+            revoked_at: self.revoked_at,
+            reason: reason_from_stored(self.revocation_reason.unwrap_or(0))?,
+        })
+    }
+}
+
+/// The revoked certificates of one CRL shard still valid at `valid_after`
+/// (expired ones may leave the CRL), in serial order.
+pub async fn revoked_in_shard(
+    conn: &mut AnyConnection,
+    shard: u16,
+    valid_after: UnixTime,
+) -> StoreResult<Vec<Revocation>> {
+    let rows: Vec<RevocationRow> = sqlx::query_as(
+        "SELECT serial_number, revoked_at, revocation_reason FROM certificates \
+         WHERE crl_shard = $1 AND valid_till >= $2 AND revoked_at IS NOT NULL \
+         ORDER BY serial_number",
+    )
+    .bind(i64::from(shard))
+    .bind(valid_after)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(RevocationRow::into_revocation)
+        .collect()
+}
+
+/// What OCSP needs to know of a serial number: `None` if certd never issued
+/// it, `Some(None)` if it is not revoked.
+pub async fn revocation_of(
+    conn: &mut AnyConnection,
+    serial_hex_upper: &str,
+) -> StoreResult<Option<Option<Revocation>>> {
+    let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT serial_number, revoked_at, revocation_reason FROM certificates \
+         WHERE serial_number = $1",
+    )
+    .bind(serial_hex_upper)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|(serial_number, revoked_at, reason)| {
+        revoked_at
+            .map(|revoked_at| {
+                RevocationRow {
+                    serial_number,
+                    revoked_at,
+                    revocation_reason: reason,
+                }
+                .into_revocation()
+            })
+            .transpose()
+    })
+    .transpose()
 }

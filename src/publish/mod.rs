@@ -1,0 +1,144 @@
+//! Publication (contract section 6): the signed CRL shards and OCSP responses
+//! that relying parties fetch. Everything served is signed ahead of time and
+//! kept in memory, so serving a CRL or a cached OCSP answer signs nothing.
+//!
+//! Freshness: the service calls [`Publisher::revoked`] after each revocation
+//! commits. That drops the certificate's cached OCSP answers at once (the next
+//! query reads the database) and marks its CRL shard dirty; a background task
+//! re-signs dirty shards within [`DEBOUNCE`] and re-signs every shard before
+//! it gets old.
+
+mod crl;
+mod ocsp;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+pub use crl::PublishedCrl;
+pub use ocsp::{OcspAnswer, OcspCaching};
+
+use crate::ca::{CRL_SHARDS, CaError, CertificateAuthority};
+use crate::store::{Store, StoreError};
+
+/// How long after a revocation dirty shards are re-signed: long enough to
+/// fold a burst of revocations into one signature per shard.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    #[error("signing task failed: {0}")]
+    Task(String),
+}
+
+/// A revoked certificate, as the service announces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedSerial {
+    /// Uppercase hex, as stored.
+    pub serial_number: String,
+    pub crl_shard: u16,
+}
+
+pub struct Publisher {
+    store: Arc<Store>,
+    ca: Arc<CertificateAuthority>,
+    crls: crl::Shards,
+    ocsp: ocsp::Cache,
+    dirty: Mutex<BTreeSet<u16>>,
+    wake: Notify,
+}
+
+impl Publisher {
+    /// Signs every CRL shard, then keeps them fresh in a background task.
+    pub async fn start(
+        store: Arc<Store>,
+        ca: Arc<CertificateAuthority>,
+    ) -> Result<Arc<Publisher>, PublishError> {
+        let publisher = Arc::new(Publisher::build(store, ca).await?);
+        tokio::spawn(Arc::clone(&publisher).keep_fresh());
+        Ok(publisher)
+    }
+
+    /// Signs every CRL shard once; nothing runs in the background.
+    pub async fn build(
+        store: Arc<Store>,
+        ca: Arc<CertificateAuthority>,
+    ) -> Result<Publisher, PublishError> {
+        let started = Instant::now();
+        let crls = crl::Shards::build_all(&store, &ca).await?;
+        let publisher = Publisher {
+            store,
+            ca,
+            crls,
+            ocsp: ocsp::Cache::new(),
+            dirty: Mutex::new(BTreeSet::new()),
+            wake: Notify::new(),
+        };
+        tracing::info!(
+            shards = CRL_SHARDS,
+            entries = publisher.crls().iter().map(|c| c.entries).sum::<usize>(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "signed all CRL shards"
+        );
+        Ok(publisher)
+    }
+
+    /// Called after a revocation has committed.
+    pub fn revoked(&self, certificates: &[RevokedSerial]) {
+        if certificates.is_empty() {
+            return;
+        }
+        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        for certificate in certificates {
+            self.ocsp.invalidate(&certificate.serial_number);
+            dirty.insert(certificate.crl_shard);
+        }
+        drop(dirty);
+        self.wake.notify_one();
+    }
+
+    pub fn crl(&self, shard: u16) -> Option<Arc<PublishedCrl>> {
+        self.crls.get(shard)
+    }
+
+    pub fn crls(&self) -> Vec<Arc<PublishedCrl>> {
+        self.crls.all()
+    }
+
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.ca
+    }
+
+    /// The background task: re-sign dirty shards soon after a change, and
+    /// every shard before it gets old.
+    async fn keep_fresh(self: Arc<Self>) {
+        loop {
+            let refresh_at = self.crls.next_refresh();
+            tokio::select! {
+                _ = self.wake.notified() => tokio::time::sleep(DEBOUNCE).await,
+                _ = tokio::time::sleep_until(refresh_at.into()) => {}
+            }
+            let mut shards =
+                std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()));
+            shards.extend(self.crls.due_for_refresh());
+            for shard in shards {
+                if let Err(error) = self.crls.rebuild(&self.store, &self.ca, shard).await {
+                    // Keep it dirty and retry after a pause (e.g. the database is away).
+                    tracing::warn!(shard, %error, "re-signing CRL shard failed; retrying");
+                    self.dirty
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(shard);
+                    self.wake.notify_one();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
