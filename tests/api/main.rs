@@ -9,6 +9,7 @@ mod bad_input;
 mod durability;
 mod order_revoke;
 mod orders;
+mod publication;
 mod readme;
 mod requests;
 mod revoke;

@@ -1,0 +1,685 @@
+//! Contract section 6: CRLs and OCSP, checked with the `openssl` CLI as a
+//! relying party would.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+/// Longest time a revocation may take to show in the CRL and OCSP.
+const VISIBLE_WITHIN: Duration = Duration::from_secs(5);
+
+/// One certificate's files, as a relying party holds them.
+struct Certificate {
+    dir: tempfile::TempDir,
+    id: i64,
+    serial: String,
+}
+
+impl Certificate {
+    async fn download(s: &Server, id: i64) -> Certificate {
+        let r = s
+            .get(
+                s.admin(),
+                &format!("/certificate/{id}/download/format/pem_all"),
+            )
+            .await;
+        let blocks = pem_blocks(&r.ok(200).text());
+        assert_eq!(blocks.len(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        for (name, block) in ["leaf.pem", "issuer.pem", "root.pem"].iter().zip(&blocks) {
+            std::fs::write(dir.path().join(name), block).unwrap();
+        }
+        std::fs::write(dir.path().join("chain.pem"), blocks[1..].concat()).unwrap();
+        let serial = s.cert(id).await["serial_number"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Certificate { dir, id, serial }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The URL of the certificate's CRL distribution point.
+    fn crl_url(&self) -> String {
+        let text = openssl_ok(
+            self.dir.path(),
+            &[
+                "x509",
+                "-noout",
+                "-ext",
+                "crlDistributionPoints",
+                "-in",
+                "leaf.pem",
+            ],
+        );
+        let start = text.find("URI:").expect("CDP URI") + 4;
+        text[start..].split_whitespace().next().unwrap().to_string()
+    }
+
+    /// `openssl ocsp` (POST) against `url`; returns its output.
+    fn ocsp(&self, url: &str) -> String {
+        openssl_ok(
+            self.dir.path(),
+            &[
+                "ocsp",
+                "-url",
+                url,
+                "-resp_text",
+                "-issuer",
+                "issuer.pem",
+                "-CAfile",
+                "root.pem",
+                "-cert",
+                "leaf.pem",
+            ],
+        )
+    }
+
+    /// Fetches the certificate's CRL shard and has openssl verify it.
+    async fn crl_text(&self) -> String {
+        let der = reqwest::get(self.crl_url()).await.unwrap();
+        assert_eq!(der.status(), 200);
+        assert_eq!(der.headers()["content-type"], "application/pkix-crl");
+        let bytes = der.bytes().await.unwrap();
+        let file = self.path("shard.crl");
+        std::fs::write(&file, &bytes).unwrap();
+        let text = openssl_ok(
+            self.dir.path(),
+            &[
+                "crl",
+                "-inform",
+                "DER",
+                "-noout",
+                "-text",
+                "-in",
+                "shard.crl",
+                "-CAfile",
+                "chain.pem",
+            ],
+        );
+        assert!(text.contains("verify OK"), "CRL signature: {text}");
+        text
+    }
+}
+
+/// Runs `openssl` in `dir`, so that arguments name files by their plain names.
+fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[track_caller]
+fn openssl_ok(dir: &Path, args: &[&str]) -> String {
+    let (ok, text) = openssl(dir, args);
+    assert!(ok, "openssl {args:?} failed: {text}");
+    text
+}
+
+/// `openssl`'s serial spelling in CRL text: uppercase hex without colons.
+fn lists_serial(crl_text: &str, serial: &str) -> bool {
+    crl_text.contains(&format!("Serial Number: {serial}"))
+}
+
+/// The text of one CRL entry: from its serial to the next entry.
+fn crl_entry<'a>(crl_text: &'a str, serial: &str) -> &'a str {
+    let start = crl_text.find(serial).expect("serial listed");
+    let rest = &crl_text[start..];
+    rest.split("Serial Number:").next().unwrap_or(rest)
+}
+
+/// The seconds between two `openssl` dates printed after `first` and `second`.
+fn window_seconds(text: &str, first: &str, second: &str) -> i64 {
+    let date_after = |label: &str| {
+        let start = text
+            .find(label)
+            .unwrap_or_else(|| panic!("{label} in {text}"))
+            + label.len();
+        let line = text[start..].lines().next().unwrap().trim().to_string();
+        let out = Command::new("date")
+            .args(["-u", "-d", &line, "+%s"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<i64>()
+            .unwrap_or_else(|_| panic!("date {line:?}"))
+    };
+    date_after(second) - date_after(first)
+}
+
+async fn revoke_now(s: &Server, cert: i64, reason: &str) {
+    s.revoke(
+        s.admin(),
+        cert,
+        json!({"skip_approval": true, "revocation_reason": reason}),
+    )
+    .await
+    .ok(204);
+}
+
+#[tokio::test]
+async fn crl_shard_lists_revoked_serials_with_reasons_and_verifies() {
+    let s = Server::start();
+    let (_, revoked_id) = s.issue_certificate(s.admin()).await;
+    let (_, unspecified_id) = s.issue_certificate(s.admin()).await;
+    let (_, valid_id) = s.issue_certificate(s.admin()).await;
+    let revoked = Certificate::download(&s, revoked_id).await;
+    let unspecified = Certificate::download(&s, unspecified_id).await;
+    let valid = Certificate::download(&s, valid_id).await;
+    assert!(
+        revoked.crl_url().starts_with(&format!("{}/crl/", s.base)),
+        "{}",
+        revoked.crl_url()
+    );
+
+    revoke_now(&s, revoked.id, "keyCompromise").await;
+    revoke_now(&s, unspecified.id, "unspecified").await;
+    let started = Instant::now();
+    while !lists_serial(&revoked.crl_text().await, &revoked.serial)
+        || !lists_serial(&unspecified.crl_text().await, &unspecified.serial)
+    {
+        assert!(started.elapsed() < VISIBLE_WITHIN, "not in the CRL in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let text = revoked.crl_text().await;
+    assert!(lists_serial(&text, &revoked.serial), "{text}");
+    let entry = crl_entry(&text, &revoked.serial);
+    assert!(entry.contains("Key Compromise"), "reason in entry: {entry}");
+    assert!(text.contains("X509v3 CRL Number"), "{text}");
+    assert!(text.contains("Issuing Distribution Point"), "{text}");
+    assert!(
+        text.contains(&revoked.crl_url()),
+        "IDP names the shard: {text}"
+    );
+    let window = window_seconds(&text, "Last Update:", "Next Update:");
+    assert!(
+        window > 0 && window <= 7 * 86400,
+        "nextUpdate window {window}s"
+    );
+
+    // Unspecified: listed without a reason code extension (RFC 5280 §5.3.1).
+    let text = unspecified.crl_text().await;
+    let entry = crl_entry(&text, &unspecified.serial);
+    assert!(!entry.contains("CRL Reason Code"), "{entry}");
+
+    // The unrevoked certificate is in no shard.
+    let text = valid.crl_text().await;
+    assert!(!lists_serial(&text, &valid.serial), "{text}");
+
+    // openssl's own revocation check sees it too.
+    let (ok, out) = openssl(
+        revoked.dir.path(),
+        &[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            "chain.pem",
+            "-CRLfile",
+            "shard.crl",
+            "leaf.pem",
+        ],
+    );
+    assert!(!ok && out.contains("certificate revoked"), "{out}");
+}
+
+#[tokio::test]
+async fn crl_index_lists_every_shard() {
+    let s = Server::start();
+    let r = s.send(reqwest::Client::new().get(s.url("/crl/"))).await;
+    let crls = r.ok(200).json["crls"].as_array().unwrap().clone();
+    assert_eq!(crls.len(), 64);
+    for (i, crl) in crls.iter().enumerate() {
+        assert_eq!(crl["url"], format!("{}/crl/{i}.crl", s.base));
+        assert!(crl["number"].as_u64().unwrap() > 0);
+        assert_datetime(&crl["this_update"]);
+        assert_datetime(&crl["next_update"]);
+        assert_eq!(crl["entries"], 0);
+        let bytes = crl["bytes"].as_u64().unwrap();
+        let served = reqwest::get(crl["url"].as_str().unwrap()).await.unwrap();
+        assert_eq!(served.bytes().await.unwrap().len() as u64, bytes);
+    }
+    for missing in ["/crl/64.crl", "/crl/x.crl", "/crl/1.pem"] {
+        let r = s.send(reqwest::Client::new().get(s.url(missing))).await;
+        assert_error_code(&r, 404, "not_found|crl");
+    }
+}
+
+#[tokio::test]
+async fn ocsp_says_good_then_revoked_after_approval() {
+    let s = Server::start();
+    let user = s.user();
+    let (_, id) = s.user_order_issued(&user).await;
+    let cert = Certificate::download(&s, id).await;
+    let url = s.url("/ocsp");
+
+    let out = cert.ocsp(&url);
+    assert!(out.contains("Response verify OK"), "{out}");
+    assert!(out.contains(": good"), "{out}");
+    let window = window_seconds(&out, "This Update:", "Next Update:");
+    assert!(window > 0 && window <= 4 * 86400, "OCSP validity {window}s");
+
+    let request = s
+        .revoke(&user, id, json!({"revocation_reason": "superseded"}))
+        .await
+        .ok(201)
+        .id();
+    assert!(
+        cert.ocsp(&url).contains(": good"),
+        "pending request revokes nothing"
+    );
+    s.approve(request).await.ok(204);
+    let out = cert.ocsp(&url);
+    assert!(out.contains("Response verify OK"), "{out}");
+    assert!(out.contains(": revoked"), "{out}");
+    assert!(out.contains("Reason: superseded"), "{out}");
+    assert!(out.contains("Revocation Time:"), "{out}");
+    // The nonce openssl sends is echoed (openssl checks it and would say so).
+    assert!(!out.contains("WARNING: no nonce"), "{out}");
+    assert!(out.contains("OCSP Nonce"), "{out}");
+}
+
+#[tokio::test]
+async fn ocsp_get_form_caching_headers_and_revalidation() {
+    let s = Server::start();
+    let (_, id) = s.issue_certificate(s.admin()).await;
+    let cert = Certificate::download(&s, id).await;
+    openssl_ok(
+        cert.dir.path(),
+        &[
+            "ocsp",
+            "-no_nonce",
+            "-reqout",
+            "req.der",
+            "-issuer",
+            "issuer.pem",
+            "-cert",
+            "leaf.pem",
+        ],
+    );
+    let request = std::fs::read(cert.path("req.der")).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&request);
+    let encoded: String = b64
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let client = reqwest::Client::new();
+    let mut bodies = Vec::new();
+    for path in [format!("/ocsp/{encoded}"), format!("/ocsp/{b64}")] {
+        let r = s.send(client.get(s.url(&path))).await;
+        r.ok(200);
+        assert_eq!(
+            r.header("content-type").unwrap(),
+            "application/ocsp-response"
+        );
+        let cache = r.header("cache-control").unwrap();
+        assert!(cache.contains("max-age="), "{cache}");
+        assert!(r.header("last-modified").is_some());
+        assert!(r.header("expires").is_some());
+        let etag = r.header("etag").unwrap();
+        // Revalidation: the same ETag answers 304 with no body.
+        let again = s
+            .send(client.get(s.url(&path)).header("If-None-Match", &etag))
+            .await;
+        assert_eq!(again.status, 304);
+        assert!(again.bytes.is_empty());
+        bodies.push(r.bytes.clone());
+    }
+    assert_eq!(
+        bodies[0], bodies[1],
+        "both spellings give the same cached answer"
+    );
+    std::fs::write(cert.path("resp.der"), &bodies[0]).unwrap();
+    let out = openssl_ok(
+        cert.dir.path(),
+        &[
+            "ocsp",
+            "-no_nonce",
+            "-resp_text",
+            "-reqin",
+            "req.der",
+            "-respin",
+            "resp.der",
+            "-issuer",
+            "issuer.pem",
+            "-CAfile",
+            "root.pem",
+            "-cert",
+            "leaf.pem",
+        ],
+    );
+    assert!(
+        out.contains("Response verify OK") && out.contains(": good"),
+        "{out}"
+    );
+
+    // After a revocation the cached GET answer is replaced at once.
+    revoke_now(&s, id, "cessationOfOperation").await;
+    let r = s.send(client.get(s.url(&format!("/ocsp/{b64}")))).await;
+    std::fs::write(cert.path("resp2.der"), &r.ok(200).bytes).unwrap();
+    let out = openssl_ok(
+        cert.dir.path(),
+        &[
+            "ocsp",
+            "-no_nonce",
+            "-resp_text",
+            "-reqin",
+            "req.der",
+            "-respin",
+            "resp2.der",
+            "-issuer",
+            "issuer.pem",
+            "-CAfile",
+            "root.pem",
+            "-cert",
+            "leaf.pem",
+        ],
+    );
+    assert!(
+        out.contains(": revoked") && out.contains("cessationOfOperation"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn ocsp_unknown_serial_and_malformed_requests() {
+    let s = Server::start();
+    let (_, id) = s.issue_certificate(s.admin()).await;
+    let cert = Certificate::download(&s, id).await;
+    let out = openssl_ok(
+        cert.dir.path(),
+        &[
+            "ocsp",
+            "-url",
+            &s.url("/ocsp"),
+            "-issuer",
+            "issuer.pem",
+            "-serial",
+            "0x0123456789ABCDEF",
+            "-CAfile",
+            "root.pem",
+        ],
+    );
+    assert!(out.contains("Response verify OK"), "{out}");
+    assert!(out.contains("0x0123456789ABCDEF: unknown"), "{out}");
+
+    // Garbage: the OCSP malformedRequest status (RFC 6960 §4.2.1), never a 500.
+    let malformed: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x01];
+    let client = reqwest::Client::new();
+    let garbage: Vec<Vec<u8>> = vec![
+        b"garbage".to_vec(),
+        vec![],
+        vec![0x30, 0x82, 0xff, 0xff],
+        vec![0x30; 4000],
+    ];
+    for body in garbage {
+        let r = s
+            .send(
+                client
+                    .post(s.url("/ocsp"))
+                    .header("Content-Type", "application/ocsp-request")
+                    .body(body),
+            )
+            .await;
+        r.ok(200);
+        assert_eq!(r.bytes, malformed);
+    }
+    for path in ["/ocsp/not-base64!", "/ocsp/AAAA", "/ocsp/%ZZ"] {
+        let r = s.send(client.get(s.url(path))).await;
+        assert!(r.status == 200 || r.status == 400, "{path}: {}", r.status);
+        if r.status == 200 {
+            assert_eq!(r.bytes, malformed, "{path}");
+        }
+    }
+    let r = s.send(client.get(s.url("/health"))).await;
+    r.ok(200);
+    assert!(
+        cert.ocsp(&s.url("/ocsp")).contains(": good"),
+        "still serving"
+    );
+}
+
+#[tokio::test]
+async fn ca_chain_and_issuer_are_served() {
+    let s = Server::start();
+    let (_, id) = s.issue_certificate(s.admin()).await;
+    let cert = Certificate::download(&s, id).await;
+    let chain = reqwest::get(s.url("/ca/chain.pem"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let blocks = pem_blocks(&chain);
+    assert_eq!(blocks.len(), 2, "intermediate then root");
+    assert_eq!(
+        blocks.concat(),
+        std::fs::read_to_string(cert.path("chain.pem")).unwrap()
+    );
+    let der = reqwest::get(s.url("/ca/issuer.der"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(cert.path("issuer.der"), &der).unwrap();
+    let from_der = openssl_ok(
+        cert.dir.path(),
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-noout",
+            "-fingerprint",
+            "-in",
+            "issuer.der",
+        ],
+    );
+    let from_pem = openssl_ok(
+        cert.dir.path(),
+        &["x509", "-noout", "-fingerprint", "-in", "issuer.pem"],
+    );
+    assert_eq!(from_der, from_pem);
+    // The AIA names both URLs.
+    let aia = openssl_ok(
+        cert.dir.path(),
+        &[
+            "x509",
+            "-noout",
+            "-ext",
+            "authorityInfoAccess",
+            "-in",
+            "leaf.pem",
+        ],
+    );
+    assert!(
+        aia.contains(&format!("OCSP - URI:{}/ocsp", s.base)),
+        "{aia}"
+    );
+    assert!(
+        aia.contains(&format!("CA Issuers - URI:{}/ca/issuer.der", s.base)),
+        "{aia}"
+    );
+}
+
+/// Time from a revoke's answer until the CRL shard and OCSP both show it,
+/// with many revocations in flight at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocations_are_visible_within_five_seconds() {
+    const CERTS: usize = 24;
+    let s = Arc::new(Server::start());
+    let mut certs = Vec::new();
+    for _ in 0..CERTS {
+        let (_, id) = s.issue_certificate(s.admin()).await;
+        certs.push(Certificate::download(&s, id).await);
+    }
+    let certs = Arc::new(certs);
+    let mut tasks = Vec::new();
+    for i in 0..CERTS {
+        let (s, certs) = (Arc::clone(&s), Arc::clone(&certs));
+        tasks.push(tokio::spawn(async move {
+            let cert = &certs[i];
+            revoke_now(&s, cert.id, "keyCompromise").await;
+            let answered = Instant::now();
+            let (mut in_crl, mut in_ocsp) = (None, None);
+            while (in_crl.is_none() || in_ocsp.is_none()) && answered.elapsed() < VISIBLE_WITHIN * 2
+            {
+                if in_ocsp.is_none() && cert.ocsp(&s.url("/ocsp")).contains(": revoked") {
+                    in_ocsp = Some(answered.elapsed());
+                }
+                if in_crl.is_none() && lists_serial(&cert.crl_text().await, &cert.serial) {
+                    in_crl = Some(answered.elapsed());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (in_crl, in_ocsp)
+        }));
+    }
+    let mut worst = Duration::ZERO;
+    for task in tasks {
+        let (crl, ocsp) = task.await.unwrap();
+        let (crl, ocsp) = (crl.expect("never in the CRL"), ocsp.expect("never in OCSP"));
+        worst = worst.max(crl).max(ocsp);
+    }
+    eprintln!("{CERTS} concurrent revocations: slowest visible after {worst:?}");
+    assert!(worst <= VISIBLE_WITHIN, "visible after {worst:?}");
+}
+
+/// 100,000 revoked certificates, put straight into the database (the API
+/// would take minutes here), then published through the real CRL code path:
+/// `certd crl` and a restarted server.
+#[tokio::test]
+async fn one_hundred_thousand_revocations_fit_in_shards_under_one_mebibyte() {
+    const REVOKED: usize = 100_000;
+    let mut s = Server::start();
+    let (order_id, _) = s.issue_certificate(s.admin()).await;
+    insert_revoked_certificates(&s.data_dir(), order_id, REVOKED).await;
+
+    let out_dir = s.dir.path().join("crls");
+    let out = Command::new(BIN)
+        .args(["crl", "--public-url", &s.base, "--data"])
+        .arg(s.data_dir())
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("certd crl: {printed}");
+    let mut total = 0;
+    for shard in 0..64 {
+        let file = out_dir.join(format!("{shard}.crl"));
+        let size = std::fs::metadata(&file).unwrap().len();
+        assert!(size <= 1024 * 1024, "shard {shard}: {size} bytes");
+        total += size;
+    }
+    assert!(
+        printed.contains(&format!("({REVOKED} entries")),
+        "{printed}"
+    );
+    eprintln!("{REVOKED} revoked: 64 shards, {total} bytes in all");
+
+    // The server signs them at start and serves them; openssl accepts one.
+    s.restart();
+    let index = s.send(reqwest::Client::new().get(s.url("/crl/"))).await;
+    let crls: Vec<Value> = index.ok(200).json["crls"].as_array().unwrap().clone();
+    let entries: u64 = crls.iter().map(|c| c["entries"].as_u64().unwrap()).sum();
+    assert_eq!(entries, REVOKED as u64);
+    assert!(
+        crls.iter()
+            .all(|c| c["bytes"].as_u64().unwrap() <= 1024 * 1024)
+    );
+    let der = reqwest::get(s.url("/crl/7.crl"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let file = s.dir.path().join("7.crl");
+    std::fs::write(&file, &der).unwrap();
+    let chain = s.dir.path().join("chain.pem");
+    std::fs::write(
+        &chain,
+        reqwest::get(s.url("/ca/chain.pem"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let text = openssl_ok(
+        s.dir.path(),
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-noout",
+            "-text",
+            "-in",
+            "7.crl",
+            "-CAfile",
+            "chain.pem",
+        ],
+    );
+    assert!(text.contains("verify OK"));
+    assert_eq!(
+        text.matches("Serial Number:").count() as u64,
+        crls[7]["entries"].as_u64().unwrap()
+    );
+}
+
+/// The test's fast path: rows as certd would write them, in one transaction.
+async fn insert_revoked_certificates(data_dir: &Path, order_id: i64, count: usize) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", data_dir.join("certd.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for i in 0..count {
+        let mut serial: [u8; 16] = rand::random();
+        serial[0] = 1 + serial[0] % 0x7f;
+        sqlx::query(
+            "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, \
+             csr, signature_hash, pem, valid_from, valid_till, revoked_at, revocation_reason, \
+             crl_shard, created_at) \
+             VALUES (?, ?, 'revoked', 'bulk.example.com', '[]', '', 'sha256', '', ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(order_id)
+        .bind(hex::encode_upper(serial))
+        .bind(now)
+        .bind(now + 86400 * 90)
+        .bind(now)
+        .bind([0i64, 1, 4, 5][i % 4])
+        .bind(i64::from(certd::ca::crl_shard_of(&serial)))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
