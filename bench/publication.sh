@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Publication benchmark (issue 4), rerunnable: OCSP responses per second over
+# random serials, CRL rebuild time at 100k and 1M revoked, server memory, each
+# beside a baseline measured in the same run (`openssl ocsp -index`,
+# `openssl ca -gencrl`). Prints a Markdown table. Bounded: every load runs for
+# a fixed time, every process is stopped at the end.
+#
+#   bash bench/publication.sh            # DURATION=10 CONNECTIONS=64 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+CERTS=${CERTS:-200000}         # of which REVOKED are revoked
+REVOKED=${REVOKED:-100000}
+MORE_REVOKED=${MORE_REVOKED:-900000}   # added for the 1M rebuild
+
+need=()
+for tool in wrk openssl curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+cargo build --release --quiet --bin certd --example bench_seed
+CERTD=target/release/certd
+SEED=target/release/examples/bench_seed
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+start_certd() {  # prints the base URL; the server's pid goes to $WORK/certd.pid
+    $CERTD serve --data "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.log" &
+    echo $! >"$WORK/certd.pid"
+    for _ in $(seq 1 600); do
+        url=$(sed -n 's/^certd listening on //p' "$WORK/serve.out")
+        [ -n "$url" ] && { echo "$url"; return; }
+        sleep 0.1
+    done
+    echo "certd did not start" >&2; exit 1
+}
+stop_certd() { kill "$(cat "$WORK/certd.pid")"; wait "$(cat "$WORK/certd.pid")" 2>/dev/null || true; }
+
+wrk_run() {  # url paths-file -> "requests/s p99 non-2xx"
+    OCSP_PATHS=$2 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/ocsp.lua "$1" >"$WORK/wrk.txt" 2>&1 || true
+    rps=$(awk '/Requests\/sec/ {print int($2)}' "$WORK/wrk.txt")
+    p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk.txt")
+    bad=$(awk '/Non-2xx/ {print $5}' "$WORK/wrk.txt")
+    echo "${rps:-0} ${p99:-?} ${bad:-0}"
+}
+
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+
+openssl_gencrl_ms() {  # index dir -> ms for `openssl ca -gencrl`
+    cat >"$1/ca.cnf" <<CNF
+[ca]
+default_ca = bench
+[bench]
+database = $1/index.txt
+crlnumber = $1/crlnumber
+default_md = sha256
+default_crl_days = 7
+CNF
+    echo 01 >"$1/crlnumber"
+    t=$(date +%s%N)
+    openssl ca -config "$1/ca.cnf" -gencrl -keyfile "$WORK/data/ca/intermediate.key" \
+        -cert "$WORK/data/ca/intermediate.pem" -out "$1/openssl.crl" 2>/dev/null
+    ms_since "$t"
+}
+
+# --- seed -----------------------------------------------------------------
+BASE=$(start_certd)          # creates the database, CA and administrator
+$SEED "$WORK/data" "$CERTS" "$REVOKED" "$WORK/set" >/dev/null
+echo "unique_subject = no" >"$WORK/set/index.txt.attr"
+sed 's|^/ocsp||' "$WORK/set/ocsp-paths.txt" >"$WORK/set/openssl-paths.txt"
+stop_certd
+
+# --- CRL rebuild at 100k ------------------------------------------------------
+t=$(date +%s%N)
+crl_100k=$($CERTD crl --data "$WORK/data" --out "$WORK/crl-100k")
+crl_100k_wall=$(ms_since "$t")
+crl_100k_ms=$(echo "$crl_100k" | sed -n 's/.* in \([0-9]*\) ms$/\1/p')
+crl_100k_largest=$(echo "$crl_100k" | sed -n 's/.*largest \([0-9]*\) bytes.*/\1/p')
+openssl_100k_ms=$(openssl_gencrl_ms "$WORK/set")
+openssl_100k_bytes=$(stat -c %s "$WORK/set/openssl.crl")
+
+# --- OCSP load ------------------------------------------------------------------
+BASE=$(start_certd)
+read -r cold_rps cold_p99 cold_bad <<<"$(wrk_run "$BASE" "$WORK/set/ocsp-paths.txt")"
+read -r warm_rps warm_p99 warm_bad <<<"$(wrk_run "$BASE" "$WORK/set/ocsp-paths.txt")"
+rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$WORK/certd.pid")/status")
+stop_certd
+
+openssl ocsp -index "$WORK/set/index.txt" -CA "$WORK/data/ca/intermediate.pem" \
+    -rsigner "$WORK/data/ca/intermediate.pem" -rkey "$WORK/data/ca/intermediate.key" \
+    -port 18099 -nmin 5760 -resp_no_certs -multi 2 -ignore_err >"$WORK/openssl-ocsp.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 300); do
+    curl -s -o /dev/null "http://127.0.0.1:18099$(head -1 "$WORK/set/openssl-paths.txt")" && break
+    sleep 0.2
+done
+read -r ossl_rps ossl_p99 ossl_bad <<<"$(wrk_run http://127.0.0.1:18099 "$WORK/set/openssl-paths.txt")"
+kill "${PIDS[@]}" 2>/dev/null || true
+
+# --- CRL rebuild at 1M ------------------------------------------------------------
+$SEED "$WORK/data" "$MORE_REVOKED" "$MORE_REVOKED" "$WORK/more" >/dev/null
+cat "$WORK/more/index.txt" >>"$WORK/set/index.txt"
+total_revoked=$((REVOKED + MORE_REVOKED))
+crl_1m=$($CERTD crl --data "$WORK/data" --out "$WORK/crl-1m")
+crl_1m_ms=$(echo "$crl_1m" | sed -n 's/.* in \([0-9]*\) ms$/\1/p')
+crl_1m_largest=$(echo "$crl_1m" | sed -n 's/.*largest \([0-9]*\) bytes.*/\1/p')
+openssl_1m_ms=$(openssl_gencrl_ms "$WORK/set")
+openssl_1m_bytes=$(stat -c %s "$WORK/set/openssl.crl")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f×", a / b; else print "n/a" }'; }
+
+cat <<TABLE
+Machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk -t2 -c$CONNECTIONS -d${DURATION}s on the same machine.
+Set: $CERTS certificates, $REVOKED revoked; GET requests (SHA-1 CertID, no nonce) for random serials of the set.
+
+| measurement | certd | baseline | ratio |
+|---|---|---|---|
+| OCSP GET/s, first pass (cache cold) | $cold_rps (p99 $cold_p99, non-2xx $cold_bad) | openssl ocsp -multi 2: $ossl_rps (p99 $ossl_p99, non-2xx $ossl_bad) | $(ratio "$cold_rps" "$ossl_rps") |
+| OCSP GET/s, second pass (cache warm) | $warm_rps (p99 $warm_p99, non-2xx $warm_bad) | same | $(ratio "$warm_rps" "$ossl_rps") |
+| server memory (RSS) after both passes | $((rss_kib / 1024)) MiB | | |
+| full CRL rebuild, $REVOKED revoked | $crl_100k_ms ms signing, $crl_100k_wall ms whole command, 64 shards, largest $crl_100k_largest B | openssl ca -gencrl: $openssl_100k_ms ms, one CRL of $openssl_100k_bytes B | $(ratio "$openssl_100k_ms" "$crl_100k_ms") |
+| full CRL rebuild, $total_revoked revoked | $crl_1m_ms ms, largest shard $crl_1m_largest B | openssl ca -gencrl: $openssl_1m_ms ms, $openssl_1m_bytes B | $(ratio "$openssl_1m_ms" "$crl_1m_ms") |
+TABLE

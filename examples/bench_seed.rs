@@ -1,0 +1,190 @@
+//! Benchmark helper (see `bench/run.sh`): puts certificates straight into a
+//! certd SQLite database, as certd itself would store them, and writes what
+//! the load generators need:
+//! - a file of `GET /ocsp/...` paths, one per certificate, for wrk;
+//! - an `openssl ca` index.txt of the same certificates, so that
+//!   `openssl ocsp -index` serves the very same set as the baseline.
+//!
+//! `cargo run --release --example bench_seed -- DATA_DIR CERTS REVOKED OUT_DIR`
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use der::Encode;
+use der::asn1::{Null, OctetString};
+use sha1::{Digest, Sha1};
+use sqlx::Connection;
+use x509_cert::serial_number::SerialNumber;
+use x509_ocsp::{CertId, OcspRequest, Request, TbsRequest, Version};
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+#[tokio::main]
+async fn main() -> BenchResult<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [data, certs, revoked, out] = args.as_slice() else {
+        return Err("usage: bench_seed DATA_DIR CERTS REVOKED OUT_DIR".into());
+    };
+    let (data, out) = (PathBuf::from(data), PathBuf::from(out));
+    let (certs, revoked): (usize, usize) = (certs.parse()?, revoked.parse()?);
+    std::fs::create_dir_all(&out)?;
+
+    let issuer = IssuerHashes::read(&data.join("ca/intermediate.pem"))?;
+    let serials: Vec<[u8; 16]> = (0..certs).map(|_| random_serial()).collect();
+    seed_database(&data, &serials, revoked).await?;
+    write_ocsp_paths(&out.join("ocsp-paths.txt"), &issuer, &serials)?;
+    write_openssl_index(&out.join("index.txt"), &serials, revoked)?;
+    println!("seeded {certs} certificates, {revoked} of them revoked");
+    Ok(())
+}
+
+fn random_serial() -> [u8; 16] {
+    let mut serial: [u8; 16] = rand::random();
+    serial[0] = 1 + serial[0] % 0x7f;
+    serial
+}
+
+const REASONS: [i64; 4] = [0, 1, 4, 5];
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+async fn seed_database(data: &Path, serials: &[[u8; 16]], revoked: usize) -> BenchResult<()> {
+    let url = format!("sqlite://{}", data.join("certd.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
+    let mut tx = conn.begin().await?;
+    let now = now();
+    let order_id: i64 = sqlx::query_scalar(
+        "INSERT INTO orders (user_id, product, status, common_name, dns_names, csr, \
+         signature_hash, validity_days, created_at) \
+         VALUES (1, 'ssl_basic', 'issued', 'bench.example.com', '[]', '', 'sha256', 365, ?) \
+         RETURNING id",
+    )
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    for (i, serial) in serials.iter().enumerate() {
+        let is_revoked = i < revoked;
+        sqlx::query(
+            "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, \
+             csr, signature_hash, pem, valid_from, valid_till, revoked_at, revocation_reason, \
+             crl_shard, created_at) \
+             VALUES (?, ?, ?, 'bench.example.com', '[]', '', 'sha256', '', ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(order_id)
+        .bind(hex::encode_upper(serial))
+        .bind(if is_revoked { "revoked" } else { "issued" })
+        .bind(now)
+        .bind(now + 86400 * 90)
+        .bind(is_revoked.then_some(now))
+        .bind(is_revoked.then_some(REASONS[i % REASONS.len()]))
+        .bind(i64::from(certd::ca::crl_shard_of(serial)))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// SHA-1 of the intermediate's name and key, as `openssl ocsp` sends them.
+struct IssuerHashes {
+    name: Vec<u8>,
+    key: Vec<u8>,
+}
+
+impl IssuerHashes {
+    fn read(pem_file: &Path) -> BenchResult<IssuerHashes> {
+        let pem = std::fs::read(pem_file)?;
+        let (_, block) = x509_parser::pem::parse_x509_pem(&pem)?;
+        let cert = block.parse_x509()?;
+        Ok(IssuerHashes {
+            name: Sha1::digest(cert.subject().as_raw()).to_vec(),
+            key: Sha1::digest(&cert.public_key().subject_public_key.data).to_vec(),
+        })
+    }
+
+    fn request_der(&self, serial: &[u8]) -> BenchResult<Vec<u8>> {
+        let request = OcspRequest {
+            tbs_request: TbsRequest {
+                version: Version::V1,
+                requestor_name: None,
+                request_list: vec![Request {
+                    req_cert: CertId {
+                        hash_algorithm: spki::AlgorithmIdentifierOwned {
+                            oid: const_oid::db::rfc5912::ID_SHA_1,
+                            parameters: Some(Null.into()),
+                        },
+                        issuer_name_hash: OctetString::new(self.name.clone())?,
+                        issuer_key_hash: OctetString::new(self.key.clone())?,
+                        serial_number: SerialNumber::new(serial)?,
+                    },
+                    single_request_extensions: None,
+                }],
+                request_extensions: None,
+            },
+            optional_signature: None,
+        };
+        Ok(request.to_der()?)
+    }
+}
+
+fn write_ocsp_paths(file: &Path, issuer: &IssuerHashes, serials: &[[u8; 16]]) -> BenchResult<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
+    for serial in serials {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(issuer.request_der(serial)?);
+        let encoded = b64
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        writeln!(out, "/ocsp/{encoded}")?;
+    }
+    Ok(())
+}
+
+/// `openssl ca` index format: status, expiry, revocation[,reason], serial, file, subject.
+fn write_openssl_index(file: &Path, serials: &[[u8; 16]], revoked: usize) -> BenchResult<()> {
+    const OPENSSL_REASONS: [&str; 4] = [
+        "unspecified",
+        "keyCompromise",
+        "superseded",
+        "cessationOfOperation",
+    ];
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
+    let stamp = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .map(|d| {
+                format!(
+                    "{:02}{:02}{:02}{:02}{:02}{:02}Z",
+                    d.year() % 100,
+                    u8::from(d.month()),
+                    d.day(),
+                    d.hour(),
+                    d.minute(),
+                    d.second()
+                )
+            })
+            .unwrap_or_default()
+    };
+    let (now, expiry) = (stamp(now()), stamp(now() + 86400 * 90));
+    for (i, serial) in serials.iter().enumerate() {
+        let serial = hex::encode_upper(serial);
+        if i < revoked {
+            let reason = OPENSSL_REASONS[i % OPENSSL_REASONS.len()];
+            writeln!(
+                out,
+                "R\t{expiry}\t{now},{reason}\t{serial}\tunknown\t/CN=bench.example.com"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "V\t{expiry}\t\t{serial}\tunknown\t/CN=bench.example.com"
+            )?;
+        }
+    }
+    Ok(())
+}
