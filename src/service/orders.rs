@@ -291,6 +291,7 @@ impl Service {
         let approve_now = input.skip_approval || self.auto_approve.reissues;
 
         let mut tx = self.store.write().await?;
+        orders::lock(&mut tx, order_id).await?;
         let order = visible_order(&mut tx, ctx, order_id).await?;
         let common_name = input.common_name.as_deref().unwrap_or(&order.common_name);
         let dns_names = input.dns_names.as_deref().unwrap_or(&order.dns_names);
@@ -339,6 +340,7 @@ impl Service {
     ) -> ServiceResult<()> {
         check_comments("note", note)?;
         let mut tx = self.store.write().await?;
+        orders::lock(&mut tx, order_id).await?;
         visible_order(&mut tx, ctx, order_id).await?;
         let pending = requests::find_pending_for_order(&mut tx, order_id).await?;
         let (request, action) = match pending {

@@ -76,6 +76,14 @@ impl Service {
         check_comments("comments", input.comments.as_deref())?;
         let mut tx = self.store.write().await?;
         // Existence first, so that someone else's certificate is a 404 whatever the body says.
+        let order_id = match &target {
+            RevokeTarget::Certificate(reference) => {
+                visible_certificate(&mut tx, ctx, reference).await?.1.id
+            }
+            RevokeTarget::Order(order_id) => *order_id,
+        };
+        // Then take the order's lock and read its state afresh under it.
+        orders::lock(&mut tx, order_id).await?;
         let (order, certificate) = match &target {
             RevokeTarget::Certificate(reference) => {
                 let (certificate, order) = visible_certificate(&mut tx, ctx, reference).await?;

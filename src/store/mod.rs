@@ -130,11 +130,9 @@ impl Store {
         let pool = options.connect(url).await?;
         match backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => {
-                return Err(StoreError::Corrupt(
-                    "the PostgreSQL backend is not available in this version".into(),
-                ));
-            }
+            // sqlx takes an advisory lock around migrations, so nodes starting
+            // together on one database migrate it once.
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
         Ok(Store {
             pool,
@@ -171,6 +169,12 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Whether a connection talks to PostgreSQL (for the few statements whose
+/// SQL differs between the backends).
+fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
 }
 
 /// Parses a stored enum string, reporting unknown values as corruption.

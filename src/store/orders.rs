@@ -79,6 +79,20 @@ pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Order
     row.map(OrderRow::into_order).transpose()
 }
 
+/// Locks an order's row until the transaction ends, so that writers of one
+/// order take turns across nodes: every check a writer makes after this stays
+/// true until it commits. On SQLite the write transaction (`BEGIN IMMEDIATE`)
+/// already excludes every other writer, so there is nothing to do.
+pub async fn lock(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
+    if super::is_postgres(conn) {
+        sqlx::query("SELECT id FROM orders WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn set_status(conn: &mut AnyConnection, id: i64, status: OrderStatus) -> StoreResult<()> {
     sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
         .bind(status.as_str())

@@ -7,12 +7,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
+
+pub use crate::database::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_certd");
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,6 +40,8 @@ pub struct Server {
     pub last_start_printed_key: bool,
     /// Extra `certd serve` arguments, kept across restarts.
     serve_args: Vec<String>,
+    /// The PostgreSQL database, when the suite runs on PostgreSQL.
+    pub postgres: Option<Arc<PgDatabase>>,
     client: reqwest::Client,
 }
 
@@ -48,6 +52,17 @@ impl Server {
 
     /// Starts with extra `certd serve` arguments (e.g. `--auto-approve`).
     pub fn start_with(serve_args: &[&str]) -> Server {
+        let postgres = suite_on_postgres().then(|| Arc::new(PgDatabase::create()));
+        Server::start_on(postgres, None, serve_args)
+    }
+
+    /// A server on the given database (`None`: SQLite in its own data
+    /// directory), optionally sharing another node's data directory (the CA).
+    pub fn start_on(
+        postgres: Option<Arc<PgDatabase>>,
+        shared_data: Option<&Server>,
+        serve_args: &[&str],
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             dir,
@@ -56,14 +71,38 @@ impl Server {
             admin_key: String::new(),
             last_start_printed_key: false,
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            postgres,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),
         };
+        if let Some(other) = shared_data {
+            std::os::unix::fs::symlink(other.data_dir(), s.data_dir()).unwrap();
+        }
         let key = s.spawn();
-        s.admin_key = key.unwrap_or_else(|| s.fail("first start printed no administrator key"));
+        s.admin_key = match (key, shared_data) {
+            (Some(key), _) => key,
+            (None, Some(other)) => other.admin_key.clone(),
+            (None, None) => s.fail("first start printed no administrator key"),
+        };
         s
+    }
+
+    /// The URL of the server's database, for tests that reach past the API.
+    pub fn database_url(&self) -> String {
+        match &self.postgres {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", self.data_dir().join("certd.db").display()),
+        }
+    }
+
+    /// `--database-url URL` when the server runs on PostgreSQL.
+    fn database_args(&self) -> Vec<String> {
+        match &self.postgres {
+            Some(db) => vec!["--database-url".into(), db.url.clone()],
+            None => Vec::new(),
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -95,6 +134,7 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--data")
             .arg(self.data_dir())
+            .args(self.database_args())
             .args(&self.serve_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -166,6 +206,7 @@ impl Server {
         let mut cmd = Command::new(BIN);
         cmd.args(["user", "add", "--data"])
             .arg(self.data_dir())
+            .args(self.database_args())
             .args([
                 "--email",
                 email,

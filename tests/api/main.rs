@@ -1,6 +1,7 @@
 //! Black-box integration tests of `certd`: each test starts its own server
 //! (`certd serve`) on its own temp dir and talks HTTP to it.
 
+mod database;
 mod harness;
 
 mod auth;

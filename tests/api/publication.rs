@@ -570,11 +570,18 @@ async fn one_hundred_thousand_revocations_fit_in_shards_under_one_mebibyte() {
     const REVOKED: usize = 100_000;
     let mut s = Server::start();
     let (order_id, _) = s.issue_certificate(s.admin()).await;
-    insert_revoked_certificates(&s.data_dir(), order_id, REVOKED).await;
+    insert_revoked_certificates(&s.database_url(), order_id, REVOKED).await;
 
     let out_dir = s.dir.path().join("crls");
     let out = Command::new(BIN)
-        .args(["crl", "--public-url", &s.base, "--data"])
+        .args([
+            "crl",
+            "--public-url",
+            &s.base,
+            "--database-url",
+            &s.database_url(),
+            "--data",
+        ])
         .arg(s.data_dir())
         .arg("--out")
         .arg(&out_dir)
@@ -651,10 +658,10 @@ async fn one_hundred_thousand_revocations_fit_in_shards_under_one_mebibyte() {
 }
 
 /// The test's fast path: rows as certd would write them, in one transaction.
-async fn insert_revoked_certificates(data_dir: &Path, order_id: i64, count: usize) {
+async fn insert_revoked_certificates(database_url: &str, order_id: i64, count: usize) {
     use sqlx::Connection;
-    let url = format!("sqlite://{}", data_dir.join("certd.db").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
     let mut tx = conn.begin().await.unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -667,7 +674,7 @@ async fn insert_revoked_certificates(data_dir: &Path, order_id: i64, count: usiz
             "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, \
              csr, signature_hash, pem, valid_from, valid_till, revoked_at, revocation_reason, \
              crl_shard, created_at) \
-             VALUES (?, ?, 'revoked', 'bulk.example.com', '[]', '', 'sha256', '', ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, 'revoked', 'bulk.example.com', '[]', '', 'sha256', '', $3, $4, $5, $6, $7, $8)",
         )
         .bind(order_id)
         .bind(hex::encode_upper(serial))
