@@ -12,7 +12,7 @@ use crate::ca::{CaError, CertificateAuthority, PublicUrls};
 use crate::model::Role;
 use crate::publish::Publisher;
 use crate::service::{AutoApprove, NewUserInput, Service, create_user};
-use crate::store::Store;
+use crate::store::{PoolSettings, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +53,12 @@ struct DatabaseArgs {
     /// Database URL; without it certd uses SQLite in the data directory.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// Most database connections this process opens.
+    #[arg(long, env = "CERTD_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    db_max_connections: u32,
+    /// Seconds a request waits for a database connection before it answers 503.
+    #[arg(long, env = "CERTD_DB_ACQUIRE_TIMEOUT", default_value_t = 5)]
+    db_acquire_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -130,7 +136,11 @@ async fn open_store(args: &DatabaseArgs) -> Result<Store, Box<dyn std::error::Er
         Some(url) => url.clone(),
         None => Store::sqlite_url(&args.data),
     };
-    Ok(Store::open(&url).await?)
+    let settings = PoolSettings {
+        max_connections: args.db_max_connections.max(1),
+        acquire_timeout: std::time::Duration::from_secs(args.db_acquire_timeout),
+    };
+    Ok(Store::open(&url, settings).await?)
 }
 
 /// The data directory holds keys: only its owner may enter it.

@@ -221,6 +221,14 @@ pub struct Certificate {
     pub crl_shard: u16,
 }
 
+/// A certificate that has just been revoked, as publication needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedSerial {
+    /// Uppercase hex, as stored.
+    pub serial_number: String,
+    pub crl_shard: u16,
+}
+
 /// What a reissue request will issue when it is approved.
 #[derive(Debug, Clone)]
 pub struct ReissueSpec {

@@ -28,6 +28,7 @@ pub use csr::VerifiedCsr;
 pub use issue::{IssuedCertificate, LeafProfile};
 pub use ocsp::{
     CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
+    try_later_response,
 };
 pub use urls::{CRL_SHARDS, PublicUrls, crl_shard_of};
 

@@ -165,6 +165,11 @@ pub fn internal_error_response() -> Vec<u8> {
     unsigned_response(OcspResponseStatus::InternalError)
 }
 
+/// The `tryLater` answer, for when the database is away for a while.
+pub fn try_later_response() -> Vec<u8> {
+    unsigned_response(OcspResponseStatus::TryLater)
+}
+
 fn unsigned_response(status: OcspResponseStatus) -> Vec<u8> {
     OcspResponse {
         response_status: status,

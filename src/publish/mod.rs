@@ -21,6 +21,8 @@ pub use crl::PublishedCrl;
 pub use ocsp::{OcspAnswer, OcspCaching};
 
 use crate::ca::{CRL_SHARDS, CaError, CertificateAuthority};
+use crate::model::RevokedSerial;
+use crate::store::feed::{FeedEvent, RevocationFeed};
 use crate::store::{Store, StoreError};
 
 /// How long after a revocation dirty shards are re-signed: long enough to
@@ -35,14 +37,6 @@ pub enum PublishError {
     Ca(#[from] CaError),
     #[error("signing task failed: {0}")]
     Task(String),
-}
-
-/// A revoked certificate, as the service announces it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevokedSerial {
-    /// Uppercase hex, as stored.
-    pub serial_number: String,
-    pub crl_shard: u16,
 }
 
 pub struct Publisher {
@@ -62,6 +56,9 @@ impl Publisher {
     ) -> Result<Arc<Publisher>, PublishError> {
         let publisher = Arc::new(Publisher::build(store, ca).await?);
         tokio::spawn(Arc::clone(&publisher).keep_fresh());
+        if let Some(feed) = publisher.store.revocation_feed().await? {
+            tokio::spawn(Arc::clone(&publisher).follow_other_nodes(feed));
+        }
         Ok(publisher)
     }
 
@@ -103,6 +100,36 @@ impl Publisher {
         self.wake.notify_one();
     }
 
+    /// Everything may have changed (notices were lost): drop every cached
+    /// OCSP answer and re-sign every shard.
+    fn republish_all(&self) {
+        self.ocsp.clear();
+        self.dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(0..CRL_SHARDS);
+        self.wake.notify_one();
+    }
+
+    /// Applies revocations committed by any node (this one's too: dropping an
+    /// answer twice is harmless).
+    async fn follow_other_nodes(self: Arc<Self>, mut feed: RevocationFeed) {
+        loop {
+            match feed.next().await {
+                Ok(FeedEvent::Revoked(notice)) => self.revoked(std::slice::from_ref(&notice)),
+                Ok(FeedEvent::Gap) => {
+                    tracing::warn!("revocation feed reconnected; republishing everything");
+                    self.republish_all();
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "revocation feed unavailable; retrying");
+                    self.republish_all();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
     pub fn crl(&self, shard: u16) -> Option<Arc<PublishedCrl>> {
         self.crls.get(shard)
     }
@@ -127,17 +154,40 @@ impl Publisher {
             let mut shards =
                 std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()));
             shards.extend(self.crls.due_for_refresh());
+            // Shards are independent: read and sign them side by side.
+            let started = Instant::now();
+            let count = shards.len();
+            let mut rebuilds = tokio::task::JoinSet::new();
             for shard in shards {
-                if let Err(error) = self.crls.rebuild(&self.store, &self.ca, shard).await {
+                let publisher = Arc::clone(&self);
+                rebuilds.spawn(async move {
+                    let result = publisher
+                        .crls
+                        .rebuild(&publisher.store, &publisher.ca, shard)
+                        .await;
+                    (shard, result)
+                });
+            }
+            let mut failed = false;
+            while let Some(done) = rebuilds.join_next().await {
+                if let Ok((shard, Err(error))) = done {
                     // Keep it dirty and retry after a pause (e.g. the database is away).
                     tracing::warn!(shard, %error, "re-signing CRL shard failed; retrying");
                     self.dirty
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(shard);
-                    self.wake.notify_one();
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    failed = true;
                 }
+            }
+            tracing::debug!(
+                shards = count,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "re-signed CRL shards"
+            );
+            if failed {
+                self.wake.notify_one();
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

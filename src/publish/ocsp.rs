@@ -10,8 +10,9 @@ use super::crl::etag_of;
 use super::{PublishError, Publisher};
 use crate::ca::{
     CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
+    try_later_response,
 };
-use crate::store::certificates;
+use crate::store::{StoreError, certificates};
 
 /// `nextUpdate - thisUpdate` of every response (the contract allows 4 days).
 pub const OCSP_LIFETIME: Duration = Duration::days(4);
@@ -81,6 +82,12 @@ impl Cache {
         }
     }
 
+    pub(super) fn clear(&self) {
+        let mut generation = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *generation += 1;
+        self.answers.clear();
+    }
+
     pub(super) fn invalidate(&self, serial_hex: &str) {
         let mut generation = self.generation.lock().unwrap_or_else(|e| e.into_inner());
         *generation += 1;
@@ -101,6 +108,10 @@ impl Publisher {
         };
         match self.answer(&query).await {
             Ok(answer) => answer,
+            Err(PublishError::Store(StoreError::Unavailable(error))) => {
+                tracing::warn!(%error, "OCSP lookup: database unavailable");
+                OcspAnswer::uncached(try_later_response())
+            }
             Err(error) => {
                 tracing::warn!(%error, "OCSP lookup failed");
                 OcspAnswer::uncached(internal_error_response())

@@ -9,11 +9,11 @@ use super::orders::{LeafRequest, not_pending, set_order_and_current_certificate,
 use super::revoke::apply_revocation;
 use super::{Context, RequestFilter, RequestSort, Service, ServiceError, ServiceResult, audit};
 use crate::ca::VerifiedCsr;
+use crate::model::RevokedSerial;
 use crate::model::{
     Certificate, CertificateStatus, Order, OrderStatus, Page, Request, RequestStatus, RequestType,
     User, now,
 };
-use crate::publish::RevokedSerial;
 use crate::store::{certificates, orders, requests, users};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

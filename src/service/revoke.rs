@@ -5,12 +5,12 @@ use sqlx::AnyConnection;
 
 use super::orders::{check_comments, insert_request, new_request, visible_order};
 use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit};
+use crate::model::RevokedSerial;
 use crate::model::{
     Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Request, RequestType,
     RevocationReason, now,
 };
-use crate::publish::RevokedSerial;
-use crate::store::{certificates, orders, requests};
+use crate::store::{certificates, feed, orders, requests};
 
 /// How a client names a certificate in a path: its numeric id, or its serial
 /// number in hex.
@@ -264,10 +264,12 @@ pub(super) async fn apply_revocation(
             json!({"reason": reason.name(), "request_id": request.id}),
         )
         .await?;
-        revoked.push(RevokedSerial {
+        let notice = RevokedSerial {
             serial_number: certificate.serial_number,
             crl_shard: certificate.crl_shard,
-        });
+        };
+        feed::announce(conn, &notice).await?;
+        revoked.push(notice);
     }
     Ok(revoked)
 }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod certificates;
+pub mod feed;
 pub mod orders;
 pub mod requests;
 pub mod users;
@@ -38,7 +39,12 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
+            sqlx::Error::Database(ref db) if db.code().is_some_and(|c| means_unavailable(&c)) => {
                 StoreError::Unavailable(error)
             }
             sqlx::Error::Database(ref db) if db.is_unique_violation() => {
@@ -49,6 +55,18 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// PostgreSQL error codes that say "the database cannot serve you now"
+/// rather than "this statement is wrong": connection exceptions (class 08),
+/// insufficient resources such as too many connections (class 53), shutdowns
+/// (57P01..57P03), a database not accepting connections (55000) or gone (3D000).
+fn means_unavailable(code: &str) -> bool {
+    ["08", "53", "57P"]
+        .iter()
+        .any(|class| code.starts_with(class))
+        || code == "55000"
+        || code == "3D000"
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +75,27 @@ pub enum Backend {
     Postgres,
 }
 
+/// Connection pool settings (`--db-max-connections`, `--db-acquire-timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it answers 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: String,
     /// SQLite allows one writer at a time. Queuing writers here, in process, is
     /// cheaper and fairer than letting them spin on SQLITE_BUSY; `busy_timeout`
     /// still covers other processes (e.g. `certd user add` while serving).
@@ -99,7 +135,7 @@ impl Store {
     }
 
     /// Connects and brings the schema up to date.
-    pub async fn open(url: &str) -> StoreResult<Store> {
+    pub async fn open(url: &str, settings: PoolSettings) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres") {
             Backend::Postgres
@@ -107,11 +143,8 @@ impl Store {
             Backend::Sqlite
         };
         let mut options = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(5))
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            });
+            .acquire_timeout(settings.acquire_timeout)
+            .max_connections(settings.max_connections);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -137,6 +170,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
+            url: url.to_string(),
             sqlite_writer: Mutex::new(()),
         })
     }
@@ -269,7 +303,9 @@ mod tests {
     #[tokio::test]
     async fn sqlite_connections_use_wal_and_full_sync() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Store::sqlite_url(dir.path())).await.unwrap();
+        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
+            .await
+            .unwrap();
         let mut conn = store.read().await.unwrap();
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut *conn)
@@ -286,7 +322,9 @@ mod tests {
     #[tokio::test]
     async fn one_pending_request_per_order_is_enforced_by_the_schema() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Store::sqlite_url(dir.path())).await.unwrap();
+        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
+            .await
+            .unwrap();
         let mut tx = store.write().await.unwrap();
         sqlx::query(
             "INSERT INTO users (id, first_name, last_name, email, role, created_at) \

@@ -41,11 +41,6 @@ impl PgDatabase {
             name,
         }
     }
-
-    /// Runs SQL on this database (for tests that reach past the API).
-    pub fn execute(&self, sql: &str) {
-        run_sql(&self.url, sql);
-    }
 }
 
 impl Drop for PgDatabase {

@@ -8,6 +8,7 @@ mod auth;
 mod auto_approve;
 mod bad_input;
 mod durability;
+mod nodes;
 mod order_revoke;
 mod orders;
 mod publication;

@@ -11,18 +11,29 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+/// One HTTP client for all fetches: making a client per request costs tens
+/// of milliseconds in a debug build, which would blur the timings measured here.
+static CLIENT: std::sync::LazyLock<reqwest::Client> =
+    std::sync::LazyLock::new(reqwest::Client::new);
+
+async fn fetch(url: impl reqwest::IntoUrl) -> reqwest::Result<reqwest::Response> {
+    CLIENT.get(url).send().await
+}
+
 /// Longest time a revocation may take to show in the CRL and OCSP.
 const VISIBLE_WITHIN: Duration = Duration::from_secs(5);
 
 /// One certificate's files, as a relying party holds them.
-struct Certificate {
+pub(crate) struct Certificate {
     dir: tempfile::TempDir,
-    id: i64,
-    serial: String,
+    pub(crate) id: i64,
+    pub(crate) serial: String,
+    /// The URL of the certificate's CRL distribution point.
+    crl_url: String,
 }
 
 impl Certificate {
-    async fn download(s: &Server, id: i64) -> Certificate {
+    pub(crate) async fn download(s: &Server, id: i64) -> Certificate {
         let r = s
             .get(
                 s.admin(),
@@ -40,17 +51,8 @@ impl Certificate {
             .as_str()
             .unwrap()
             .to_string();
-        Certificate { dir, id, serial }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// The URL of the certificate's CRL distribution point.
-    fn crl_url(&self) -> String {
-        let text = openssl_ok(
-            self.dir.path(),
+        let cdp = openssl_ok(
+            dir.path(),
             &[
                 "x509",
                 "-noout",
@@ -60,12 +62,27 @@ impl Certificate {
                 "leaf.pem",
             ],
         );
-        let start = text.find("URI:").expect("CDP URI") + 4;
-        text[start..].split_whitespace().next().unwrap().to_string()
+        let start = cdp.find("URI:").expect("CDP URI") + 4;
+        let crl_url = cdp[start..].split_whitespace().next().unwrap().to_string();
+        Certificate {
+            dir,
+            id,
+            serial,
+            crl_url,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The URL of the certificate's CRL distribution point.
+    pub(crate) fn crl_url(&self) -> String {
+        self.crl_url.clone()
     }
 
     /// `openssl ocsp` (POST) against `url`; returns its output.
-    fn ocsp(&self, url: &str) -> String {
+    pub(crate) fn ocsp(&self, url: &str) -> String {
         openssl_ok(
             self.dir.path(),
             &[
@@ -83,9 +100,77 @@ impl Certificate {
         )
     }
 
+    /// Asks `node` with the cacheable GET form (no nonce) and returns what
+    /// `openssl ocsp` makes of the answer.
+    pub(crate) async fn ocsp_get_on(&self, node: &Server) -> String {
+        let dir = self.dir.path();
+        openssl_ok(
+            dir,
+            &[
+                "ocsp",
+                "-no_nonce",
+                "-issuer",
+                "issuer.pem",
+                "-cert",
+                "leaf.pem",
+                "-reqout",
+                "get.req",
+            ],
+        );
+        let request = std::fs::read(self.path("get.req")).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(request);
+        let answer = fetch(node.url(&format!("/ocsp/{b64}"))).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        std::fs::write(self.path("get.resp"), answer.bytes().await.unwrap()).unwrap();
+        openssl_ok(
+            dir,
+            &[
+                "ocsp",
+                "-no_nonce",
+                "-reqin",
+                "get.req",
+                "-respin",
+                "get.resp",
+                "-issuer",
+                "issuer.pem",
+                "-CAfile",
+                "root.pem",
+                "-cert",
+                "leaf.pem",
+            ],
+        )
+    }
+
     /// Fetches the certificate's CRL shard and has openssl verify it.
     async fn crl_text(&self) -> String {
-        let der = reqwest::get(self.crl_url()).await.unwrap();
+        self.crl_text_from(&self.crl_url()).await
+    }
+
+    /// The serial numbers (uppercase hex) in this certificate's shard as
+    /// `node` serves it, parsed in process (fast enough to poll).
+    pub(crate) async fn crl_serials_on(&self, node: &Server) -> std::collections::HashSet<String> {
+        let url = self.crl_url();
+        let der = fetch(node.url(&url[url.find("/crl/").unwrap()..]))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let (_, crl) = x509_parser::parse_x509_crl(&der).expect("a DER CRL");
+        crl.iter_revoked_certificates()
+            .map(|entry| hex::encode_upper(entry.raw_serial()))
+            .collect()
+    }
+
+    /// The same shard as `node` serves it.
+    pub(crate) async fn crl_text_on(&self, node: &Server) -> String {
+        let url = self.crl_url();
+        let path = &url[url.find("/crl/").expect("CRL path")..];
+        self.crl_text_from(&node.url(path)).await
+    }
+
+    async fn crl_text_from(&self, url: &str) -> String {
+        let der = fetch(url).await.unwrap();
         assert_eq!(der.status(), 200);
         assert_eq!(der.headers()["content-type"], "application/pkix-crl");
         let bytes = der.bytes().await.unwrap();
@@ -133,7 +218,7 @@ fn openssl_ok(dir: &Path, args: &[&str]) -> String {
 }
 
 /// `openssl`'s serial spelling in CRL text: uppercase hex without colons.
-fn lists_serial(crl_text: &str, serial: &str) -> bool {
+pub(crate) fn lists_serial(crl_text: &str, serial: &str) -> bool {
     crl_text.contains(&format!("Serial Number: {serial}"))
 }
 
@@ -253,7 +338,7 @@ async fn crl_index_lists_every_shard() {
         assert_datetime(&crl["next_update"]);
         assert_eq!(crl["entries"], 0);
         let bytes = crl["bytes"].as_u64().unwrap();
-        let served = reqwest::get(crl["url"].as_str().unwrap()).await.unwrap();
+        let served = fetch(crl["url"].as_str().unwrap()).await.unwrap();
         assert_eq!(served.bytes().await.unwrap().len() as u64, bytes);
     }
     for missing in ["/crl/64.crl", "/crl/x.crl", "/crl/1.pem"] {
@@ -461,7 +546,7 @@ async fn ca_chain_and_issuer_are_served() {
     let s = Server::start();
     let (_, id) = s.issue_certificate(s.admin()).await;
     let cert = Certificate::download(&s, id).await;
-    let chain = reqwest::get(s.url("/ca/chain.pem"))
+    let chain = fetch(s.url("/ca/chain.pem"))
         .await
         .unwrap()
         .text()
@@ -473,7 +558,7 @@ async fn ca_chain_and_issuer_are_served() {
         blocks.concat(),
         std::fs::read_to_string(cert.path("chain.pem")).unwrap()
     );
-    let der = reqwest::get(s.url("/ca/issuer.der"))
+    let der = fetch(s.url("/ca/issuer.der"))
         .await
         .unwrap()
         .bytes()
@@ -617,7 +702,7 @@ async fn one_hundred_thousand_revocations_fit_in_shards_under_one_mebibyte() {
         crls.iter()
             .all(|c| c["bytes"].as_u64().unwrap() <= 1024 * 1024)
     );
-    let der = reqwest::get(s.url("/crl/7.crl"))
+    let der = fetch(s.url("/crl/7.crl"))
         .await
         .unwrap()
         .bytes()
@@ -628,7 +713,7 @@ async fn one_hundred_thousand_revocations_fit_in_shards_under_one_mebibyte() {
     let chain = s.dir.path().join("chain.pem");
     std::fs::write(
         &chain,
-        reqwest::get(s.url("/ca/chain.pem"))
+        fetch(s.url("/ca/chain.pem"))
             .await
             .unwrap()
             .text()
