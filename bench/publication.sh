@@ -70,7 +70,7 @@ CNF
 
 # --- seed -----------------------------------------------------------------
 BASE=$(start_certd)          # creates the database, CA and administrator
-$SEED "$WORK/data" "$CERTS" "$REVOKED" "$WORK/set" >/dev/null
+$SEED "sqlite://$WORK/data/certd.db" "$WORK/data/ca" "$CERTS" "$REVOKED" "$WORK/set" >/dev/null
 echo "unique_subject = no" >"$WORK/set/index.txt.attr"
 sed 's|^/ocsp||' "$WORK/set/ocsp-paths.txt" >"$WORK/set/openssl-paths.txt"
 stop_certd
@@ -103,7 +103,7 @@ read -r ossl_rps ossl_p99 ossl_bad <<<"$(wrk_run http://127.0.0.1:18099 "$WORK/s
 kill "${PIDS[@]}" 2>/dev/null || true
 
 # --- CRL rebuild at 1M ------------------------------------------------------------
-$SEED "$WORK/data" "$MORE_REVOKED" "$MORE_REVOKED" "$WORK/more" >/dev/null
+$SEED "sqlite://$WORK/data/certd.db" "$WORK/data/ca" "$MORE_REVOKED" "$MORE_REVOKED" "$WORK/more" >/dev/null
 cat "$WORK/more/index.txt" >>"$WORK/set/index.txt"
 total_revoked=$((REVOKED + MORE_REVOKED))
 crl_1m=$($CERTD crl --data "$WORK/data" --out "$WORK/crl-1m")

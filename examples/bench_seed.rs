@@ -5,7 +5,12 @@
 //! - an `openssl ca` index.txt of the same certificates, so that
 //!   `openssl ocsp -index` serves the very same set as the baseline.
 //!
-//! `cargo run --release --example bench_seed -- DATA_DIR CERTS REVOKED OUT_DIR`
+//! - `serials.txt`: the serial numbers of the certificates left unrevoked,
+//!   for revocation load.
+//!
+//! Each certificate gets an order of its own, as real ones do.
+//!
+//! `cargo run --release --example bench_seed -- DATABASE_URL CA_DIR CERTS REVOKED OUT_DIR`
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,16 +28,21 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 #[tokio::main]
 async fn main() -> BenchResult<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [data, certs, revoked, out] = args.as_slice() else {
-        return Err("usage: bench_seed DATA_DIR CERTS REVOKED OUT_DIR".into());
+    let [database_url, ca_dir, certs, revoked, out] = args.as_slice() else {
+        return Err("usage: bench_seed DATABASE_URL CA_DIR CERTS REVOKED OUT_DIR".into());
     };
-    let (data, out) = (PathBuf::from(data), PathBuf::from(out));
+    let (ca_dir, out) = (PathBuf::from(ca_dir), PathBuf::from(out));
     let (certs, revoked): (usize, usize) = (certs.parse()?, revoked.parse()?);
     std::fs::create_dir_all(&out)?;
 
-    let issuer = IssuerHashes::read(&data.join("ca/intermediate.pem"))?;
+    let issuer = IssuerHashes::read(&ca_dir.join("intermediate.pem"))?;
     let serials: Vec<[u8; 16]> = (0..certs).map(|_| random_serial()).collect();
-    seed_database(&data, &serials, revoked).await?;
+    seed_database(database_url, &serials, revoked).await?;
+    let unrevoked: Vec<String> = serials[revoked.min(certs)..]
+        .iter()
+        .map(hex::encode_upper)
+        .collect();
+    std::fs::write(out.join("serials.txt"), unrevoked.join("\n") + "\n")?;
     write_ocsp_paths(&out.join("ocsp-paths.txt"), &issuer, &serials)?;
     write_openssl_index(&out.join("index.txt"), &serials, revoked)?;
     println!("seeded {certs} certificates, {revoked} of them revoked");
@@ -53,41 +63,45 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-async fn seed_database(data: &Path, serials: &[[u8; 16]], revoked: usize) -> BenchResult<()> {
-    let url = format!("sqlite://{}", data.join("certd.db").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
-    let mut tx = conn.begin().await?;
+async fn seed_database(url: &str, serials: &[[u8; 16]], revoked: usize) -> BenchResult<()> {
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await?;
     let now = now();
-    let order_id: i64 = sqlx::query_scalar(
-        "INSERT INTO orders (user_id, product, status, common_name, dns_names, csr, \
-         signature_hash, validity_days, created_at) \
-         VALUES (1, 'ssl_basic', 'issued', 'bench.example.com', '[]', '', 'sha256', 365, ?) \
-         RETURNING id",
-    )
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
-    for (i, serial) in serials.iter().enumerate() {
-        let is_revoked = i < revoked;
-        sqlx::query(
-            "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, \
-             csr, signature_hash, pem, valid_from, valid_till, revoked_at, revocation_reason, \
-             crl_shard, created_at) \
-             VALUES (?, ?, ?, 'bench.example.com', '[]', '', 'sha256', '', ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(order_id)
-        .bind(hex::encode_upper(serial))
-        .bind(if is_revoked { "revoked" } else { "issued" })
-        .bind(now)
-        .bind(now + 86400 * 90)
-        .bind(is_revoked.then_some(now))
-        .bind(is_revoked.then_some(REASONS[i % REASONS.len()]))
-        .bind(i64::from(certd::ca::crl_shard_of(serial)))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+    // Commits every 10,000 certificates, so PostgreSQL's work stays bounded.
+    for (chunk_index, chunk) in serials.chunks(10_000).enumerate() {
+        let mut tx = conn.begin().await?;
+        for (offset, serial) in chunk.iter().enumerate() {
+            let i = chunk_index * 10_000 + offset;
+            let is_revoked = i < revoked;
+            let order_id: i64 = sqlx::query_scalar(
+                "INSERT INTO orders (user_id, product, status, common_name, dns_names, csr, \
+                 signature_hash, validity_days, created_at) \
+                 VALUES (1, 'ssl_basic', 'issued', 'bench.example.com', '[]', '', 'sha256', 365, $1) \
+                 RETURNING id",
+            )
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, \
+                 csr, signature_hash, pem, valid_from, valid_till, revoked_at, revocation_reason, \
+                 crl_shard, created_at) \
+                 VALUES ($1, $2, $3, 'bench.example.com', '[]', '', 'sha256', '', $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(order_id)
+            .bind(hex::encode_upper(serial))
+            .bind(if is_revoked { "revoked" } else { "issued" })
+            .bind(now)
+            .bind(now + 86400 * 90)
+            .bind(is_revoked.then_some(now))
+            .bind(is_revoked.then_some(REASONS[i % REASONS.len()]))
+            .bind(i64::from(certd::ca::crl_shard_of(serial)))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 

@@ -452,3 +452,122 @@ fn leaf_der(issued: &super::issue::IssuedCertificate) -> Vec<u8> {
 fn test_urls() -> PublicUrls {
     PublicUrls::new("http://certd.test:8080")
 }
+
+// ---------------------------------------------------------------------------
+// CRLs and OCSP
+// ---------------------------------------------------------------------------
+
+fn crl_spec(shard: u16, number: u64) -> CrlSpec {
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    CrlSpec {
+        shard,
+        number,
+        this_update: now,
+        next_update: now + Duration::days(7),
+    }
+}
+
+#[test]
+fn crl_is_signed_by_the_intermediate_and_lists_entries() {
+    let (_tmp, ca) = new_ca();
+    let entries = vec![
+        CrlEntry {
+            serial: vec![0x01, 0x02, 0x03],
+            revoked_at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
+            reason: crate::model::RevocationReason::KeyCompromise,
+        },
+        CrlEntry {
+            serial: vec![0x04],
+            revoked_at: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
+            reason: crate::model::RevocationReason::Unspecified,
+        },
+    ];
+    let der = ca.sign_crl(crl_spec(5, 42), &entries).expect("sign CRL");
+    let (_, crl) = x509_parser::parse_x509_crl(&der).expect("parse CRL");
+    let int_der = ca.intermediate_der().to_vec();
+    let (_, int) = X509Certificate::from_der(&int_der).unwrap();
+    crl.verify_signature(int.public_key()).expect("signature");
+    assert_eq!(crl.crl_number().map(|n| n.to_string()), Some("42".into()));
+    let serials: Vec<Vec<u8>> = crl
+        .iter_revoked_certificates()
+        .map(|r| r.raw_serial().to_vec())
+        .collect();
+    assert_eq!(serials, vec![vec![0x01, 0x02, 0x03], vec![0x04]]);
+    let reasons: Vec<_> = crl
+        .iter_revoked_certificates()
+        .map(|r| r.reason_code().map(|(_, c)| c.0))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![Some(1), None],
+        "no reason code for unspecified"
+    );
+}
+
+#[test]
+fn ocsp_questions_about_other_issuers_are_not_ours() {
+    let (_tmp, ca) = new_ca();
+    let (_tmp2, other) = new_ca();
+    let ours = OcspQuestion::for_serial(&ca, CertIdHash::Sha256, &[0x11]).unwrap();
+    let theirs = OcspQuestion::for_serial(&other, CertIdHash::Sha1, &[0x11]).unwrap();
+    assert!(ca.is_issuer_of(&ours));
+    assert!(!ca.is_issuer_of(&theirs));
+}
+
+#[test]
+fn ocsp_garbage_is_not_a_request() {
+    for bytes in [&b""[..], b"\x30\x00", b"not der", &[0x30, 0x82, 0xff, 0xff]] {
+        assert!(OcspQuery::parse(bytes).is_none(), "{bytes:?}");
+    }
+    assert_eq!(malformed_response(), vec![0x30, 0x03, 0x0a, 0x01, 0x01]);
+    assert_eq!(try_later_response(), vec![0x30, 0x03, 0x0a, 0x01, 0x03]);
+}
+
+#[test]
+fn ocsp_response_answers_in_the_question_s_terms_and_verifies() {
+    use der::{Decode, Encode};
+    let (tmp, ca) = new_ca();
+    let question = OcspQuestion::for_serial(&ca, CertIdHash::Sha1, &[0x42, 0x01]).unwrap();
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let revoked = OcspStatus::Revoked {
+        at: now,
+        reason: crate::model::RevocationReason::Superseded,
+    };
+    let der = ca
+        .sign_ocsp(&[(&question, revoked)], now, now + Duration::days(4), None)
+        .expect("sign");
+    // Decodes as RFC 6960 says, and re-encodes to the same bytes.
+    let response = x509_ocsp::OcspResponse::from_der(&der).expect("decode");
+    assert_eq!(response.to_der().unwrap(), der);
+    // openssl checks the signature against the chain.
+    std::fs::write(tmp.path().join("resp.der"), &der).unwrap();
+    std::fs::write(
+        tmp.path().join("chain.pem"),
+        format!("{}{}", ca.intermediate_pem(), ca.root_pem()),
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("issuer.pem"), ca.intermediate_pem()).unwrap();
+    let out = Command::new("openssl")
+        .current_dir(tmp.path())
+        .args([
+            "ocsp",
+            "-issuer",
+            "issuer.pem",
+            "-respin",
+            "resp.der",
+            "-CAfile",
+            "chain.pem",
+            "-resp_text",
+            "-no_nonce",
+        ])
+        .output()
+        .expect("run openssl");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("Response verify OK"), "{text}");
+    assert!(
+        text.contains("Cert Status: revoked") && text.contains("superseded"),
+        "{text}"
+    );
+    assert!(text.contains("Hash Algorithm: sha1"), "{text}");
+}

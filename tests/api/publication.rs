@@ -122,15 +122,22 @@ impl Certificate {
         let answer = fetch(node.url(&format!("/ocsp/{b64}"))).await.unwrap();
         assert_eq!(answer.status(), 200);
         std::fs::write(self.path("get.resp"), answer.bytes().await.unwrap()).unwrap();
+        self.read_response("get.req", "get.resp")
+    }
+
+    /// What `openssl ocsp` makes of a saved response to a saved request
+    /// (both without nonce), signature checked against the root.
+    fn read_response(&self, request_file: &str, response_file: &str) -> String {
         openssl_ok(
-            dir,
+            self.dir.path(),
             &[
                 "ocsp",
                 "-no_nonce",
+                "-resp_text",
                 "-reqin",
-                "get.req",
+                request_file,
                 "-respin",
-                "get.resp",
+                response_file,
                 "-issuer",
                 "issuer.pem",
                 "-CAfile",
@@ -247,6 +254,14 @@ fn window_seconds(text: &str, first: &str, second: &str) -> i64 {
             .unwrap_or_else(|_| panic!("date {line:?}"))
     };
     date_after(second) - date_after(first)
+}
+
+/// A fresh server and one certificate it issued (administrator, no approval).
+async fn server_with_certificate() -> (Server, Certificate) {
+    let s = Server::start();
+    let (_, id) = s.issue_certificate(s.admin()).await;
+    let cert = Certificate::download(&s, id).await;
+    (s, cert)
 }
 
 async fn revoke_now(s: &Server, cert: i64, reason: &str) {
@@ -383,9 +398,8 @@ async fn ocsp_says_good_then_revoked_after_approval() {
 
 #[tokio::test]
 async fn ocsp_get_form_caching_headers_and_revalidation() {
-    let s = Server::start();
-    let (_, id) = s.issue_certificate(s.admin()).await;
-    let cert = Certificate::download(&s, id).await;
+    let (s, cert) = server_with_certificate().await;
+    let id = cert.id;
     openssl_ok(
         cert.dir.path(),
         &[
@@ -432,24 +446,7 @@ async fn ocsp_get_form_caching_headers_and_revalidation() {
         "both spellings give the same cached answer"
     );
     std::fs::write(cert.path("resp.der"), &bodies[0]).unwrap();
-    let out = openssl_ok(
-        cert.dir.path(),
-        &[
-            "ocsp",
-            "-no_nonce",
-            "-resp_text",
-            "-reqin",
-            "req.der",
-            "-respin",
-            "resp.der",
-            "-issuer",
-            "issuer.pem",
-            "-CAfile",
-            "root.pem",
-            "-cert",
-            "leaf.pem",
-        ],
-    );
+    let out = cert.read_response("req.der", "resp.der");
     assert!(
         out.contains("Response verify OK") && out.contains(": good"),
         "{out}"
@@ -459,24 +456,7 @@ async fn ocsp_get_form_caching_headers_and_revalidation() {
     revoke_now(&s, id, "cessationOfOperation").await;
     let r = s.send(client.get(s.url(&format!("/ocsp/{b64}")))).await;
     std::fs::write(cert.path("resp2.der"), &r.ok(200).bytes).unwrap();
-    let out = openssl_ok(
-        cert.dir.path(),
-        &[
-            "ocsp",
-            "-no_nonce",
-            "-resp_text",
-            "-reqin",
-            "req.der",
-            "-respin",
-            "resp2.der",
-            "-issuer",
-            "issuer.pem",
-            "-CAfile",
-            "root.pem",
-            "-cert",
-            "leaf.pem",
-        ],
-    );
+    let out = cert.read_response("req.der", "resp2.der");
     assert!(
         out.contains(": revoked") && out.contains("cessationOfOperation"),
         "{out}"
@@ -485,9 +465,7 @@ async fn ocsp_get_form_caching_headers_and_revalidation() {
 
 #[tokio::test]
 async fn ocsp_unknown_serial_and_malformed_requests() {
-    let s = Server::start();
-    let (_, id) = s.issue_certificate(s.admin()).await;
-    let cert = Certificate::download(&s, id).await;
+    let (s, cert) = server_with_certificate().await;
     let out = openssl_ok(
         cert.dir.path(),
         &[
@@ -543,9 +521,7 @@ async fn ocsp_unknown_serial_and_malformed_requests() {
 
 #[tokio::test]
 async fn ca_chain_and_issuer_are_served() {
-    let s = Server::start();
-    let (_, id) = s.issue_certificate(s.admin()).await;
-    let cert = Certificate::download(&s, id).await;
+    let (s, cert) = server_with_certificate().await;
     let chain = fetch(s.url("/ca/chain.pem"))
         .await
         .unwrap()
