@@ -19,23 +19,22 @@ CERTD=target/release/certd
 SEED=target/release/examples/bench_seed
 
 WORK=$(mktemp -d)
-DATABASES=()
-PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    stop_nodes
     wait 2>/dev/null || true
-    for db in "${DATABASES[@]}"; do
+    for db in $(cat "$WORK/databases" 2>/dev/null); do
         psql -q "$PG_ADMIN/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
     done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
+# Runs in $(...) subshells, so each node's pid goes to a file, not a variable.
 start_node() {  # name data-dir [database-url] -> base URL; key in $WORK/name.key
     local name=$1 data=$2 url=${3:-}
     $CERTD serve --data "$data" --listen 127.0.0.1:0 ${url:+--database-url "$url"} \
         >"$WORK/$name.out" 2>"$WORK/$name.log" &
-    PIDS+=($!)
+    echo $! >"$WORK/$name.pid"
     for _ in $(seq 1 600); do
         base=$(sed -n 's/^certd listening on //p' "$WORK/$name.out")
         [ -n "$base" ] && break
@@ -45,16 +44,23 @@ start_node() {  # name data-dir [database-url] -> base URL; key in $WORK/name.ke
     echo "$base"
 }
 
+stop_nodes() {
+    for pidfile in "$WORK"/*.pid; do
+        [ -e "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+        rm -f "$pidfile"
+    done
+}
+
 wrk_revoke() {  # base key serials-file connections -> "rps p99 non2xx"
     local out="$WORK/wrk-$RANDOM.txt"
     SERIALS=$3 KEY=$2 WRK_THREADS=2 wrk -t2 -c"$4" -d"${DURATION}s" --latency -s bench/revoke.lua "$1" >"$out" 2>&1 || true
     echo "$(awk '/Requests\/sec/ {print int($2)}' "$out") $(awk '$1 == "99%" {print $2}' "$out") $(awk '/Non-2xx/ {print $5}' "$out")"
 }
 
-new_pg_database() {
+new_pg_database() {  # runs in a subshell too: the name goes to a file
     local db="certd_bench_$$_$1"
     psql -q "$PG_ADMIN/postgres" -c "CREATE DATABASE $db" >/dev/null
-    DATABASES+=("$db")
+    echo "$db" >>"$WORK/databases"
     echo "$PG_ADMIN/$db"
 }
 
@@ -62,12 +68,14 @@ new_pg_database() {
 base=$(start_node sqlite "$WORK/sqlite")
 $SEED "sqlite://$WORK/sqlite/certd.db" "$WORK/sqlite/ca" "$CERTS" 0 "$WORK/sqlite-set" >/dev/null
 read -r sqlite_rps sqlite_p99 sqlite_bad <<<"$(wrk_revoke "$base" "$(cat "$WORK/sqlite.key")" "$WORK/sqlite-set/serials.txt" "$CONNECTIONS")"
+stop_nodes
 
 # --- PostgreSQL, one node -------------------------------------------------------
 url=$(new_pg_database one)
 base=$(start_node pg1 "$WORK/pg1" "$url")
 $SEED "$url" "$WORK/pg1/ca" "$CERTS" 0 "$WORK/pg1-set" >/dev/null
 read -r pg1_rps pg1_p99 pg1_bad <<<"$(wrk_revoke "$base" "$(cat "$WORK/pg1.key")" "$WORK/pg1-set/serials.txt" "$CONNECTIONS")"
+stop_nodes
 
 # --- PostgreSQL, two nodes, half the connections each ----------------------------
 url=$(new_pg_database two)
