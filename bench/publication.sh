@@ -25,8 +25,14 @@ CERTD=target/release/certd
 SEED=target/release/examples/bench_seed
 
 WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+# `openssl ocsp -multi` forks workers that outlive a killed parent: stop the
+# whole family by its command line, which names this run's directory.
+stop_openssl_ocsp() { pkill -f "openssl ocsp -index $WORK" 2>/dev/null || true; }
+cleanup() {
+    stop_openssl_ocsp
+    [ -e "$WORK/certd.pid" ] && kill "$(cat "$WORK/certd.pid")" 2>/dev/null || true
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 start_certd() {  # prints the base URL; the server's pid goes to $WORK/certd.pid
@@ -94,13 +100,12 @@ stop_certd
 openssl ocsp -index "$WORK/set/index.txt" -CA "$WORK/data/ca/intermediate.pem" \
     -rsigner "$WORK/data/ca/intermediate.pem" -rkey "$WORK/data/ca/intermediate.key" \
     -port 18099 -nmin 5760 -resp_no_certs -multi 2 -ignore_err >"$WORK/openssl-ocsp.log" 2>&1 &
-PIDS+=($!)
 for _ in $(seq 1 300); do
     curl -s -o /dev/null "http://127.0.0.1:18099$(head -1 "$WORK/set/openssl-paths.txt")" && break
     sleep 0.2
 done
 read -r ossl_rps ossl_p99 ossl_bad <<<"$(wrk_run http://127.0.0.1:18099 "$WORK/set/openssl-paths.txt")"
-kill "${PIDS[@]}" 2>/dev/null || true
+stop_openssl_ocsp
 
 # --- CRL rebuild at 1M ------------------------------------------------------------
 $SEED "sqlite://$WORK/data/certd.db" "$WORK/data/ca" "$MORE_REVOKED" "$MORE_REVOKED" "$WORK/more" >/dev/null
