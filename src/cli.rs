@@ -12,6 +12,7 @@ use crate::ca::{CaError, CertificateAuthority, PublicUrls};
 use crate::model::Role;
 use crate::publish::Publisher;
 use crate::service::{AutoApprove, NewUserInput, Service, create_user};
+use crate::store::audit::ChainReport;
 use crate::store::{PoolSettings, Store};
 
 #[derive(Debug, Parser)]
@@ -34,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Sign the current CRL shards and write them to a directory
     /// (`N.crl`, DER), for operators who publish CRLs elsewhere.
     Crl(CrlArgs),
@@ -43,6 +49,13 @@ enum Command {
 enum UserCommand {
     /// Create a user with an API key and print only the key.
     Add(UserAddArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit log's hash chain; report the first entry that
+    /// was edited or deleted (exit status 1), or the head hash.
+    Verify(DatabaseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +140,9 @@ pub async fn run(cli: Cli) -> CliResult {
             command: UserCommand::Add(args),
         } => add_user(args).await,
         Command::Crl(args) => write_crls(args).await,
+        Command::Audit {
+            command: AuditCommand::Verify(args),
+        } => verify_audit_log(args).await,
     }
 }
 
@@ -186,6 +202,21 @@ async fn serve(args: ServeArgs) -> CliResult {
 
 fn open_ca(database: &DatabaseArgs, public_url: &str) -> Result<CertificateAuthority, CaError> {
     CertificateAuthority::open_or_create(&database.data.join("ca"), PublicUrls::new(public_url))
+}
+
+async fn verify_audit_log(args: DatabaseArgs) -> CliResult {
+    let store = open_store(&args).await?;
+    match store.verify_audit_chain().await? {
+        ChainReport::Intact { entries, head } => {
+            println!("audit log intact: {entries} entries, head {head}");
+            Ok(())
+        }
+        ChainReport::Broken { entry_id, checked } => Err(format!(
+            "audit log broken at entry {entry_id}: it or the entry before it was edited or \
+             deleted ({checked} entries before it verified)"
+        )
+        .into()),
+    }
 }
 
 async fn write_crls(args: CrlArgs) -> CliResult {

@@ -1,9 +1,22 @@
 //! The `audit_log` table: append-only, certd never updates or deletes a row.
+//!
+//! Each entry carries `entry_hash` = SHA-256 over the previous entry's hash
+//! and this entry's fields, each length-prefixed so that no two different
+//! entries serialise alike. Editing or deleting an entry (by anyone with
+//! write access to the database) breaks the chain at the next entry, which
+//! [`verify_chain`] reports. Cutting entries off the end leaves a shorter
+//! valid chain: compare the head hash with one kept elsewhere.
 
+use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, AssertSqlSafe};
 
-use super::{Bind, Conditions, StoreError, StoreResult};
+use super::{Bind, Conditions, StoreError, StoreResult, is_postgres};
 use crate::model::{AuditEntry, Page, UnixTime};
+
+/// The "previous hash" of the first entry.
+const GENESIS: &str = "certd-audit-log-v1";
+/// Advisory lock key serialising appends on PostgreSQL (any fixed number).
+const CHAIN_LOCK: i64 = 0x6365_7274_6461_7564;
 
 /// One change, as the service describes it.
 pub struct NewAuditEntry<'a> {
@@ -17,9 +30,33 @@ pub struct NewAuditEntry<'a> {
 }
 
 pub async fn append(conn: &mut AnyConnection, entry: &NewAuditEntry<'_>) -> StoreResult<()> {
+    // Appends must take turns so that each sees its predecessor: SQLite's
+    // write transaction already excludes others; PostgreSQL needs a lock,
+    // held until commit.
+    if is_postgres(conn) {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHAIN_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let previous: Option<Option<String>> =
+        sqlx::query_scalar("SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let previous = previous.flatten().unwrap_or_else(|| GENESIS.to_string());
+    let details = entry.details.to_string();
+    let fields = ChainFields {
+        created_at: entry.created_at,
+        actor_id: entry.actor_id,
+        action: entry.action,
+        object_type: entry.object_type,
+        object_id: entry.object_id,
+        request_id: entry.request_id,
+        details: &details,
+    };
     sqlx::query(
-        "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, details) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, \
+         details, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(entry.created_at)
     .bind(entry.actor_id)
@@ -27,10 +64,112 @@ pub async fn append(conn: &mut AnyConnection, entry: &NewAuditEntry<'_>) -> Stor
     .bind(entry.object_type)
     .bind(entry.object_id)
     .bind(entry.request_id)
-    .bind(entry.details.to_string())
+    .bind(&details)
+    .bind(fields.hash(&previous))
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The fields an entry's hash covers, as stored.
+struct ChainFields<'a> {
+    created_at: i64,
+    actor_id: Option<i64>,
+    action: &'a str,
+    object_type: &'a str,
+    object_id: i64,
+    request_id: Option<&'a str>,
+    details: &'a str,
+}
+
+impl ChainFields<'_> {
+    fn hash(&self, previous: &str) -> String {
+        let mut hasher = Sha256::new();
+        let actor = self.actor_id.map(|a| a.to_string()).unwrap_or_default();
+        let (created_at, object_id) = (self.created_at.to_string(), self.object_id.to_string());
+        let parts: [&str; 8] = [
+            previous,
+            &created_at,
+            &actor,
+            self.action,
+            self.object_type,
+            &object_id,
+            self.request_id.unwrap_or(""),
+            self.details,
+        ];
+        for part in parts {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+/// What [`verify_chain`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChainReport {
+    /// Every entry links to the one before; `head` is the newest hash.
+    Intact { entries: u64, head: String },
+    /// The first entry whose hash does not follow from its predecessor and
+    /// its own fields: it, or the entry before it, was edited or deleted.
+    Broken { entry_id: i64, checked: u64 },
+}
+
+#[derive(sqlx::FromRow)]
+struct ChainRow {
+    id: i64,
+    created_at: i64,
+    actor_id: Option<i64>,
+    action: String,
+    object_type: String,
+    object_id: i64,
+    request_id: Option<String>,
+    details: String,
+    entry_hash: Option<String>,
+}
+
+/// Recomputes the whole chain, oldest first, in pages.
+pub async fn verify_chain(conn: &mut AnyConnection) -> StoreResult<ChainReport> {
+    const PAGE: i64 = 10_000;
+    let mut previous = GENESIS.to_string();
+    let (mut after_id, mut checked) = (0i64, 0u64);
+    loop {
+        let rows: Vec<ChainRow> = sqlx::query_as(
+            "SELECT id, created_at, actor_id, action, object_type, object_id, request_id, details, \
+             entry_hash FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(PAGE)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(ChainReport::Intact {
+                entries: checked,
+                head: previous,
+            });
+        };
+        after_id = last.id;
+        for row in &rows {
+            let expected = ChainFields {
+                created_at: row.created_at,
+                actor_id: row.actor_id,
+                action: &row.action,
+                object_type: &row.object_type,
+                object_id: row.object_id,
+                request_id: row.request_id.as_deref(),
+                details: &row.details,
+            }
+            .hash(&previous);
+            if row.entry_hash.as_deref() != Some(expected.as_str()) {
+                return Ok(ChainReport::Broken {
+                    entry_id: row.id,
+                    checked,
+                });
+            }
+            previous = expected;
+            checked += 1;
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]

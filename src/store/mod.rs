@@ -199,6 +199,12 @@ impl Store {
         }
     }
 
+    /// Recomputes the audit log's hash chain (see `audit`).
+    pub async fn verify_audit_chain(&self) -> StoreResult<audit::ChainReport> {
+        let mut conn = self.read().await?;
+        audit::verify_chain(&mut conn).await
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -4,6 +4,7 @@
 mod database;
 mod harness;
 
+mod audit_chain;
 mod auth;
 mod auto_approve;
 mod bad_input;
