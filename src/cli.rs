@@ -88,6 +88,9 @@ struct ServeArgs {
     /// Request types approved without an administrator, comma-separated.
     #[arg(long, env = "CERTD_AUTO_APPROVE", value_delimiter = ',')]
     auto_approve: Vec<AutoApproveKind>,
+    /// `/services/v2` calls a second per API key (bursts of as many); 0: no limit.
+    #[arg(long, env = "CERTD_RATE_LIMIT", default_value_t = 1000)]
+    rate_limit: u32,
 }
 
 #[derive(Debug, Args)]
@@ -194,7 +197,8 @@ async fn serve(args: ServeArgs) -> CliResult {
     }
     writeln!(stdout, "certd listening on http://{local}")?;
     stdout.flush()?;
-    axum::serve(listener, api::router(service))
+    let rate_limit = api::RateLimit::per_second(args.rate_limit);
+    axum::serve(listener, api::router(service, rate_limit))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())

@@ -5,6 +5,7 @@ mod account;
 mod certificates;
 mod error;
 mod extract;
+mod limits;
 mod orders;
 mod publication;
 mod requests;
@@ -33,7 +34,10 @@ pub struct AppState {
     pub service: Arc<Service>,
 }
 
-pub fn router(service: Arc<Service>) -> Router {
+pub use limits::RateLimit;
+
+/// The whole HTTP surface; `rate_limit` (per API key) guards `/services/v2`.
+pub fn router(service: Arc<Service>, rate_limit: Option<RateLimit>) -> Router {
     let v2 = Router::new()
         .route("/user/me", get(account::user_me))
         .route("/audit-log", get(account::audit_log))
@@ -64,6 +68,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/request", get(requests::list_requests))
         .route("/request/{id}", get(requests::request_details))
         .route("/request/{id}/status", put(requests::set_request_status));
+    let v2 = match rate_limit {
+        Some(limit) => v2.layer(axum::middleware::from_fn_with_state(limit, limits::enforce)),
+        None => v2,
+    };
 
     let request_id = HeaderName::from_static(extract::REQUEST_ID_HEADER);
     Router::new()

@@ -9,6 +9,7 @@ mod auth;
 mod auto_approve;
 mod bad_input;
 mod durability;
+mod limits;
 mod nodes;
 mod order_revoke;
 mod orders;

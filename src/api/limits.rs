@@ -1,0 +1,83 @@
+//! Per-key rate limiting of `/services/v2` (contract section 1: 429
+//! `request_limit_exceeded`), so that one misbehaving client cannot starve
+//! the others. Keys are told apart by a hash of the `X-DC-DEVKEY` header, so
+//! the limiter never holds a key in clear; calls without the header share
+//! one bucket.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::extract::API_KEY_HEADER;
+
+/// How often idle keys are forgotten, so random keys cannot grow the table.
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+pub struct RateLimit {
+    limiter: Arc<DefaultKeyedRateLimiter<[u8; 16]>>,
+}
+
+impl RateLimit {
+    /// `per_second` calls a second per key, with bursts of as many; `None`
+    /// for 0 (no limit).
+    pub fn per_second(per_second: u32) -> Option<RateLimit> {
+        let rate = NonZeroU32::new(per_second)?;
+        let limiter = Arc::new(governor::RateLimiter::keyed(Quota::per_second(rate)));
+        let forgetful = Arc::downgrade(&limiter);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FORGET_IDLE_EVERY);
+            loop {
+                tick.tick().await;
+                let Some(limiter) = forgetful.upgrade() else {
+                    return;
+                };
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        });
+        Some(RateLimit { limiter })
+    }
+}
+
+fn bucket_of(request: &Request) -> [u8; 16] {
+    let key = request
+        .headers()
+        .get(API_KEY_HEADER)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    let digest = Sha256::digest(key);
+    let mut bucket = [0u8; 16];
+    bucket.copy_from_slice(&digest[..16]);
+    bucket
+}
+
+/// Middleware: 429 with `Retry-After` once a key exceeds its rate.
+pub async fn enforce(State(limit): State<RateLimit>, request: Request, next: Next) -> Response {
+    match limit.limiter.check_key(&bucket_of(&request)) {
+        Ok(()) => next.run(request).await,
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "request_limit_exceeded|rate_limit",
+                format!("Too many requests for this API key; retry in {seconds} s."),
+            )
+            .into_response();
+            if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
+}
