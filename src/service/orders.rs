@@ -284,7 +284,6 @@ impl Service {
         order_id: i64,
         input: ReissueInput,
     ) -> ServiceResult<(i64, RequestStatus)> {
-        require_skip_permission(ctx, input.skip_approval)?;
         check_comments("comments", input.comments.as_deref())?;
         let signature_hash = check_signature_hash(input.signature_hash.as_deref())?;
         let csr = VerifiedCsr::parse_pem(&input.csr)?;
@@ -292,7 +291,9 @@ impl Service {
 
         let mut tx = self.store.write().await?;
         orders::lock(&mut tx, order_id).await?;
+        // Existence before permission: someone else's order is a 404 whatever the body says.
         let order = visible_order(&mut tx, ctx, order_id).await?;
+        require_skip_permission(ctx, input.skip_approval)?;
         let common_name = input.common_name.as_deref().unwrap_or(&order.common_name);
         let dns_names = input.dns_names.as_deref().unwrap_or(&order.dns_names);
         let (common_name, dns_names) = checked_names(order.product, common_name, dns_names)?;

@@ -4,6 +4,7 @@
 mod database;
 mod harness;
 
+mod access_matrix;
 mod audit_chain;
 mod auth;
 mod auto_approve;
