@@ -198,9 +198,12 @@ async fn serve(args: ServeArgs) -> CliResult {
     writeln!(stdout, "certd listening on http://{local}")?;
     stdout.flush()?;
     let rate_limit = api::RateLimit::per_second(args.rate_limit);
-    axum::serve(listener, api::router(service, rate_limit))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    api::serve(
+        listener,
+        api::router(service, rate_limit),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod limits;
 mod orders;
 mod publication;
 mod requests;
+mod server;
 mod wire;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub struct AppState {
 }
 
 pub use limits::RateLimit;
+pub use server::serve;
 
 /// The whole HTTP surface; `rate_limit` (per API key) guards `/services/v2`.
 pub fn router(service: Arc<Service>, rate_limit: Option<RateLimit>) -> Router {

@@ -44,3 +44,42 @@ async fn the_limit_can_be_turned_off() {
         s.get(s.admin(), "/user/me").await.ok(200);
     }
 }
+
+/// Slowloris: a client that never finishes its headers is disconnected
+/// (after certd's 10 s header timeout) and does not hold others up.
+#[tokio::test]
+async fn a_client_trickling_headers_is_cut_off_and_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start();
+    let address = s.base.trim_start_matches("http://").to_string();
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    let started = std::time::Instant::now();
+    // Everyone else is served while the slow connections hang.
+    for _ in 0..10 {
+        s.get(s.admin(), "/user/me").await.ok(200);
+    }
+    for mut stream in slow {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf))
+            .await
+            .expect("the slow connection was never closed");
+        // Closed (0 bytes), or an error status; never a served request.
+        if let Ok(n) = read {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+        }
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(8) && waited < Duration::from_secs(20),
+        "cut off after {waited:?}"
+    );
+}
