@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::harness::*;
 
 /// `certd audit verify` against the server's database: (success, output).
-fn verify(s: &Server) -> (bool, String) {
+pub(crate) fn verify(s: &Server) -> (bool, String) {
     let out = std::process::Command::new(BIN)
         .args([
             "audit",

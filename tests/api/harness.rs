@@ -276,20 +276,30 @@ impl Server {
     }
 
     pub async fn send(&self, rb: reqwest::RequestBuilder) -> Resp {
-        let r = rb
-            .send()
-            .await
-            .unwrap_or_else(|e| self.fail(&format!("HTTP error: {e}")));
+        match Server::try_send(rb).await {
+            Ok(resp) => resp,
+            Err(e) => self.fail(&format!("HTTP error: {e}")),
+        }
+    }
+
+    /// Like `send`, but a transport error (the server died) is returned.
+    pub async fn try_send(rb: reqwest::RequestBuilder) -> reqwest::Result<Resp> {
+        let r = rb.send().await?;
         let status = r.status().as_u16();
         let headers = r.headers().clone();
-        let bytes = r.bytes().await.expect("read body").to_vec();
+        let bytes = r.bytes().await?.to_vec();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Resp {
+        Ok(Resp {
             status,
             headers,
             bytes,
             json,
-        }
+        })
+    }
+
+    /// The serving child's process id (to kill it from elsewhere).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     pub async fn get(&self, key: &str, path: &str) -> Resp {
