@@ -18,7 +18,7 @@ const ROUNDS: usize = 5;
 const WORKERS: usize = 4;
 
 /// What got a 2xx before the kill.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Acknowledged {
     revoked: Vec<i64>,          // certificates, skip-approval 204
     requested: Vec<(i64, i64)>, // (request, certificate), 201
@@ -36,36 +36,22 @@ async fn call(s: &Server, key: &str, method: Method, path: &str, body: Value) ->
 async fn work(s: Arc<Server>, user: String, pool: Vec<i64>, acked: Arc<Mutex<Acknowledged>>) {
     let mut pending: Vec<(i64, i64)> = Vec::new();
     for (i, cert) in pool.into_iter().enumerate() {
+        let revoke = format!("/certificate/{cert}/revoke");
         let answer = match i % 4 {
-            0 => call(
-                &s,
-                s.admin(),
-                Method::PUT,
-                &format!("/certificate/{cert}/revoke"),
-                json!({"skip_approval": true, "revocation_reason": "keyCompromise"}),
-            )
-            .await
-            .map(|r| {
-                if r.status == 204 {
-                    acked.lock().unwrap().revoked.push(cert);
-                }
-                r
-            }),
-            1 | 2 => call(
-                &s,
-                &user,
-                Method::PUT,
-                &format!("/certificate/{cert}/revoke"),
-                json!({"comments": "crash test"}),
-            )
-            .await
-            .map(|r| {
-                if r.status == 201 {
-                    pending.push((r.id(), cert));
-                    acked.lock().unwrap().requested.push((r.id(), cert));
-                }
-                r
-            }),
+            0 => {
+                let body = json!({"skip_approval": true, "revocation_reason": "keyCompromise"});
+                call(&s, s.admin(), Method::PUT, &revoke, body).await
+            }
+            1 | 2 => {
+                call(
+                    &s,
+                    &user,
+                    Method::PUT,
+                    &revoke,
+                    json!({"comments": "crash"}),
+                )
+                .await
+            }
             _ => {
                 let cn = format!("crash{}.example.com", unique());
                 let body = json!({"certificate": {"common_name": cn, "csr": csr(&cn)}, "skip_approval": true});
@@ -77,12 +63,6 @@ async fn work(s: Arc<Server>, user: String, pool: Vec<i64>, acked: Arc<Mutex<Ack
                     body,
                 )
                 .await
-                .map(|r| {
-                    if r.status == 201 {
-                        acked.lock().unwrap().ordered.push(r.id());
-                    }
-                    r
-                })
             }
         };
         let Some(answer) = answer else { return };
@@ -92,17 +72,19 @@ async fn work(s: Arc<Server>, user: String, pool: Vec<i64>, acked: Arc<Mutex<Ack
             answer.status,
             answer.text()
         );
+        match (i % 4, answer.status) {
+            (0, 204) => acked.lock().unwrap().revoked.push(cert),
+            (1 | 2, 201) => {
+                pending.push((answer.id(), cert));
+                acked.lock().unwrap().requested.push((answer.id(), cert));
+            }
+            (3, 201) => acked.lock().unwrap().ordered.push(answer.id()),
+            _ => {}
+        }
         if let Some((request, cert)) = (i % 3 == 0).then(|| pending.pop()).flatten() {
             let body = json!({"status": "approved"});
-            let Some(r) = call(
-                &s,
-                s.admin(),
-                Method::PUT,
-                &format!("/request/{request}/status"),
-                body,
-            )
-            .await
-            else {
+            let path = format!("/request/{request}/status");
+            let Some(r) = call(&s, s.admin(), Method::PUT, &path, body).await else {
                 return;
             };
             if r.status == 204 {
@@ -144,7 +126,8 @@ async fn sigkill_at_random_moments_loses_no_acknowledged_write() {
             worker.await.unwrap();
         }
         Arc::get_mut(&mut s).expect("workers are done").restart();
-        total_acked = check_everything_acknowledged(&s, &acked.lock().unwrap(), round).await;
+        let so_far = acked.lock().unwrap().clone();
+        total_acked = check_everything_acknowledged(&s, &so_far, round).await;
     }
     eprintln!("{ROUNDS} SIGKILL rounds survived; {total_acked} acknowledged writes all present");
 }
