@@ -16,6 +16,7 @@ mod nodes;
 mod order_revoke;
 mod orders;
 mod publication;
+mod races;
 mod readme;
 mod requests;
 mod revoke;
