@@ -12,6 +12,8 @@ mod store;
 mod urls;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;

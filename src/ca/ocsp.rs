@@ -155,6 +155,13 @@ impl OcspQuestion {
     }
 }
 
+#[cfg(test)]
+impl OcspQuestion {
+    pub(super) fn cert_id_for_tests(&self) -> CertId {
+        self.cert_id.clone()
+    }
+}
+
 /// The `malformedRequest` answer (RFC 6960 §4.2.1): a status, no signature.
 pub fn malformed_response() -> Vec<u8> {
     unsigned_response(OcspResponseStatus::MalformedRequest)

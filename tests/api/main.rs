@@ -11,6 +11,7 @@ mod auto_approve;
 mod bad_input;
 mod crash;
 mod durability;
+mod fuzz_http;
 mod limits;
 mod nodes;
 mod order_revoke;
