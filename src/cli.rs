@@ -88,6 +88,10 @@ struct ServeArgs {
     /// Request types approved without an administrator, comma-separated.
     #[arg(long, env = "CERTD_AUTO_APPROVE", value_delimiter = ',')]
     auto_approve: Vec<AutoApproveKind>,
+    /// Seconds a request may take, reading its body included, before it is
+    /// answered 408.
+    #[arg(long, env = "CERTD_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
     /// `/services/v2` calls a second per API key (bursts of as many); 0: no limit.
     #[arg(long, env = "CERTD_RATE_LIMIT", default_value_t = 1000)]
     rate_limit: u32,
@@ -197,13 +201,11 @@ async fn serve(args: ServeArgs) -> CliResult {
     }
     writeln!(stdout, "certd listening on http://{local}")?;
     stdout.flush()?;
-    let rate_limit = api::RateLimit::per_second(args.rate_limit);
-    api::serve(
-        listener,
-        api::router(service, rate_limit),
-        shutdown_signal(),
-    )
-    .await?;
+    let limits = api::Limits {
+        rate_limit: api::RateLimit::per_second(args.rate_limit),
+        request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
+    };
+    api::serve(listener, api::router(service, limits), shutdown_signal()).await?;
     Ok(())
 }
 

@@ -27,8 +27,15 @@ use tower_http::trace::TraceLayer;
 
 use crate::service::Service;
 
-/// Longest time a request may take before it is answered 408.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The limits the router enforces (`certd serve` options).
+#[derive(Clone)]
+pub struct Limits {
+    /// Calls a second per API key on `/services/v2`; `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
+    /// Longest time a request (reading its body included) may take before
+    /// it is answered 408.
+    pub request_timeout: Duration,
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -38,8 +45,8 @@ pub struct AppState {
 pub use limits::RateLimit;
 pub use server::serve;
 
-/// The whole HTTP surface; `rate_limit` (per API key) guards `/services/v2`.
-pub fn router(service: Arc<Service>, rate_limit: Option<RateLimit>) -> Router {
+/// The whole HTTP surface.
+pub fn router(service: Arc<Service>, limits: Limits) -> Router {
     let v2 = Router::new()
         .route("/user/me", get(account::user_me))
         .route("/audit-log", get(account::audit_log))
@@ -70,7 +77,7 @@ pub fn router(service: Arc<Service>, rate_limit: Option<RateLimit>) -> Router {
         .route("/request", get(requests::list_requests))
         .route("/request/{id}", get(requests::request_details))
         .route("/request/{id}/status", put(requests::set_request_status));
-    let v2 = match rate_limit {
+    let v2 = match limits.rate_limit {
         Some(limit) => v2.layer(axum::middleware::from_fn_with_state(limit, limits::enforce)),
         None => v2,
     };
@@ -88,7 +95,10 @@ pub fn router(service: Arc<Service>, rate_limit: Option<RateLimit>) -> Router {
         .nest("/services/v2", v2)
         .with_state(AppState { service })
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
         .layer(CatchPanicLayer::new())
         .layer(map_response(error::json_error_bodies))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

@@ -83,3 +83,57 @@ async fn a_client_trickling_headers_is_cut_off_and_others_are_served() {
         "cut off after {waited:?}"
     );
 }
+
+/// A client that sends its headers but trickles the body is answered 408
+/// with the error list once the request timeout passes; nothing is recorded.
+#[tokio::test]
+async fn a_body_that_never_arrives_times_out_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start_with(&["--request-timeout", "2"]);
+    let (_, cert) = s.issue_certificate(s.admin()).await;
+    let before = s.snapshot(&[cert]).await;
+    let address = s.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "PUT /services/v2/certificate/{cert}/revoke HTTP/1.1\r\nHost: x\r\nX-DC-DEVKEY: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"comm",
+        s.admin()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&answer).contains("request_timeout") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("no answer within 10 s")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed without an answer: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    s.assert_unchanged(&before, &[cert]).await;
+}
+
+#[tokio::test]
+async fn list_limits_are_capped() {
+    let s = Server::start();
+    for path in [
+        "/order/certificate?limit=100000",
+        "/request?limit=5000",
+        "/audit-log?limit=1001",
+    ] {
+        let r = s.get(s.admin(), path).await;
+        assert_eq!(r.ok(200).json["page"]["limit"], 1000, "{path}");
+    }
+}

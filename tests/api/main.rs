@@ -21,3 +21,4 @@ mod races;
 mod readme;
 mod requests;
 mod revoke;
+mod secrets;
