@@ -11,6 +11,16 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
+/// The files an `openssl ocsp` check names: issuer, trust anchor, certificate.
+const RELYING_PARTY_FILES: [&str; 6] = [
+    "-issuer",
+    "issuer.pem",
+    "-CAfile",
+    "root.pem",
+    "-cert",
+    "leaf.pem",
+];
+
 /// One HTTP client for all fetches: making a client per request costs tens
 /// of milliseconds in a debug build, which would blur the timings measured here.
 static CLIENT: std::sync::LazyLock<reqwest::Client> =
@@ -86,17 +96,10 @@ impl Certificate {
         openssl_ok(
             self.dir.path(),
             &[
-                "ocsp",
-                "-url",
-                url,
-                "-resp_text",
-                "-issuer",
-                "issuer.pem",
-                "-CAfile",
-                "root.pem",
-                "-cert",
-                "leaf.pem",
-            ],
+                &["ocsp", "-url", url, "-resp_text"][..],
+                &RELYING_PARTY_FILES,
+            ]
+            .concat(),
         )
     }
 
@@ -131,20 +134,11 @@ impl Certificate {
         openssl_ok(
             self.dir.path(),
             &[
-                "ocsp",
-                "-no_nonce",
-                "-resp_text",
-                "-reqin",
-                request_file,
-                "-respin",
-                response_file,
-                "-issuer",
-                "issuer.pem",
-                "-CAfile",
-                "root.pem",
-                "-cert",
-                "leaf.pem",
-            ],
+                &["ocsp", "-no_nonce", "-resp_text", "-reqin", request_file][..],
+                &["-respin", response_file],
+                &RELYING_PARTY_FILES,
+            ]
+            .concat(),
         )
     }
 
