@@ -205,6 +205,7 @@ async fn check_consistency(s: &Server, round: usize) {
         .json["orders"]
         .clone();
     let mut revoked_serials = HashSet::new();
+    let (mut revoked_sample, mut valid_sample) = (Vec::new(), Vec::new());
     for order in orders.as_array().unwrap() {
         let cert = int(&order["certificate"]["id"]);
         let details = s.cert(cert).await;
@@ -221,6 +222,14 @@ async fn check_consistency(s: &Server, round: usize) {
         );
         if revoked {
             revoked_serials.insert(details["serial_number"].as_str().unwrap().to_string());
+        }
+        let sample = if revoked {
+            &mut revoked_sample
+        } else {
+            &mut valid_sample
+        };
+        if sample.len() < 2 {
+            sample.push(cert);
         }
     }
     // The CRLs, signed at start from the database, list exactly those.
@@ -243,5 +252,21 @@ async fn check_consistency(s: &Server, round: usize) {
     assert_eq!(
         listed, revoked_serials,
         "round {round}: CRLs and database disagree"
+    );
+    // OCSP agrees too, for a sample of each kind.
+    for (certs, status) in [(&revoked_sample, ": revoked"), (&valid_sample, ": good")] {
+        for &cert in certs {
+            let relying_party = crate::publication::Certificate::download(s, cert).await;
+            let answer = relying_party.ocsp(&s.url("/ocsp"));
+            assert!(
+                answer.contains(status),
+                "round {round}: OCSP for {cert}: {answer}"
+            );
+        }
+    }
+    let (intact, report) = crate::audit_chain::verify(s);
+    assert!(
+        intact,
+        "round {round}: audit chain after the kill: {report}"
     );
 }
