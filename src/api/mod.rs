@@ -6,6 +6,7 @@ mod certificates;
 mod error;
 mod extract;
 mod limits;
+mod metrics;
 mod orders;
 mod publication;
 mod requests;
@@ -40,6 +41,8 @@ pub struct Limits {
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
+    /// The Prometheus recorder's handle, when this process installed one.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 pub use limits::RateLimit;
@@ -92,8 +95,13 @@ pub fn router(service: Arc<Service>, limits: Limits) -> Router {
         .route("/ocsp/{*request}", get(publication::ocsp_get))
         .route("/ca/chain.pem", get(publication::chain_pem))
         .route("/ca/issuer.der", get(publication::issuer_der))
+        .route("/metrics", get(metrics::render))
         .nest("/services/v2", v2)
-        .with_state(AppState { service })
+        .with_state(AppState {
+            service,
+            metrics: metrics::install(),
+        })
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -104,16 +104,22 @@ impl Publisher {
     /// a database outage `internalError` (RFC 6960 §2.3).
     pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
         let Some(query) = OcspQuery::parse(request) else {
+            served("malformed");
             return OcspAnswer::uncached(malformed_response());
         };
         match self.answer(&query).await {
-            Ok(answer) => answer,
+            Ok(answer) => {
+                served("successful");
+                answer
+            }
             Err(PublishError::Store(StoreError::Unavailable(error))) => {
                 tracing::warn!(%error, "OCSP lookup: database unavailable");
+                served("try_later");
                 OcspAnswer::uncached(try_later_response())
             }
             Err(error) => {
                 tracing::warn!(%error, "OCSP lookup failed");
+                served("internal_error");
                 OcspAnswer::uncached(internal_error_response())
             }
         }
@@ -130,6 +136,7 @@ impl Publisher {
             _ => None,
         };
         if let Some(answer) = cache_key.as_ref().and_then(|k| self.ocsp.fresh(k, now)) {
+            metrics::counter!("certd_ocsp_cache_hits_total").increment(1);
             return Ok(OcspAnswer::clone(&answer));
         }
         let generation = self.ocsp.generation();
@@ -178,4 +185,9 @@ impl Publisher {
             },
         )
     }
+}
+
+/// Counts an OCSP answer by its response status.
+fn served(status: &'static str) {
+    metrics::counter!("certd_ocsp_responses_total", "status" => status).increment(1);
 }

@@ -64,6 +64,27 @@ impl Service {
         &self.publisher
     }
 
+    /// Requests waiting for an administrator.
+    pub async fn pending_request_count(&self) -> ServiceResult<i64> {
+        let mut conn = self.store.read().await?;
+        Ok(crate::store::requests::count_pending(&mut conn).await?)
+    }
+
+    /// After a revocation commits: publish it and count it.
+    fn revocation_committed(
+        &self,
+        revoked: &[crate::model::RevokedSerial],
+        reason: Option<crate::model::RevocationReason>,
+    ) {
+        if revoked.is_empty() {
+            return;
+        }
+        self.publisher.revoked(revoked);
+        let reason = reason.unwrap_or(crate::model::RevocationReason::Unspecified);
+        metrics::counter!("certd_revocations_total", "reason" => reason.name())
+            .increment(revoked.len() as u64);
+    }
+
     /// True once the database answers.
     pub async fn healthy(&self) -> bool {
         self.store.ping().await.is_ok()

@@ -120,7 +120,7 @@ impl Service {
             }
         };
         tx.commit().await?;
-        self.publisher.revoked(&revoked);
+        self.revocation_committed(&revoked, request.revocation_reason);
         Ok(())
     }
 

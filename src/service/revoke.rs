@@ -121,7 +121,7 @@ impl Service {
             Vec::new()
         };
         tx.commit().await?;
-        self.publisher.revoked(&revoked);
+        self.revocation_committed(&revoked, stored.revocation_reason);
         // An administrator's skip is the seed's 204; an operator's auto-approval
         // still answers with the (already approved) request, as clients that
         // never send skip_approval expect a 201 request object.

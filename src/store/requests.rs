@@ -188,6 +188,15 @@ pub struct RequestFilter {
     pub kind: Option<RequestType>,
 }
 
+/// How many requests wait for an administrator (for `/metrics`).
+pub async fn count_pending(conn: &mut AnyConnection) -> StoreResult<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE status = 'pending'")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
 pub async fn list(
     conn: &mut AnyConnection,
     filter: &RequestFilter,

@@ -1,0 +1,73 @@
+//! `GET /metrics`: Prometheus text format, for operators. Counters and
+//! histograms are recorded where things happen (HTTP here, revocations in the
+//! service, OCSP in the publisher); gauges that describe state (pending
+//! requests, CRL age) are read when scraped. No key is needed: it holds
+//! counts only, no names, ids or serials.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use time::OffsetDateTime;
+
+use super::AppState;
+
+/// Latency buckets in seconds: sub-millisecond to the request timeout.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 30.0,
+];
+
+/// Installs the process-wide recorder; `None` if one is installed already.
+pub fn install() -> Option<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("http_request_duration_seconds".into()),
+            &LATENCY_BUCKETS,
+        )
+        .ok()?
+        .install_recorder()
+        .ok()
+}
+
+/// Middleware: one count and one latency sample per request, by route
+/// template (`/services/v2/certificate/{id}/revoke`), never by raw path.
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+pub async fn render(State(state): State<AppState>) -> Response {
+    let Some(handle) = &state.metrics else {
+        return (StatusCode::NOT_FOUND, "metrics are not enabled").into_response();
+    };
+    match state.service.pending_request_count().await {
+        Ok(pending) => metrics::gauge!("certd_pending_requests").set(pending as f64),
+        Err(error) => tracing::warn!(%error, "metrics: pending requests unavailable"),
+    }
+    let now = OffsetDateTime::now_utc();
+    for crl in state.service.publisher().crls() {
+        let age = (now - crl.this_update).as_seconds_f64().max(0.0);
+        metrics::gauge!("certd_crl_age_seconds", "shard" => crl.shard.to_string()).set(age);
+        metrics::gauge!("certd_crl_entries", "shard" => crl.shard.to_string())
+            .set(crl.entries as f64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
