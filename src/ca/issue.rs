@@ -14,7 +14,7 @@ use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
 
 use super::csr::VerifiedCsr;
 use super::urls::{PublicUrls, crl_shard_of};
-use super::{CaError, CertificateAuthority};
+use super::{CaError, CertificateAuthority, whole_seconds};
 
 /// What the leaf certificate should say; the key comes from the CSR.
 #[derive(Debug, Clone)]
@@ -52,8 +52,8 @@ impl CertificateAuthority {
         }
         // X.509 times have whole-second precision; truncate so the returned
         // timestamps are exactly what is in the certificate.
-        let not_before = truncate_to_second(profile.not_before);
-        let not_after = truncate_to_second(profile.not_after);
+        let not_before = whole_seconds(profile.not_before);
+        let not_after = whole_seconds(profile.not_after);
         if not_after <= not_before {
             return Err(CaError::Internal(
                 "leaf not_after must be after not_before".into(),
@@ -150,11 +150,6 @@ fn authority_info_access(urls: &PublicUrls) -> Result<CustomExtension, CaError> 
         .map_err(|e| CaError::Internal(format!("encoding AIA: {e}")))?;
     let oid: Vec<u64> = ID_PE_AUTHORITY_INFO_ACCESS.arcs().map(u64::from).collect();
     Ok(CustomExtension::from_oid_content(&oid, der))
-}
-
-fn truncate_to_second(t: OffsetDateTime) -> OffsetDateTime {
-    // replace_nanosecond only fails for values >= 1e9, and 0 is always valid.
-    t.replace_nanosecond(0).unwrap_or(t)
 }
 
 /// CN first, then the extra names; duplicates (DNS names are case-insensitive) dropped.

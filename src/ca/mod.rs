@@ -151,6 +151,18 @@ impl CertificateAuthority {
     }
 }
 
+/// The current time to the second (see [`whole_seconds`]).
+pub fn now_whole_seconds() -> OffsetDateTime {
+    whole_seconds(OffsetDateTime::now_utc())
+}
+
+/// `t` without its fraction of a second: X.509, CRL and OCSP times have
+/// whole-second precision, so values kept beside them must too.
+pub(crate) fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    // replace_nanosecond only fails for values >= 1e9, and 0 is always valid.
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
 fn cert_der(pem: &str, file: &str) -> Result<Vec<u8>, CaError> {
     match parse_x509_pem(pem.as_bytes()) {
         Ok((_, block)) if block.label == "CERTIFICATE" => Ok(block.contents),

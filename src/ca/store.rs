@@ -109,10 +109,7 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Material>, CaError> {
 /// Generates a fresh root + intermediate pair.
 pub(crate) fn generate() -> Result<Material, CaError> {
     // Backdate a little so clients with a slightly slow clock accept the chain at once.
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(OffsetDateTime::now_utc())
-        - Duration::hours(1);
+    let now = super::now_whole_seconds() - Duration::hours(1);
 
     let root_key =
         KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(sign_err("root key"))?;

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use super::PublishError;
-use crate::ca::{CRL_SHARDS, CertificateAuthority, CrlEntry, CrlSpec};
+use crate::ca::{CRL_SHARDS, CertificateAuthority, CrlEntry, CrlSpec, now_whole_seconds};
 use crate::store::{Store, StoreError, certificates};
 
 /// `nextUpdate - thisUpdate` (the contract allows at most 7 days).
@@ -104,7 +104,7 @@ pub(super) async fn sign_shard(
     shard: u16,
     previous_number: u64,
 ) -> Result<PublishedCrl, PublishError> {
-    let this_update = whole_seconds(OffsetDateTime::now_utc());
+    let this_update = now_whole_seconds();
     // Expired certificates leave the CRL a full CRL lifetime after expiry
     // (RFC 5280 §3.3: never before one CRL issued after it).
     let valid_after = (this_update - CRL_LIFETIME).unix_timestamp();
@@ -157,10 +157,6 @@ fn next_crl_number(previous: u64) -> u64 {
     let now_ms =
         u64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
     now_ms.max(previous + 1)
-}
-
-fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
-    t.replace_nanosecond(0).unwrap_or(t)
 }
 
 /// A quoted strong ETag from the bytes served.

@@ -10,7 +10,7 @@ use super::crl::etag_of;
 use super::{PublishError, Publisher};
 use crate::ca::{
     CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
-    try_later_response,
+    now_whole_seconds, try_later_response,
 };
 use crate::store::{StoreError, certificates};
 
@@ -126,9 +126,7 @@ impl Publisher {
     }
 
     async fn answer(&self, query: &OcspQuery) -> Result<OcspAnswer, PublishError> {
-        let now = OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or(OffsetDateTime::now_utc());
+        let now = now_whole_seconds();
         // Only a lone question without a nonce has an answer worth keeping:
         // a nonce makes every answer unique.
         let cache_key = match (query.nonce.is_none(), query.questions.as_slice()) {

@@ -175,25 +175,30 @@ impl Certificate {
         assert_eq!(der.status(), 200);
         assert_eq!(der.headers()["content-type"], "application/pkix-crl");
         let bytes = der.bytes().await.unwrap();
-        let file = self.path("shard.crl");
-        std::fs::write(&file, &bytes).unwrap();
-        let text = openssl_ok(
-            self.dir.path(),
-            &[
-                "crl",
-                "-inform",
-                "DER",
-                "-noout",
-                "-text",
-                "-in",
-                "shard.crl",
-                "-CAfile",
-                "chain.pem",
-            ],
-        );
-        assert!(text.contains("verify OK"), "CRL signature: {text}");
-        text
+        std::fs::write(self.path("shard.crl"), &bytes).unwrap();
+        verified_crl_text(self.dir.path(), "shard.crl")
     }
+}
+
+/// `openssl crl -text` of a DER CRL in `dir`, its signature checked against
+/// `dir/chain.pem`.
+fn verified_crl_text(dir: &Path, crl_file: &str) -> String {
+    let text = openssl_ok(
+        dir,
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-noout",
+            "-text",
+            "-in",
+            crl_file,
+            "-CAfile",
+            "chain.pem",
+        ],
+    );
+    assert!(text.contains("verify OK"), "CRL signature: {text}");
+    text
 }
 
 /// Runs `openssl` in `dir`, so that arguments name files by their plain names.
@@ -691,21 +696,7 @@ async fn one_hundred_thousand_revocations_fit_in_shards_under_one_mebibyte() {
             .unwrap(),
     )
     .unwrap();
-    let text = openssl_ok(
-        s.dir.path(),
-        &[
-            "crl",
-            "-inform",
-            "DER",
-            "-noout",
-            "-text",
-            "-in",
-            "7.crl",
-            "-CAfile",
-            "chain.pem",
-        ],
-    );
-    assert!(text.contains("verify OK"));
+    let text = verified_crl_text(s.dir.path(), "7.crl");
     assert_eq!(
         text.matches("Serial Number:").count() as u64,
         crls[7]["entries"].as_u64().unwrap()
