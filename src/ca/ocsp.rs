@@ -6,7 +6,7 @@
 //! intermediate's key directly (ring), which is far faster than the crate's
 //! builder with a pure-Rust signer.
 
-use der::asn1::{BitString, GeneralizedTime, Null, OctetString};
+use der::asn1::{BitString, GeneralizedTime, OctetString};
 use der::{Decode, Encode};
 use rcgen::SigningKey;
 use sha1::{Digest, Sha1};
@@ -15,7 +15,6 @@ use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::CrlReason;
-use x509_cert::serial_number::SerialNumber;
 use x509_ocsp::{
     BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
     OcspResponseStatus, ResponderId, ResponseBytes, ResponseData, RevokedInfo, SingleResponse,
@@ -130,10 +129,17 @@ impl OcspQuery {
     }
 }
 
+#[cfg(test)]
 impl OcspQuestion {
-    /// Builds the question a client would send for `serial` (used to pre-sign
-    /// responses and in tests).
-    pub fn for_serial(ca: &CertificateAuthority, hash: CertIdHash, serial: &[u8]) -> Option<Self> {
+    /// The question a client would send about `serial` (tests only: certd
+    /// answers questions, it never asks them).
+    pub(super) fn for_serial(
+        ca: &CertificateAuthority,
+        hash: CertIdHash,
+        serial: &[u8],
+    ) -> Option<Self> {
+        use der::asn1::Null;
+        use x509_cert::serial_number::SerialNumber;
         let (name, key) = ca.issuer_identity.hashes(hash);
         let cert_id = CertId {
             hash_algorithm: AlgorithmIdentifierOwned {
@@ -153,10 +159,7 @@ impl OcspQuestion {
             serial: serial.to_vec(),
         })
     }
-}
 
-#[cfg(test)]
-impl OcspQuestion {
     pub(super) fn cert_id_for_tests(&self) -> CertId {
         self.cert_id.clone()
     }

@@ -91,7 +91,7 @@ impl Publisher {
         if certificates.is_empty() {
             return;
         }
-        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dirty = self.dirty();
         for certificate in certificates {
             self.ocsp.invalidate(&certificate.serial_number);
             dirty.insert(certificate.crl_shard);
@@ -104,10 +104,7 @@ impl Publisher {
     /// OCSP answer and re-sign every shard.
     fn republish_all(&self) {
         self.ocsp.clear();
-        self.dirty
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(0..CRL_SHARDS);
+        self.dirty().extend(0..CRL_SHARDS);
         self.wake.notify_one();
     }
 
@@ -138,10 +135,6 @@ impl Publisher {
         self.crls.all()
     }
 
-    pub fn ca(&self) -> &CertificateAuthority {
-        &self.ca
-    }
-
     /// The background task: re-sign dirty shards soon after a change, and
     /// every shard before it gets old.
     async fn keep_fresh(self: Arc<Self>) {
@@ -151,44 +144,48 @@ impl Publisher {
                 _ = self.wake.notified() => tokio::time::sleep(DEBOUNCE).await,
                 _ = tokio::time::sleep_until(refresh_at.into()) => {}
             }
-            let mut shards =
-                std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()));
+            let mut shards = std::mem::take(&mut *self.dirty());
             shards.extend(self.crls.due_for_refresh());
-            // Shards are independent: read and sign them side by side.
-            let started = Instant::now();
-            let count = shards.len();
-            let mut rebuilds = tokio::task::JoinSet::new();
-            for shard in shards {
-                let publisher = Arc::clone(&self);
-                rebuilds.spawn(async move {
-                    let result = publisher
-                        .crls
-                        .rebuild(&publisher.store, &publisher.ca, shard)
-                        .await;
-                    (shard, result)
-                });
-            }
-            let mut failed = false;
-            while let Some(done) = rebuilds.join_next().await {
-                if let Ok((shard, Err(error))) = done {
-                    // Keep it dirty and retry after a pause (e.g. the database is away).
-                    tracing::warn!(shard, %error, "re-signing CRL shard failed; retrying");
-                    self.dirty
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(shard);
-                    failed = true;
-                }
-            }
-            tracing::debug!(
-                shards = count,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "re-signed CRL shards"
-            );
-            if failed {
+            if !self.rebuild(shards).await {
                 self.wake.notify_one();
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+
+    /// Re-signs `shards` side by side (they are independent); a shard that
+    /// fails (e.g. the database is away) stays dirty. False if any failed.
+    async fn rebuild(self: &Arc<Self>, shards: BTreeSet<u16>) -> bool {
+        let started = Instant::now();
+        let count = shards.len();
+        let mut rebuilds = tokio::task::JoinSet::new();
+        for shard in shards {
+            let publisher = Arc::clone(self);
+            rebuilds.spawn(async move {
+                let result = publisher
+                    .crls
+                    .rebuild(&publisher.store, &publisher.ca, shard)
+                    .await;
+                (shard, result)
+            });
+        }
+        let mut all_done = true;
+        while let Some(done) = rebuilds.join_next().await {
+            if let Ok((shard, Err(error))) = done {
+                tracing::warn!(shard, %error, "re-signing CRL shard failed; retrying");
+                self.dirty().insert(shard);
+                all_done = false;
+            }
+        }
+        tracing::debug!(
+            shards = count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "re-signed CRL shards"
+        );
+        all_done
+    }
+
+    fn dirty(&self) -> std::sync::MutexGuard<'_, BTreeSet<u16>> {
+        self.dirty.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -401,6 +401,12 @@ impl Server {
             .await
     }
 
+    /// The administrator revokes `cert` at once (skip_approval) for `reason`.
+    pub async fn revoke_now(&self, cert: i64, reason: &str) {
+        let body = json!({"skip_approval": true, "revocation_reason": reason});
+        self.revoke(self.admin(), cert, body).await.ok(204);
+    }
+
     pub async fn revoke_order(
         &self,
         key: &str,

@@ -19,13 +19,7 @@ async fn metrics_count_what_happened() {
     let s = Server::start();
     let user = s.user();
     let (_, cert) = s.issue_certificate(s.admin()).await;
-    s.revoke(
-        s.admin(),
-        cert,
-        json!({"skip_approval": true, "revocation_reason": "keyCompromise"}),
-    )
-    .await
-    .ok(204);
+    s.revoke_now(cert, "keyCompromise").await;
     let (_, other) = s.user_order_issued(&user).await;
     s.revoke(&user, other, json!({})).await.ok(201);
     let client = reqwest::Client::new();

@@ -263,16 +263,6 @@ async fn server_with_certificate() -> (Server, Certificate) {
     (s, cert)
 }
 
-async fn revoke_now(s: &Server, cert: i64, reason: &str) {
-    s.revoke(
-        s.admin(),
-        cert,
-        json!({"skip_approval": true, "revocation_reason": reason}),
-    )
-    .await
-    .ok(204);
-}
-
 #[tokio::test]
 async fn crl_shard_lists_revoked_serials_with_reasons_and_verifies() {
     let s = Server::start();
@@ -288,8 +278,8 @@ async fn crl_shard_lists_revoked_serials_with_reasons_and_verifies() {
         revoked.crl_url()
     );
 
-    revoke_now(&s, revoked.id, "keyCompromise").await;
-    revoke_now(&s, unspecified.id, "unspecified").await;
+    s.revoke_now(revoked.id, "keyCompromise").await;
+    s.revoke_now(unspecified.id, "unspecified").await;
     let started = Instant::now();
     while !lists_serial(&revoked.crl_text().await, &revoked.serial)
         || !lists_serial(&unspecified.crl_text().await, &unspecified.serial)
@@ -452,7 +442,7 @@ async fn ocsp_get_form_caching_headers_and_revalidation() {
     );
 
     // After a revocation the cached GET answer is replaced at once.
-    revoke_now(&s, id, "cessationOfOperation").await;
+    s.revoke_now(id, "cessationOfOperation").await;
     let r = s.send(client.get(s.url(&format!("/ocsp/{b64}")))).await;
     std::fs::write(cert.path("resp2.der"), &r.ok(200).bytes).unwrap();
     let out = cert.read_response("req.der", "resp2.der");
@@ -596,7 +586,7 @@ async fn revocations_are_visible_within_five_seconds() {
         let (s, certs) = (Arc::clone(&s), Arc::clone(&certs));
         tasks.push(tokio::spawn(async move {
             let cert = &certs[i];
-            revoke_now(&s, cert.id, "keyCompromise").await;
+            s.revoke_now(cert.id, "keyCompromise").await;
             let answered = Instant::now();
             let (mut in_crl, mut in_ocsp) = (None, None);
             while (in_crl.is_none() || in_ocsp.is_none()) && answered.elapsed() < VISIBLE_WITHIN * 2
