@@ -12,7 +12,8 @@ use crate::ca::{
     CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
     now_whole_seconds, try_later_response,
 };
-use crate::store::{StoreError, certificates};
+use crate::store::StoreError;
+use crate::store::certificates::{self, SerialStatus};
 
 /// `nextUpdate - thisUpdate` of every response (the contract allows 4 days).
 pub const OCSP_LIFETIME: Duration = Duration::days(4);
@@ -172,10 +173,10 @@ impl Publisher {
         let serial = hex::encode_upper(&question.serial);
         let mut conn = self.store.read().await?;
         Ok(
-            match certificates::revocation_of(&mut conn, &serial).await? {
-                None => OcspStatus::Unknown,
-                Some(None) => OcspStatus::Good,
-                Some(Some(revocation)) => OcspStatus::Revoked {
+            match certificates::status_of_serial(&mut conn, &serial).await? {
+                SerialStatus::NeverIssued => OcspStatus::Unknown,
+                SerialStatus::Valid => OcspStatus::Good,
+                SerialStatus::Revoked(revocation) => OcspStatus::Revoked {
                     at: OffsetDateTime::from_unix_timestamp(revocation.revoked_at)
                         .unwrap_or(OffsetDateTime::UNIX_EPOCH),
                     reason: revocation.reason,

@@ -226,30 +226,31 @@ pub async fn revoked_in_shard(
         .collect()
 }
 
-/// What OCSP needs to know of a serial number: `None` if certd never issued
-/// it, `Some(None)` if it is not revoked.
-pub async fn revocation_of(
+/// What OCSP needs to know of a serial number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerialStatus {
+    NeverIssued,
+    Valid,
+    Revoked(Revocation),
+}
+
+pub async fn status_of_serial(
     conn: &mut AnyConnection,
     serial_hex_upper: &str,
-) -> StoreResult<Option<Option<Revocation>>> {
-    let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT serial_number, revoked_at, revocation_reason FROM certificates \
-         WHERE serial_number = $1",
+) -> StoreResult<SerialStatus> {
+    let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT revoked_at, revocation_reason FROM certificates WHERE serial_number = $1",
     )
     .bind(serial_hex_upper)
     .fetch_optional(conn)
     .await?;
-    row.map(|(serial_number, revoked_at, reason)| {
-        revoked_at
-            .map(|revoked_at| {
-                RevocationRow {
-                    serial_number,
-                    revoked_at,
-                    revocation_reason: reason,
-                }
-                .into_revocation()
-            })
-            .transpose()
+    Ok(match row {
+        None => SerialStatus::NeverIssued,
+        Some((None, _)) => SerialStatus::Valid,
+        Some((Some(revoked_at), reason)) => SerialStatus::Revoked(Revocation {
+            serial_number: serial_hex_upper.to_string(),
+            revoked_at,
+            reason: reason_from_stored(reason.unwrap_or(0))?,
+        }),
     })
-    .transpose()
 }
