@@ -58,6 +58,10 @@ pub async fn render(State(state): State<AppState>) -> Response {
         Ok(pending) => metrics::gauge!("certd_pending_requests").set(pending as f64),
         Err(error) => tracing::warn!(%error, "metrics: pending requests unavailable"),
     }
+    if let Some(stats) = state.service.group_commit_stats() {
+        metrics::counter!("certd_sqlite_commits_total").absolute(stats.commits);
+        metrics::counter!("certd_sqlite_committed_writes_total").absolute(stats.writes);
+    }
     let now = OffsetDateTime::now_utc();
     for crl in state.service.publisher().crls() {
         let age = (now - crl.this_update).as_seconds_f64().max(0.0);

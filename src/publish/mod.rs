@@ -28,6 +28,13 @@ use crate::store::{Store, StoreError};
 /// How long after a revocation dirty shards are re-signed: long enough to
 /// fold a burst of revocations into one signature per shard.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
+/// The pause after each round of re-signing. Under a stream of revocations
+/// rounds would otherwise follow each other back to back, re-signing every
+/// shard ten times a second and taking CPU and connections from the writes
+/// themselves; with the pause a CRL lags a revocation by at most about
+/// `DEBOUNCE + ROUND_PAUSE` plus one round, well inside the contract's 5 s.
+/// OCSP answers change at once either way.
+pub const ROUND_PAUSE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -38,6 +45,9 @@ pub enum PublishError {
     #[error("signing task failed: {0}")]
     Task(String),
 }
+
+/// A shard and how its re-signing went.
+type ShardRebuilt = (u16, Result<(), PublishError>);
 
 pub struct Publisher {
     store: Arc<Store>,
@@ -150,16 +160,23 @@ impl Publisher {
                 self.wake.notify_one();
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+            tokio::time::sleep(ROUND_PAUSE).await;
         }
     }
 
-    /// Re-signs `shards` side by side (they are independent); a shard that
-    /// fails (e.g. the database is away) stays dirty. False if any failed.
+    /// Re-signs `shards`, one per core at a time (they are independent); a
+    /// shard that fails (e.g. the database is away) stays dirty. False if any
+    /// failed.
     async fn rebuild(self: &Arc<Self>, shards: BTreeSet<u16>) -> bool {
         let started = Instant::now();
         let count = shards.len();
+        let side_by_side = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut rebuilds = tokio::task::JoinSet::new();
+        let mut all_done = true;
         for shard in shards {
+            if rebuilds.len() >= side_by_side {
+                all_done &= self.rebuilt(rebuilds.join_next().await);
+            }
             let publisher = Arc::clone(self);
             rebuilds.spawn(async move {
                 let result = publisher
@@ -169,13 +186,8 @@ impl Publisher {
                 (shard, result)
             });
         }
-        let mut all_done = true;
         while let Some(done) = rebuilds.join_next().await {
-            if let Ok((shard, Err(error))) = done {
-                tracing::warn!(shard, %error, "re-signing CRL shard failed; retrying");
-                self.dirty().insert(shard);
-                all_done = false;
-            }
+            all_done &= self.rebuilt(Some(done));
         }
         tracing::debug!(
             shards = count,
@@ -183,6 +195,19 @@ impl Publisher {
             "re-signed CRL shards"
         );
         all_done
+    }
+
+    /// Notes one finished re-signing; a failed shard stays dirty. False if
+    /// it failed.
+    fn rebuilt(&self, done: Option<Result<ShardRebuilt, tokio::task::JoinError>>) -> bool {
+        match done {
+            Some(Ok((shard, Err(error)))) => {
+                tracing::warn!(shard, %error, "re-signing CRL shard failed; retrying");
+                self.dirty().insert(shard);
+                false
+            }
+            _ => true,
+        }
     }
 
     fn dirty(&self) -> std::sync::MutexGuard<'_, BTreeSet<u16>> {

@@ -85,6 +85,11 @@ impl Service {
             .increment(revoked.len() as u64);
     }
 
+    /// SQLite's group commit counts (`None` on PostgreSQL).
+    pub fn group_commit_stats(&self) -> Option<crate::store::GroupCommitStats> {
+        self.store.group_commit_stats()
+    }
+
     /// True once the database answers.
     pub async fn healthy(&self) -> bool {
         self.store.ping().await.is_ok()
@@ -136,7 +141,8 @@ impl ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => ServiceError::Unavailable,
+            // A failed group COMMIT stored nothing: the client may retry.
+            StoreError::Unavailable(_) | StoreError::CommitFailed(_) => ServiceError::Unavailable,
             // The one unique constraint a caller can hit is "one pending request per
             // order": two callers raced and the other one won.
             StoreError::Conflict(_) => ServiceError::conflict(

@@ -177,7 +177,7 @@ impl Service {
                 approve_now.then_some(placement.skip_approval),
             )
         };
-        let request_id = insert_request(&mut tx, ctx, &request).await?;
+        let request_id = insert_request(&mut tx, ctx, &request).await?.id;
         tx.commit().await?;
         Ok(PlacedOrder {
             order_id,
@@ -326,7 +326,7 @@ impl Service {
             }),
             ..new_request(ctx, order_id, approve_now.then_some(input.skip_approval))
         };
-        let request_id = insert_request(&mut tx, ctx, &request).await?;
+        let request_id = insert_request(&mut tx, ctx, &request).await?.id;
         tx.commit().await?;
         Ok((request_id, request.status))
     }
@@ -421,12 +421,14 @@ pub(super) fn new_request(ctx: Context<'_>, order_id: i64, skipped: Option<bool>
     }
 }
 
+/// Stores a request with its audit entry; returns it as stored.
 pub(super) async fn insert_request(
     conn: &mut AnyConnection,
     ctx: Context<'_>,
     request: &NewRequest,
-) -> ServiceResult<i64> {
-    let id = requests::insert(conn, request).await?;
+) -> ServiceResult<Request> {
+    let stored = requests::insert(conn, request).await?;
+    let id = stored.id;
     audit::record(
         conn,
         Some(ctx),
@@ -441,7 +443,7 @@ pub(super) async fn insert_request(
         }),
     )
     .await?;
-    Ok(id)
+    Ok(stored)
 }
 
 /// The order, if it exists and the caller may see it.

@@ -133,7 +133,7 @@ impl Service {
         request: &Request,
     ) -> ServiceResult<Vec<RevokedSerial>> {
         match request.kind {
-            RequestType::Revoke => apply_revocation(conn, Some(ctx), request).await,
+            RequestType::Revoke => apply_revocation(conn, Some(ctx), request, None).await,
             RequestType::NewRequest => {
                 let order = visible_order(conn, ctx, request.order_id).await?;
                 let csr = stored_csr(&order.csr)?;

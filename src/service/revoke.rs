@@ -74,15 +74,18 @@ impl Service {
         input: RevokeInput,
     ) -> ServiceResult<RevokeOutcome> {
         check_comments("comments", input.comments.as_deref())?;
-        let mut tx = self.store.write().await?;
-        // Existence first, so that someone else's certificate is a 404 whatever the body says.
+        // Existence first, so that someone else's certificate is a 404 whatever
+        // the body says. A certificate never changes order, so this read needs
+        // no transaction and stays out of the (on SQLite, single) writer's turn.
         let order_id = match &target {
             RevokeTarget::Certificate(reference) => {
-                visible_certificate(&mut tx, ctx, reference).await?.1.id
+                let mut conn = self.store.read().await?;
+                visible_certificate(&mut conn, ctx, reference).await?.1.id
             }
             RevokeTarget::Order(order_id) => *order_id,
         };
         // Then take the order's lock and read its state afresh under it.
+        let mut tx = self.store.write().await?;
         orders::lock(&mut tx, order_id).await?;
         let (order, certificate) = match &target {
             RevokeTarget::Certificate(reference) => {
@@ -111,12 +114,9 @@ impl Service {
             revocation_reason: Some(input.reason),
             ..new_request(ctx, order.id, approve_now.then_some(input.skip_approval))
         };
-        let request_id = insert_request(&mut tx, ctx, &request).await?;
-        let stored = requests::find(&mut tx, request_id)
-            .await?
-            .ok_or_else(|| ServiceError::Internal("request vanished after insert".into()))?;
+        let stored = insert_request(&mut tx, ctx, &request).await?;
         let revoked = if approve_now {
-            apply_revocation(&mut tx, Some(ctx), &stored).await?
+            apply_revocation(&mut tx, Some(ctx), &stored, certificate.clone()).await?
         } else {
             Vec::new()
         };
@@ -222,21 +222,25 @@ async fn check_no_pending_request(conn: &mut AnyConnection, order: &Order) -> Se
 /// Carries out an approved revoke request: the certificate (or every
 /// unrevoked certificate of the order) is revoked, with its audit entries.
 /// Returns what changed, for publication once the transaction commits.
+/// `certificate` is the request's certificate when the caller has just read
+/// it under the order's lock (it is read here otherwise).
 pub(super) async fn apply_revocation(
     conn: &mut AnyConnection,
     ctx: Option<Context<'_>>,
     request: &Request,
+    certificate: Option<Certificate>,
 ) -> ServiceResult<Vec<RevokedSerial>> {
     let reason = request
         .revocation_reason
         .unwrap_or(RevocationReason::Unspecified);
     let at = now();
-    let targets = match request.certificate_id {
-        Some(certificate_id) => certificates::find(conn, certificate_id)
+    let targets = match (request.certificate_id, certificate) {
+        (Some(id), Some(certificate)) if certificate.id == id => vec![certificate],
+        (Some(certificate_id), _) => certificates::find(conn, certificate_id)
             .await?
             .into_iter()
             .collect::<Vec<_>>(),
-        None => {
+        (None, _) => {
             orders::set_status(conn, request.order_id, OrderStatus::Revoked).await?;
             audit::record(
                 conn,

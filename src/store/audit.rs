@@ -39,11 +39,6 @@ pub async fn append(conn: &mut AnyConnection, entry: &NewAuditEntry<'_>) -> Stor
             .execute(&mut *conn)
             .await?;
     }
-    let previous: Option<Option<String>> =
-        sqlx::query_scalar("SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-    let previous = previous.flatten().unwrap_or_else(|| GENESIS.to_string());
     let details = entry.details.to_string();
     let fields = ChainFields {
         created_at: entry.created_at,
@@ -54,21 +49,62 @@ pub async fn append(conn: &mut AnyConnection, entry: &NewAuditEntry<'_>) -> Stor
         request_id: entry.request_id,
         details: &details,
     };
-    sqlx::query(
-        "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, \
-         details, entry_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(entry.created_at)
-    .bind(entry.actor_id)
-    .bind(entry.action)
-    .bind(entry.object_type)
-    .bind(entry.object_id)
-    .bind(entry.request_id)
-    .bind(&details)
-    .bind(fields.hash(&previous))
-    .execute(conn)
-    .await?;
+    let guess = head_guess().clone();
+    if let Some(previous) = guess
+        && let Some(hash) = insert_after(conn, &fields, &previous).await?
+    {
+        *head_guess() = Some(hash);
+        return Ok(());
+    }
+    let previous: Option<Option<String>> =
+        sqlx::query_scalar("SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let previous = previous.flatten().unwrap_or_else(|| GENESIS.to_string());
+    let hash = insert_after(conn, &fields, &previous)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the audit log's head moved under its lock".into()))?;
+    *head_guess() = Some(hash);
     Ok(())
+}
+
+/// The newest entry's hash as this process last wrote it. Appending with it
+/// saves reading the head back every time; the INSERT checks it against the
+/// table, so a wrong guess (another process appended, a transaction rolled
+/// back, another database) costs one more query, never a broken chain.
+fn head_guess() -> std::sync::MutexGuard<'static, Option<String>> {
+    static HEAD: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    HEAD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Inserts the entry chained to `previous` if that is still the newest
+/// entry's hash; returns the new entry's hash, or `None` if it was not.
+async fn insert_after(
+    conn: &mut AnyConnection,
+    fields: &ChainFields<'_>,
+    previous: &str,
+) -> StoreResult<Option<String>> {
+    let hash = fields.hash(previous);
+    let inserted = sqlx::query(
+        "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, \
+         details, entry_hash) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+         WHERE COALESCE((SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1), $9) = $10",
+    )
+    .bind(fields.created_at)
+    .bind(fields.actor_id)
+    .bind(fields.action)
+    .bind(fields.object_type)
+    .bind(fields.object_id)
+    .bind(fields.request_id)
+    .bind(fields.details)
+    .bind(&hash)
+    .bind(GENESIS)
+    .bind(previous)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok((inserted == 1).then_some(hash))
 }
 
 /// The fields an entry's hash covers, as stored.
@@ -231,4 +267,51 @@ pub async fn list(
         })
         .collect::<StoreResult<_>>()?;
     Ok((entries, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{PoolSettings, Store};
+
+    fn entry(object_id: i64) -> NewAuditEntry<'static> {
+        NewAuditEntry {
+            actor_id: None,
+            action: "test",
+            object_type: "thing",
+            object_id,
+            request_id: None,
+            details: serde_json::json!({}),
+            created_at: 0,
+        }
+    }
+
+    /// The in-memory guess of the head goes stale when an append is rolled
+    /// back or another process appends; the chain must not notice.
+    #[tokio::test]
+    async fn a_stale_head_guess_never_breaks_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Store::sqlite_url(dir.path());
+        let store = Store::open(&url, PoolSettings::default()).await.unwrap();
+        let mut tx = store.write().await.unwrap();
+        append(&mut tx, &entry(1)).await.unwrap();
+        tx.commit().await.unwrap();
+        // Rolled back: the guess now names an entry that does not exist.
+        let mut tx = store.write().await.unwrap();
+        append(&mut tx, &entry(2)).await.unwrap();
+        drop(tx);
+        // Another process appends behind this one's back.
+        let other = Store::open(&url, PoolSettings::default()).await.unwrap();
+        let mut tx = other.write().await.unwrap();
+        append(&mut tx, &entry(3)).await.unwrap();
+        tx.commit().await.unwrap();
+        *head_guess() = Some("not the head".into());
+        let mut tx = store.write().await.unwrap();
+        append(&mut tx, &entry(4)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(matches!(
+            store.verify_audit_chain().await.unwrap(),
+            ChainReport::Intact { entries: 3, .. }
+        ));
+    }
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod certificates;
 pub mod feed;
+mod group_commit;
 pub mod orders;
 pub mod requests;
 pub mod users;
@@ -13,11 +14,12 @@ use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::AnyConnection;
 use sqlx::any::AnyPoolOptions;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Executor, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+
+pub use group_commit::GroupCommitStats;
+use group_commit::{GroupWriter, Member};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,6 +31,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The COMMIT of a group of SQLite writes failed; none of them is stored.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     /// A stored value certd cannot read back (e.g. an unknown status string).
@@ -96,37 +101,57 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: String,
-    /// SQLite allows one writer at a time. Queuing writers here, in process, is
-    /// cheaper and fairer than letting them spin on SQLITE_BUSY; `busy_timeout`
+    /// SQLite allows one writer at a time: certd's writers take turns on one
+    /// connection and share COMMITs (see `group_commit`). `busy_timeout`
     /// still covers other processes (e.g. `certd user add` while serving).
-    sqlite_writer: Mutex<()>,
+    sqlite_writer: Option<GroupWriter>,
 }
 
 /// A write transaction. Dropping it without `commit` rolls back.
-pub struct WriteTx<'a> {
-    tx: Transaction<'static, Any>,
-    _writer: Option<MutexGuard<'a, ()>>,
+pub struct WriteTx {
+    inner: WriteInner,
 }
 
-impl WriteTx<'_> {
+enum WriteInner {
+    /// A member of a SQLite group commit.
+    Sqlite(Member),
+    Postgres(Transaction<'static, Any>),
+}
+
+impl WriteTx {
+    /// Returns once the changes are durable.
     pub async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await?;
-        Ok(())
+        match self.inner {
+            WriteInner::Sqlite(member) => member.commit().await,
+            WriteInner::Postgres(tx) => Ok(tx.commit().await?),
+        }
     }
 }
 
-impl Deref for WriteTx<'_> {
+impl Deref for WriteTx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
-        &self.tx
+        match &self.inner {
+            WriteInner::Sqlite(member) => member,
+            WriteInner::Postgres(tx) => tx,
+        }
     }
 }
 
-impl DerefMut for WriteTx<'_> {
+impl DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
+        match &mut self.inner {
+            WriteInner::Sqlite(member) => member,
+            WriteInner::Postgres(tx) => tx,
+        }
     }
 }
+
+/// WAL lets readers run beside the writer. synchronous=FULL fsyncs the WAL at
+/// every commit, so a 2xx survives power loss too, not only a crash of the
+/// process (NORMAL would only promise the latter).
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
 impl Store {
     /// The embedded default: `certd.db` in the data directory.
@@ -146,19 +171,16 @@ impl Store {
             .acquire_timeout(settings.acquire_timeout)
             .max_connections(settings.max_connections);
         if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the writer. synchronous=FULL fsyncs
-                    // the WAL at every commit, so a 2xx survives power loss too, not
-                    // only a crash of the process (NORMAL would only promise the latter).
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            });
+            // A connection to a local file does not go stale; pinging it before
+            // each use would cost a round trip to its thread per request.
+            options = options
+                .test_before_acquire(false)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                        Ok(())
+                    })
+                });
         }
         let pool = options.connect(url).await?;
         match backend {
@@ -167,12 +189,25 @@ impl Store {
             // together on one database migrate it once.
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
+        let sqlite_writer = match backend {
+            Backend::Sqlite => {
+                let mut conn = AnyConnection::connect(url).await?;
+                conn.execute(SQLITE_PRAGMAS).await?;
+                Some(GroupWriter::new(conn))
+            }
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
             url: url.to_string(),
-            sqlite_writer: Mutex::new(()),
+            sqlite_writer,
         })
+    }
+
+    /// SQLite's group commit counts (`None` on PostgreSQL).
+    pub fn group_commit_stats(&self) -> Option<GroupCommitStats> {
+        self.sqlite_writer.as_ref().map(GroupWriter::stats)
     }
 
     /// A connection for reads outside any transaction.
@@ -180,23 +215,15 @@ impl Store {
         Ok(self.pool.acquire().await?)
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock at BEGIN
-    /// (IMMEDIATE), so checks made inside the transaction stay true until commit.
-    pub async fn write(&self) -> StoreResult<WriteTx<'_>> {
-        match self.backend {
-            Backend::Sqlite => {
-                let guard = self.sqlite_writer.lock().await;
-                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx {
-                    tx,
-                    _writer: Some(guard),
-                })
-            }
-            Backend::Postgres => Ok(WriteTx {
-                tx: self.pool.begin().await?,
-                _writer: None,
-            }),
-        }
+    /// Starts a write transaction. On SQLite it holds the write lock from
+    /// BEGIN (IMMEDIATE) to commit, so checks made inside the transaction stay
+    /// true until commit.
+    pub async fn write(&self) -> StoreResult<WriteTx> {
+        let inner = match &self.sqlite_writer {
+            Some(writer) => WriteInner::Sqlite(writer.begin().await?),
+            None => WriteInner::Postgres(self.pool.begin().await?),
+        };
+        Ok(WriteTx { inner })
     }
 
     /// Recomputes the audit log's hash chain (see `audit`).

@@ -77,31 +77,33 @@ impl RequestRow {
     }
 }
 
-pub async fn insert(conn: &mut AnyConnection, request: &NewRequest) -> StoreResult<i64> {
+/// Stores a new request and returns it as stored.
+pub async fn insert(conn: &mut AnyConnection, request: &NewRequest) -> StoreResult<Request> {
     let reissue = request.reissue.as_ref();
     let processed_at = (request.status != RequestStatus::Pending).then_some(request.created_at);
-    let id = sqlx::query_scalar(
+    let sql = format!(
         "INSERT INTO requests (type, status, order_id, certificate_id, requester_id, processor_id, comments, \
          revocation_reason, csr, common_name, dns_names, signature_hash, created_at, processed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
-    )
-    .bind(request.kind.as_str())
-    .bind(request.status.as_str())
-    .bind(request.order_id)
-    .bind(request.certificate_id)
-    .bind(request.requester_id)
-    .bind(request.processor_id)
-    .bind(request.comments.as_deref())
-    .bind(request.revocation_reason.map(RevocationReason::code))
-    .bind(reissue.map(|r| r.csr.as_str()))
-    .bind(reissue.map(|r| r.common_name.as_str()))
-    .bind(reissue.map(|r| names_to_json(&r.dns_names)))
-    .bind(reissue.map(|r| r.signature_hash.as_str()))
-    .bind(request.created_at)
-    .bind(processed_at)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+    );
+    let row: RequestRow = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(request.kind.as_str())
+        .bind(request.status.as_str())
+        .bind(request.order_id)
+        .bind(request.certificate_id)
+        .bind(request.requester_id)
+        .bind(request.processor_id)
+        .bind(request.comments.as_deref())
+        .bind(request.revocation_reason.map(RevocationReason::code))
+        .bind(reissue.map(|r| r.csr.as_str()))
+        .bind(reissue.map(|r| r.common_name.as_str()))
+        .bind(reissue.map(|r| names_to_json(&r.dns_names)))
+        .bind(reissue.map(|r| r.signature_hash.as_str()))
+        .bind(request.created_at)
+        .bind(processed_at)
+        .fetch_one(conn)
+        .await?;
+    row.into_request()
 }
 
 pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Request>> {

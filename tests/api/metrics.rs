@@ -82,6 +82,14 @@ async fn metrics_count_what_happened() {
         Some(1.0),
         "one pending revoke request: {text}"
     );
+    if !crate::database::suite_on_postgres() {
+        let commits = sample(&text, "certd_sqlite_commits_total", &[]).expect("commits");
+        let writes = sample(&text, "certd_sqlite_committed_writes_total", &[]).expect("writes");
+        assert!(
+            commits >= 1.0 && writes >= commits,
+            "{commits} commits, {writes} writes"
+        );
+    }
     let age = sample(&text, "certd_crl_age_seconds", &["shard=\"0\""]).expect("CRL age");
     assert!((0.0..3600.0).contains(&age), "{age}");
     // No path ids, serials or keys in labels.
