@@ -4,7 +4,7 @@ use serde_json::json;
 use sqlx::AnyConnection;
 
 use super::{Context, Service, ServiceError, ServiceResult, audit, names::checked_names};
-use crate::ca::{LeafProfile, VerifiedCsr};
+use crate::ca::{IssuedCertificate, LeafProfile, VerifiedCsr};
 use crate::model::{
     Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Page, Product, ReissueSpec,
     Request, RequestStatus, RequestType, now,
@@ -125,6 +125,18 @@ impl Service {
         )?;
         let csr = VerifiedCsr::parse_pem(&placement.csr)?;
         let approve_now = placement.skip_approval || self.auto_approve.orders;
+        let leaf = LeafRequest {
+            csr: &csr,
+            csr_pem: &placement.csr,
+            common_name: &common_name,
+            dns_names: &dns_names,
+        };
+        // Signed before the write starts: on SQLite the writer's turn is
+        // shared by everyone, and signing needs nothing from the database.
+        let created_at = now();
+        let issued = approve_now
+            .then(|| self.sign_leaf(created_at, placement.validity_days, 0, &leaf))
+            .transpose()?;
 
         let mut tx = self.store.write().await?;
         let order_id = orders::insert(
@@ -142,7 +154,7 @@ impl Service {
                 csr: &placement.csr,
                 signature_hash: &signature_hash,
                 validity_days: placement.validity_days,
-                created_at: now(),
+                created_at,
             },
         )
         .await?;
@@ -157,16 +169,9 @@ impl Service {
             json!({"product": placement.product.as_str(), "common_name": common_name}),
         )
         .await?;
-        let certificate_id = if approve_now {
-            let leaf = LeafRequest {
-                csr: &csr,
-                csr_pem: &placement.csr,
-                common_name: &common_name,
-                dns_names: &dns_names,
-            };
-            Some(self.issue_into(&mut tx, Some(ctx), &order, leaf).await?)
-        } else {
-            None
+        let certificate_id = match &issued {
+            Some(issued) => Some(store_leaf(&mut tx, Some(ctx), &order, &leaf, issued).await?),
+            None => None,
         };
         let request = NewRequest {
             kind: RequestType::NewRequest,
@@ -195,57 +200,35 @@ impl Service {
         order: &Order,
         leaf: LeafRequest<'_>,
     ) -> ServiceResult<i64> {
-        let LeafRequest {
-            csr,
-            csr_pem,
-            common_name,
-            dns_names,
-        } = leaf;
+        let issued = self.sign_leaf(order.created_at, order.validity_days, order.id, &leaf)?;
+        store_leaf(conn, ctx, order, &leaf, &issued).await
+    }
+
+    /// Signs a certificate for an order placed at `order_created_at`, valid
+    /// to the end of the order or the longest a certificate may be.
+    fn sign_leaf(
+        &self,
+        order_created_at: i64,
+        validity_days: i64,
+        order_id: i64,
+        leaf: &LeafRequest<'_>,
+    ) -> ServiceResult<IssuedCertificate> {
         let issued_at = now();
-        let order_end = order.created_at + order.validity_days * SECONDS_PER_DAY;
+        let order_end = order_created_at + validity_days * SECONDS_PER_DAY;
         let not_after = order_end.min(issued_at + MAX_CERTIFICATE_DAYS * SECONDS_PER_DAY);
         if not_after <= issued_at {
             return Err(ServiceError::conflict(
                 "order_expired|order_validity_ended",
-                format!(
-                    "Order {} has reached the end of its validity; place a new order.",
-                    order.id
-                ),
+                format!("Order {order_id} has reached the end of its validity; place a new order."),
             ));
         }
         let profile = LeafProfile {
-            common_name: common_name.to_string(),
-            dns_names: dns_names.to_vec(),
+            common_name: leaf.common_name.to_string(),
+            dns_names: leaf.dns_names.to_vec(),
             not_before: unix_to_offset(issued_at)?,
             not_after: unix_to_offset(not_after)?,
         };
-        let issued = self.ca.issue(csr, &profile)?;
-        let certificate_id = certificates::insert(
-            conn,
-            &certificates::NewCertificate {
-                order_id: order.id,
-                serial_number: &issued.serial_hex,
-                common_name,
-                dns_names,
-                csr: csr_pem,
-                signature_hash: &order.signature_hash,
-                pem: &issued.pem,
-                valid_from: issued.not_before,
-                valid_till: issued.not_after,
-                crl_shard: issued.crl_shard,
-                created_at: issued_at,
-            },
-        )
-        .await?;
-        audit::record(
-            conn,
-            ctx,
-            "certificate_issued",
-            ("certificate", certificate_id),
-            json!({"order_id": order.id, "serial_number": issued.serial_hex, "key": csr.key_description()}),
-        )
-        .await?;
-        Ok(certificate_id)
+        Ok(self.ca.issue(leaf.csr, &profile)?)
     }
 
     pub async fn order_details(&self, ctx: Context<'_>, order_id: i64) -> ServiceResult<OrderView> {
@@ -419,6 +402,42 @@ pub(super) fn new_request(ctx: Context<'_>, order_id: i64, skipped: Option<bool>
         reissue: None,
         created_at: now(),
     }
+}
+
+/// Stores a signed certificate of `order` with its audit entry; returns its id.
+async fn store_leaf(
+    conn: &mut AnyConnection,
+    ctx: Option<Context<'_>>,
+    order: &Order,
+    leaf: &LeafRequest<'_>,
+    issued: &IssuedCertificate,
+) -> ServiceResult<i64> {
+    let certificate_id = certificates::insert(
+        conn,
+        &certificates::NewCertificate {
+            order_id: order.id,
+            serial_number: &issued.serial_hex,
+            common_name: leaf.common_name,
+            dns_names: leaf.dns_names,
+            csr: leaf.csr_pem,
+            signature_hash: &order.signature_hash,
+            pem: &issued.pem,
+            valid_from: issued.not_before,
+            valid_till: issued.not_after,
+            crl_shard: issued.crl_shard,
+            created_at: issued.not_before,
+        },
+    )
+    .await?;
+    audit::record(
+        conn,
+        ctx,
+        "certificate_issued",
+        ("certificate", certificate_id),
+        json!({"order_id": order.id, "serial_number": issued.serial_hex, "key": leaf.csr.key_description()}),
+    )
+    .await?;
+    Ok(certificate_id)
 }
 
 /// Stores a request with its audit entry; returns it as stored.

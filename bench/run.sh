@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Issue 7's benchmark: certd's revocation and issuance rates on SQLite through
+# the HTTP API, side by side with CFSSL 1.2 (`cfssl serve`, SQLite certdb) and
+# `openssl ca`, measured in the same run on the same machine, with the load
+# generator (wrk) on that machine too. Prints one Markdown table with ratios.
+#
+#   bash bench/run.sh        # DURATION=10 REPEAT=3 CONNECTIONS=32 BIG=1000000
+#
+# Bounded: every load runs DURATION seconds, REPEAT times (the median run is
+# reported: this machine's figures vary from run to run); the only long step is
+# seeding BIG certificates. Everything lives in a temp dir removed at exit, and
+# nothing is left running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+REPEAT=${REPEAT:-3}
+CONNECTIONS=${CONNECTIONS:-32}
+CERTS=${CERTS:-100000}
+BIG=${BIG:-1000000}
+BIG_REVOKED=$((BIG / 10))
+
+. bench/baselines/baselines.sh
+_bl_need wrk openssl sqlite3 curl
+cargo build --release --quiet --bin certd --example bench_seed
+CERTD=target/release/certd
+SEED=target/release/examples/bench_seed
+
+WORK=$(mktemp -d)
+cleanup() {
+    stop_certd
+    cfssl_stop "$WORK/cfssl" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- certd ---------------------------------------------------------------------
+PEAK_RSS_KB=0
+start_certd() {  # data-dir -> sets BASE, KEY, CERTD_PID
+    $CERTD serve --data "$1" --listen 127.0.0.1:0 --rate-limit 0 >"$1.out" 2>"$1.log" &
+    CERTD_PID=$!
+    BASE=
+    for _ in $(seq 1 600); do
+        BASE=$(sed -n 's/^certd listening on //p' "$1.out")
+        [ -n "$BASE" ] && break
+        sleep 0.1
+    done
+    [ -n "$BASE" ] || { cat "$1.log" >&2; exit 1; }
+    KEY=$(sed -n 's/^Administrator API key.*: //p' "$1.out")
+}
+
+stop_certd() {
+    [ -n "${CERTD_PID:-}" ] || return 0
+    local peak
+    peak=$(awk '/VmHWM/ {print $2}' "/proc/$CERTD_PID/status" 2>/dev/null || echo 0)
+    [ "${peak:-0}" -gt "$PEAK_RSS_KB" ] && PEAK_RSS_KB=$peak
+    kill "$CERTD_PID" 2>/dev/null || true
+    wait "$CERTD_PID" 2>/dev/null || true
+    CERTD_PID=
+}
+
+wrk_run() {  # output-file lua-script [env...] -> runs wrk against $BASE
+    local out=$1 script=$2
+    shift 2
+    env "$@" WRK_THREADS=2 KEY="$KEY" wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+        -s "$script" "$BASE" >"$out" 2>&1 || true
+}
+
+median_of() {  # "rps p99 extra" lines on stdin -> the line with the median rps
+    sort -n | awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }'
+}
+
+# Each repeat revokes certificates no earlier repeat touched.
+split_serials() {  # serials-file parts -> part files serials-file.1 ... .N
+    split -n "l/$2" -d -a 1 "$1" "$1."
+    for i in $(seq 0 $(($2 - 1))); do mv "$1.$i" "$1.$((i + 1))"; done
+}
+
+seeded_certd() {  # name certs revoked -> certd running on $WORK/name, serials in $WORK/name-set
+    start_certd "$WORK/$1"
+    $SEED "sqlite://$WORK/$1/certd.db" "$WORK/$1/ca" "$2" "$3" "$WORK/$1-set" >/dev/null
+}
+
+revocation_runs() {  # name -> median "rps p99 non2xx" of skip_approval revokes
+    split_serials "$WORK/$1-set/serials.txt" "$REPEAT"
+    for i in $(seq 1 "$REPEAT"); do
+        wrk_run "$WORK/$1-$i.txt" bench/revoke.lua SERIALS="$WORK/$1-set/serials.txt.$i"
+        _bl_wrk_summary "$WORK/$1-$i.txt"
+    done | median_of
+}
+
+echo "certd: skip_approval revocations ($CERTS certificates)" >&2
+seeded_certd revoke "$CERTS" 0
+read -r revoke_rps revoke_p99 revoke_bad <<<"$(revocation_runs revoke)"
+stop_certd
+
+echo "certd: revoke request + approval pairs" >&2
+seeded_certd pairs "$CERTS" 0
+split_serials "$WORK/pairs-set/serials.txt" "$REPEAT"
+for i in $(seq 1 "$REPEAT"); do
+    wrk_run "$WORK/pairs-$i.txt" bench/revoke-approve.lua SERIALS="$WORK/pairs-set/serials.txt.$i"
+    approved=$(awk '/^approved/ {print $2}' "$WORK/pairs-$i.txt")
+    echo "$((approved / DURATION)) $(_bl_wrk_summary "$WORK/pairs-$i.txt" | cut -d' ' -f2-)"
+done | median_of >"$WORK/pairs.res"
+read -r pairs_rps pairs_p99 pairs_bad <"$WORK/pairs.res"
+stop_certd
+
+echo "certd: issuance" >&2
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/leaf.key" \
+    -subj /CN=bench.example.com -out "$WORK/leaf.csr" 2>/dev/null
+start_certd "$WORK/issue"
+for i in $(seq 1 "$REPEAT"); do
+    wrk_run "$WORK/issue-$i.txt" bench/issue.lua CSR="$WORK/leaf.csr"
+    _bl_wrk_summary "$WORK/issue-$i.txt"
+done | median_of >"$WORK/issue.res"
+read -r issue_rps issue_p99 issue_bad <"$WORK/issue.res"
+issued=$(sqlite3 "$WORK/issue/certd.db" "SELECT COUNT(*) FROM certificates")
+stop_certd
+
+echo "certd: revocations with $BIG certificates, $BIG_REVOKED revoked (seeding takes a while)" >&2
+seed_started=$(_bl_now_us)
+seeded_certd big "$BIG" "$BIG_REVOKED"
+seed_s=$(( ($(_bl_now_us) - seed_started) / 1000000 ))
+read -r big_rps big_p99 big_bad <<<"$(revocation_runs big)"
+big_rss_mb=$(( $(awk '/VmRSS/ {print $2}' "/proc/$CERTD_PID/status") / 1024 ))
+stop_certd
+
+# The hot queries of a revocation, as certd sends them (src/store), explained
+# by SQLite against the 1M-certificate database.
+explain() { sqlite3 "$WORK/big/certd.db" "EXPLAIN QUERY PLAN $1" | sed 's/^/    /'; }
+PLANS=$(
+    for q in \
+        "SELECT u.id FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = 'x' AND k.status = 'active'" \
+        "SELECT id FROM certificates WHERE serial_number = 'x'" \
+        "SELECT id FROM certificates WHERE id = 1" \
+        "SELECT o.id FROM orders o WHERE o.id = 1" \
+        "SELECT id FROM requests WHERE order_id = 1 AND status = 'pending'" \
+        "UPDATE certificates SET status = 'revoked', revoked_at = COALESCE(revoked_at, 1), revocation_reason = 4 WHERE id = 1" \
+        "SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1" \
+        "SELECT revoked_at, revocation_reason FROM certificates WHERE serial_number = 'x'" \
+        "SELECT serial_number, revoked_at, revocation_reason FROM certificates WHERE crl_shard = 1 AND valid_till >= 0 AND revoked_at IS NOT NULL ORDER BY serial_number"; do
+        echo "- \`$q\`"
+        echo
+        explain "$q"
+        echo
+    done
+)
+
+# --- baselines -----------------------------------------------------------------
+echo "CFSSL: revoke and sign" >&2
+cfssl_revokes() {  # dir -> one "rps p99 non2xx" line per repeat, each on serials not yet revoked
+    for _ in $(seq 1 "$REPEAT"); do
+        cfssl_revoke_bench "$1" 18888 "$CONNECTIONS" "$DURATION"
+        local sent
+        sent=$(awk '/requests in/ {print $1}' "$1/wrk-cfssl-revoke.txt")
+        tail -n +"$((sent + CONNECTIONS + 1))" "$1/cfssl-serials.txt" >"$1/rest.txt"
+        mv "$1/rest.txt" "$1/cfssl-serials.txt"
+    done
+}
+cfssl_run() {  # dir wal -> "revoke_rps revoke_p99 revoke_bad sign_rps sign_p99 sign_bad"
+    # As many rows as certd's table, for every repeat (each revokes fresh rows).
+    CFSSL_SQLITE_WAL=$2 cfssl_setup "$1" "$((CERTS * REPEAT))" >/dev/null
+    cfssl_start "$1" 18888
+    local revoke sign
+    revoke=$(cfssl_revokes "$1" | median_of)
+    sign=$(for _ in $(seq 1 "$REPEAT"); do cfssl_sign_bench "$1" 18888 "$CONNECTIONS" "$DURATION"; done | median_of)
+    cfssl_stop "$1"
+    echo "$revoke $sign"
+}
+read -r cw_rps cw_p99 cw_bad cws_rps cws_p99 cws_bad <<<"$(cfssl_run "$WORK/cfssl" 1)"
+read -r cj_rps cj_p99 cj_bad cjs_rps cjs_p99 cjs_bad <<<"$(cfssl_run "$WORK/cfssl-journal" 0)"
+
+echo "openssl ca: revoke + gencrl, signing" >&2
+openssl_ca_setup "$WORK/ossl2k" 2000 >/dev/null
+ossl_2k=$(openssl_ca_revoke_bench "$WORK/ossl2k" "$DURATION")
+ossl_sign=$(openssl_ca_sign_bench "$WORK/ossl2k" "$DURATION")
+openssl_ca_setup "$WORK/ossl100k" "$CERTS" >/dev/null
+ossl_100k=$(openssl_ca_revoke_bench "$WORK/ossl100k" "$DURATION")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f×", a / b; else print "n/a" }'; }
+
+cat <<TABLE
+Machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(uname -r); wrk on the same machine, ${CONNECTIONS} connections, ${DURATION}s per run, median of ${REPEAT} runs.
+CFSSL $(cfssl version 2>/dev/null | head -1 | sed 's/Version: //'), $(openssl version | cut -d' ' -f1-2).
+
+| load | certd | baseline | certd ÷ baseline |
+|---|---|---|---|
+| revocations/s, skip_approval, $CERTS certificates | $revoke_rps (p99 $revoke_p99, non-2xx ${revoke_bad:-0}) | CFSSL revoke, WAL: $cw_rps (p99 $cw_p99) | $(ratio "$revoke_rps" "$cw_rps") |
+| | | CFSSL revoke, rollback journal (as shipped): $cj_rps (p99 $cj_p99) | $(ratio "$revoke_rps" "$cj_rps") |
+| | | openssl ca -revoke + -gencrl, 2,000 entries: $ossl_2k/s | $(ratio "$revoke_rps" "$ossl_2k") |
+| | | openssl ca -revoke + -gencrl, $CERTS entries: $ossl_100k/s | $(ratio "$revoke_rps" "$ossl_100k") |
+| revoke request + approval pairs/s | $pairs_rps (p99 $pairs_p99 per call, non-2xx ${pairs_bad:-0}) | | |
+| certificates issued/s (P-256 CSR, skip_approval) | $issue_rps (p99 $issue_p99, non-2xx ${issue_bad:-0}; $issued stored) | CFSSL sign, WAL: $cws_rps (p99 $cws_p99) | $(ratio "$issue_rps" "$cws_rps") |
+| | | CFSSL sign, rollback journal: $cjs_rps (p99 $cjs_p99) | $(ratio "$issue_rps" "$cjs_rps") |
+| | | openssl ca, 2 processes: $ossl_sign/s | $(ratio "$issue_rps" "$ossl_sign") |
+| revocations/s with $BIG certificates, $BIG_REVOKED revoked | $big_rps (p99 $big_p99, non-2xx ${big_bad:-0}; RSS after $big_rss_mb MiB; seeding took ${seed_s}s) | | |
+| certd peak memory (VmHWM) over all loads | $((PEAK_RSS_KB / 1024)) MiB | | |
+
+Query plans at $BIG certificates:
+
+$PLANS
+TABLE
