@@ -76,13 +76,18 @@ impl Service {
     ) -> ServiceResult<()> {
         ctx.require_admin("approve or reject requests")?;
         super::orders::check_comments("processor_comment", processor_comment)?;
-        let mut tx = self.store.write().await?;
-        let order_id = requests::find(&mut tx, request_id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("request"))?
-            .order_id;
+        // A request never changes order, so finding its order needs no
+        // transaction and stays out of the (on SQLite, single) writer's turn.
+        let order_id = {
+            let mut conn = self.store.read().await?;
+            requests::find(&mut conn, request_id)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("request"))?
+                .order_id
+        };
         // The order's lock first, as every writer of an order takes it; then
         // the request's state as it is under that lock.
+        let mut tx = self.store.write().await?;
         orders::lock(&mut tx, order_id).await?;
         let request = requests::find(&mut tx, request_id)
             .await?
