@@ -378,14 +378,19 @@ mod tests {
         (dir, Arc::new(store))
     }
 
-    async fn insert(store: &Store, writer: i64) {
+    /// A write transaction holding one uncommitted row.
+    async fn write_row(store: &Store, writer: i64) -> crate::store::WriteTx {
         let mut tx = store.write().await.unwrap();
         sqlx::query("INSERT INTO scratch (writer) VALUES ($1)")
             .bind(writer)
             .execute(&mut *tx)
             .await
             .unwrap();
-        tx.commit().await.unwrap();
+        tx
+    }
+
+    async fn insert(store: &Store, writer: i64) {
+        write_row(store, writer).await.commit().await.unwrap();
     }
 
     /// What a fresh connection sees: only committed rows.
@@ -434,12 +439,7 @@ mod tests {
         for writer in 0..30 {
             let store = Arc::clone(&store);
             writers.spawn(async move {
-                let mut tx = store.write().await.unwrap();
-                sqlx::query("INSERT INTO scratch (writer) VALUES ($1)")
-                    .bind(writer)
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
+                let tx = write_row(&store, writer).await;
                 match writer % 3 {
                     0 => tx.commit().await.unwrap(),
                     // An error path: dropped without commit.
