@@ -135,7 +135,7 @@ impl Service {
         // shared by everyone, and signing needs nothing from the database.
         let created_at = now();
         let issued = approve_now
-            .then(|| self.sign_leaf(created_at, placement.validity_days, 0, &leaf))
+            .then(|| self.sign_leaf(created_at, placement.validity_days, &leaf))
             .transpose()?;
 
         let mut tx = self.store.write().await?;
@@ -200,7 +200,7 @@ impl Service {
         order: &Order,
         leaf: LeafRequest<'_>,
     ) -> ServiceResult<i64> {
-        let issued = self.sign_leaf(order.created_at, order.validity_days, order.id, &leaf)?;
+        let issued = self.sign_leaf(order.created_at, order.validity_days, &leaf)?;
         store_leaf(conn, ctx, order, &leaf, &issued).await
     }
 
@@ -210,7 +210,6 @@ impl Service {
         &self,
         order_created_at: i64,
         validity_days: i64,
-        order_id: i64,
         leaf: &LeafRequest<'_>,
     ) -> ServiceResult<IssuedCertificate> {
         let issued_at = now();
@@ -219,7 +218,7 @@ impl Service {
         if not_after <= issued_at {
             return Err(ServiceError::conflict(
                 "order_expired|order_validity_ended",
-                format!("Order {order_id} has reached the end of its validity; place a new order."),
+                "The order has reached the end of its validity; place a new order.",
             ));
         }
         let profile = LeafProfile {

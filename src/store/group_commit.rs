@@ -322,6 +322,8 @@ async fn recover(batch: &mut Batch) {
 /// Commits the open batch unless a queued writer will (and the batch is
 /// neither full nor old), then releases the lock.
 async fn settle(mut batch: BatchGuard, queued: &AtomicUsize, force: bool) {
+    // Never commit a savepoint nobody finished (a member dropped outside a runtime).
+    recover(&mut batch).await;
     let Some(open) = batch.open.as_ref() else {
         return;
     };
