@@ -39,6 +39,8 @@ pub const DEBOUNCE: Duration = Duration::from_millis(100);
 const PAUSE_PER_ROUND: u32 = 2;
 const MIN_PAUSE: Duration = Duration::from_millis(500);
 const MAX_PAUSE: Duration = Duration::from_millis(1500);
+/// The pause after a round in which a shard failed (e.g. the database was away).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -158,11 +160,13 @@ impl Publisher {
             let mut shards = std::mem::take(&mut *self.dirty());
             shards.extend(self.crls.due_for_refresh());
             let round = Instant::now();
-            if !self.rebuild(shards).await {
+            let all_done = self.rebuild(shards).await;
+            let mut pause = (round.elapsed() * PAUSE_PER_ROUND).clamp(MIN_PAUSE, MAX_PAUSE);
+            if !all_done {
+                // Failed shards stay dirty: try again, after a second at least.
                 self.wake.notify_one();
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                pause = pause.max(RETRY_AFTER);
             }
-            let pause = (round.elapsed() * PAUSE_PER_ROUND).clamp(MIN_PAUSE, MAX_PAUSE);
             tokio::time::sleep(pause).await;
         }
     }

@@ -286,29 +286,29 @@ mod tests {
         }
     }
 
+    async fn append_committed(store: &Store, object_id: i64) {
+        let mut tx = store.write().await.unwrap();
+        append(&mut tx, &entry(object_id)).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
     /// The in-memory guess of the head goes stale when an append is rolled
     /// back or another process appends; the chain must not notice.
     #[tokio::test]
     async fn a_stale_head_guess_never_breaks_the_chain() {
         let dir = tempfile::tempdir().unwrap();
-        let url = Store::sqlite_url(dir.path());
-        let store = Store::open(&url, PoolSettings::default()).await.unwrap();
-        let mut tx = store.write().await.unwrap();
-        append(&mut tx, &entry(1)).await.unwrap();
-        tx.commit().await.unwrap();
+        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
+            .await
+            .unwrap();
+        append_committed(&store, 1).await;
         // Rolled back: the guess now names an entry that does not exist.
         let mut tx = store.write().await.unwrap();
         append(&mut tx, &entry(2)).await.unwrap();
         drop(tx);
-        // Another process appends behind this one's back.
-        let other = Store::open(&url, PoolSettings::default()).await.unwrap();
-        let mut tx = other.write().await.unwrap();
-        append(&mut tx, &entry(3)).await.unwrap();
-        tx.commit().await.unwrap();
+        append_committed(&store, 3).await;
+        // What another process's append leaves behind: a guess that is not the head.
         *head_guess() = Some("not the head".into());
-        let mut tx = store.write().await.unwrap();
-        append(&mut tx, &entry(4)).await.unwrap();
-        tx.commit().await.unwrap();
+        append_committed(&store, 4).await;
         assert!(matches!(
             store.verify_audit_chain().await.unwrap(),
             ChainReport::Intact { entries: 3, .. }

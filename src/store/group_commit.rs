@@ -69,17 +69,24 @@ struct Batch {
     stats: Arc<Counters>,
     /// `Some` between BEGIN and COMMIT.
     open: Option<OpenBatch>,
-    /// A member's savepoint is open. Whoever takes the lock while this is
-    /// set (the member was dropped or cancelled) rolls it back first.
-    in_savepoint: bool,
-    /// A committed member's savepoint is still open, to be released with the
-    /// next one's SAVEPOINT (deeper stacks make SQLite journal more).
-    kept_savepoint: bool,
 }
 
 struct OpenBatch {
     started: Instant,
     members: Vec<oneshot::Sender<Outcome>>,
+    /// The newest savepoint; savepoints end with the batch.
+    savepoint: Savepoint,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Savepoint {
+    None,
+    /// The current member's. Whoever takes the lock while it is still in use
+    /// (the member was dropped or cancelled) rolls it back first.
+    InUse,
+    /// A committed member's, released by the next member's SAVEPOINT or by
+    /// COMMIT (a deeper stack would make SQLite journal more).
+    Kept,
 }
 
 // Requests can be cancelled at any await (a client hangs up, a time-out
@@ -96,8 +103,6 @@ impl GroupWriter {
                 conn,
                 stats,
                 open: None,
-                in_savepoint: false,
-                kept_savepoint: false,
             })),
             queued: Arc::new(AtomicUsize::new(0)),
         }
@@ -164,10 +169,11 @@ impl Member {
             let mut batch = batch;
             // The savepoint is released by the next member's SAVEPOINT or by
             // COMMIT, saving a round trip to SQLite's thread per writer.
-            batch.in_savepoint = false;
-            batch.kept_savepoint = true;
             match batch.open.as_mut() {
-                Some(open) => open.members.push(sender),
+                Some(open) => {
+                    open.savepoint = Savepoint::Kept;
+                    open.members.push(sender);
+                }
                 None => drop(sender),
             }
             settle(batch, &queued, false).await;
@@ -212,7 +218,7 @@ impl Drop for Member {
                 settle(batch, &queued, false).await;
             });
         }
-        // Without a runtime the guard drops here with `in_savepoint` set, and
+        // Without a runtime the guard drops here with the savepoint in use, and
         // the next writer rolls the savepoint back.
     }
 }
@@ -271,48 +277,61 @@ impl Drop for QueueTicket<'_> {
 /// Opens the batch if none is open, then this member's savepoint.
 async fn open_member(batch: &mut Batch) -> StoreResult<()> {
     recover(batch).await;
-    if batch.open.is_some() {
-        let sql = if batch.kept_savepoint {
-            "RELEASE SAVEPOINT member; SAVEPOINT member"
-        } else {
-            "SAVEPOINT member"
-        };
-        batch.conn.execute(sql).await?;
-        batch.kept_savepoint = false;
-    } else {
-        if let Err(error) = batch
-            .conn
-            .execute("BEGIN IMMEDIATE; SAVEPOINT member")
-            .await
-        {
-            // BEGIN may have worked and SAVEPOINT not; start from a clean slate.
-            let _ = batch.conn.execute("ROLLBACK").await;
-            return Err(error.into());
+    match batch.open.as_ref().map(|open| open.savepoint) {
+        Some(previous) => {
+            let sql = if previous == Savepoint::Kept {
+                "RELEASE SAVEPOINT member; SAVEPOINT member"
+            } else {
+                "SAVEPOINT member"
+            };
+            let opened = batch.conn.execute(sql).await;
+            if let Some(open) = batch.open.as_mut() {
+                // After a failure: none of ours to roll back (a kept one that
+                // failed to release only deepens the stack until COMMIT).
+                open.savepoint = Savepoint::None;
+            }
+            opened?;
         }
-        batch.open = Some(OpenBatch {
-            started: Instant::now(),
-            members: Vec::new(),
-        });
+        None => {
+            if let Err(error) = batch
+                .conn
+                .execute("BEGIN IMMEDIATE; SAVEPOINT member")
+                .await
+            {
+                // BEGIN may have worked and SAVEPOINT not; start from a clean slate.
+                let _ = batch.conn.execute("ROLLBACK").await;
+                return Err(error.into());
+            }
+            batch.open = Some(OpenBatch {
+                started: Instant::now(),
+                members: Vec::new(),
+                savepoint: Savepoint::None,
+            });
+        }
     }
-    batch.in_savepoint = true;
+    if let Some(open) = batch.open.as_mut() {
+        open.savepoint = Savepoint::InUse;
+    }
     Ok(())
 }
 
-/// Rolls back a savepoint left open by a member that did not commit. If even
-/// that fails, the connection's state is unknown: the whole batch is rolled
-/// back and fails.
+/// Rolls back a savepoint left in use by a member that did not commit. If
+/// even that fails, the connection's state is unknown: the whole batch is
+/// rolled back and fails.
 async fn recover(batch: &mut Batch) {
-    if !batch.in_savepoint {
+    let Some(open) = batch.open.as_mut() else {
+        return;
+    };
+    if open.savepoint != Savepoint::InUse {
         return;
     }
-    batch.in_savepoint = false;
+    open.savepoint = Savepoint::None;
     let undone = batch
         .conn
         .execute("ROLLBACK TO SAVEPOINT member; RELEASE SAVEPOINT member")
         .await;
     if let Err(error) = undone {
         let _ = batch.conn.execute("ROLLBACK").await;
-        batch.kept_savepoint = false;
         if let Some(open) = batch.open.take() {
             tell(open, Err(format!("rolling back a failed writer: {error}")));
         }
@@ -334,7 +353,6 @@ async fn settle(mut batch: BatchGuard, queued: &AtomicUsize, force: bool) {
     let Some(open) = batch.open.take() else {
         return;
     };
-    batch.kept_savepoint = false;
     let outcome = match batch.conn.execute("COMMIT").await {
         Ok(_) => {
             batch.stats.commits.fetch_add(1, Ordering::Relaxed);
