@@ -1,7 +1,7 @@
 //! Writing and reading the audit log.
 
+use crate::store::Conn;
 use serde_json::Value;
-use sqlx::AnyConnection;
 
 use super::{Context, Service, ServiceResult};
 use crate::model::{AuditEntry, Page, now};
@@ -10,7 +10,7 @@ use crate::store::audit::{self, NewAuditEntry};
 /// Appends one entry inside the caller's transaction, so the change and its
 /// record commit together or not at all.
 pub(super) async fn record(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: Option<Context<'_>>,
     action: &str,
     object: (&str, i64),

@@ -1,7 +1,7 @@
 //! Placing orders, issuing their certificates, reissues and cancellation.
 
+use crate::store::Conn;
 use serde_json::json;
-use sqlx::AnyConnection;
 
 use super::{Context, Service, ServiceError, ServiceResult, audit, names::checked_names};
 use crate::ca::{IssuedCertificate, LeafProfile, VerifiedCsr};
@@ -195,7 +195,7 @@ impl Service {
     /// Signs a certificate for `order` and stores it; returns its id.
     pub(super) async fn issue_into(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: Option<Context<'_>>,
         order: &Order,
         leaf: LeafRequest<'_>,
@@ -405,7 +405,7 @@ pub(super) fn new_request(ctx: Context<'_>, order_id: i64, skipped: Option<bool>
 
 /// Stores a signed certificate of `order` with its audit entry; returns its id.
 async fn store_leaf(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: Option<Context<'_>>,
     order: &Order,
     leaf: &LeafRequest<'_>,
@@ -441,7 +441,7 @@ async fn store_leaf(
 
 /// Stores a request with its audit entry; returns it as stored.
 pub(super) async fn insert_request(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: Context<'_>,
     request: &NewRequest,
 ) -> ServiceResult<Request> {
@@ -466,7 +466,7 @@ pub(super) async fn insert_request(
 
 /// The order, if it exists and the caller may see it.
 pub(super) async fn visible_order(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: Context<'_>,
     order_id: i64,
 ) -> ServiceResult<Order> {
@@ -477,7 +477,7 @@ pub(super) async fn visible_order(
 }
 
 /// A reissue needs an issued order with no request in flight.
-async fn check_reissuable(conn: &mut AnyConnection, order: &Order) -> ServiceResult<()> {
+async fn check_reissuable(conn: &mut Conn, order: &Order) -> ServiceResult<()> {
     match order.status {
         OrderStatus::Issued | OrderStatus::ReissuePending => {}
         OrderStatus::Revoked => {
@@ -520,7 +520,7 @@ async fn check_reissuable(conn: &mut AnyConnection, order: &Order) -> ServiceRes
 
 /// Moves the order and its current certificate together (reissue start/end).
 pub(super) async fn set_order_and_current_certificate(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     order_id: i64,
     order_status: OrderStatus,
     certificate_status: CertificateStatus,

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::store::Conn;
 use serde_json::json;
-use sqlx::AnyConnection;
 
 use super::orders::{LeafRequest, not_pending, set_order_and_current_certificate, visible_order};
 use super::revoke::apply_revocation;
@@ -133,7 +133,7 @@ impl Service {
     /// revoked.
     async fn carry_out(
         &self,
-        conn: &mut AnyConnection,
+        conn: &mut Conn,
         ctx: Context<'_>,
         request: &Request,
     ) -> ServiceResult<Vec<RevokedSerial>> {
@@ -180,7 +180,7 @@ impl Service {
 }
 
 /// Rejection returns the order to where it was before the request.
-async fn undo_pending_state(conn: &mut AnyConnection, request: &Request) -> ServiceResult<()> {
+async fn undo_pending_state(conn: &mut Conn, request: &Request) -> ServiceResult<()> {
     match request.kind {
         RequestType::Revoke => Ok(()),
         RequestType::NewRequest => {
@@ -206,7 +206,7 @@ fn stored_csr(pem: &str) -> ServiceResult<VerifiedCsr> {
 }
 
 async fn view(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     people: &mut HashMap<i64, User>,
     request: Request,
 ) -> ServiceResult<RequestView> {
@@ -231,11 +231,7 @@ async fn view(
     })
 }
 
-async fn person(
-    conn: &mut AnyConnection,
-    people: &mut HashMap<i64, User>,
-    id: i64,
-) -> ServiceResult<User> {
+async fn person(conn: &mut Conn, people: &mut HashMap<i64, User>, id: i64) -> ServiceResult<User> {
     if let Some(user) = people.get(&id) {
         return Ok(user.clone());
     }

@@ -1,7 +1,7 @@
 //! Revocation: of one certificate (the seed endpoint) or of a whole order.
 
+use crate::store::Conn;
 use serde_json::json;
-use sqlx::AnyConnection;
 
 use super::orders::{check_comments, insert_request, new_request, visible_order};
 use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit};
@@ -140,7 +140,7 @@ impl Service {
 
 /// The certificate and its order, if the caller may see them.
 async fn visible_certificate(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: Context<'_>,
     reference: &CertificateRef,
 ) -> ServiceResult<(Certificate, Order)> {
@@ -199,7 +199,7 @@ fn check_order_revocable(order: &Order) -> ServiceResult<()> {
 
 /// The reissue guard and the duplicate-request guard: nothing may be pending
 /// on the order. (The schema enforces the same with a unique index.)
-async fn check_no_pending_request(conn: &mut AnyConnection, order: &Order) -> ServiceResult<()> {
+async fn check_no_pending_request(conn: &mut Conn, order: &Order) -> ServiceResult<()> {
     match requests::find_pending_for_order(conn, order.id).await? {
         None => Ok(()),
         Some(pending) if pending.kind == RequestType::Revoke => Err(ServiceError::conflict(
@@ -225,7 +225,7 @@ async fn check_no_pending_request(conn: &mut AnyConnection, order: &Order) -> Se
 /// `certificate` is the request's certificate when the caller has just read
 /// it under the order's lock (it is read here otherwise).
 pub(super) async fn apply_revocation(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     ctx: Option<Context<'_>>,
     request: &Request,
     certificate: Option<Certificate>,

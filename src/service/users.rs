@@ -5,6 +5,7 @@
 //! nothing (nobody can enumerate 2^256 candidates) and would cost every API
 //! call ~30 ms, so a fast hash is the right tool; see docs/decisions.md.
 
+use crate::store::Conn;
 use rand::RngCore;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -84,7 +85,7 @@ pub async fn create_user(store: &Store, input: &NewUserInput) -> ServiceResult<(
 }
 
 async fn insert_user_with_key(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut Conn,
     input: &NewUserInput,
 ) -> ServiceResult<(User, String)> {
     let email = input.email.trim();

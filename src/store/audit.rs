@@ -8,9 +8,9 @@
 //! valid chain: compare the head hash with one kept elsewhere.
 
 use sha2::{Digest, Sha256};
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::AssertSqlSafe;
 
-use super::{Bind, Conditions, StoreError, StoreResult, is_postgres};
+use super::{Bind, Conditions, Conn, StoreError, StoreResult};
 use crate::model::{AuditEntry, Page, UnixTime};
 
 /// The "previous hash" of the first entry.
@@ -29,14 +29,12 @@ pub struct NewAuditEntry<'a> {
     pub created_at: UnixTime,
 }
 
-pub async fn append(conn: &mut AnyConnection, entry: &NewAuditEntry<'_>) -> StoreResult<()> {
+pub async fn append(conn: &mut Conn, entry: &NewAuditEntry<'_>) -> StoreResult<()> {
     // Appends must take turns so that each sees its predecessor: SQLite's
     // write transaction already excludes others; PostgreSQL needs a lock,
     // held until commit.
-    if is_postgres(conn) {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CHAIN_LOCK)
-            .execute(&mut *conn)
+    if conn.is_postgres() {
+        conn.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK))
             .await?;
     }
     let details = entry.details.to_string();
@@ -56,10 +54,11 @@ pub async fn append(conn: &mut AnyConnection, entry: &NewAuditEntry<'_>) -> Stor
         *head_guess() = Some(hash);
         return Ok(());
     }
-    let previous: Option<Option<String>> =
-        sqlx::query_scalar("SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
+    let previous: Option<Option<String>> = conn
+        .scalar_optional(sqlx::query_scalar(
+            "SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1",
+        ))
+        .await?;
     let previous = previous.flatten().unwrap_or_else(|| GENESIS.to_string());
     let hash = insert_after(conn, &fields, &previous)
         .await?
@@ -81,12 +80,12 @@ fn head_guess() -> std::sync::MutexGuard<'static, Option<String>> {
 /// Inserts the entry chained to `previous` if that is still the newest
 /// entry's hash; returns the new entry's hash, or `None` if it was not.
 async fn insert_after(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     fields: &ChainFields<'_>,
     previous: &str,
 ) -> StoreResult<Option<String>> {
     let hash = fields.hash(previous);
-    let inserted = sqlx::query(
+    let inserted = conn.execute(sqlx::query(
         "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, \
          details, entry_hash) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
          WHERE COALESCE((SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1), $9) = $10",
@@ -100,10 +99,8 @@ async fn insert_after(
     .bind(fields.details)
     .bind(&hash)
     .bind(GENESIS)
-    .bind(previous)
-    .execute(conn)
-    .await?
-    .rows_affected();
+    .bind(previous))
+    .await?;
     Ok((inserted == 1).then_some(hash))
 }
 
@@ -165,18 +162,17 @@ struct ChainRow {
 }
 
 /// Recomputes the whole chain, oldest first, in pages.
-pub async fn verify_chain(conn: &mut AnyConnection) -> StoreResult<ChainReport> {
+pub async fn verify_chain(conn: &mut Conn) -> StoreResult<ChainReport> {
     const PAGE: i64 = 10_000;
     let mut previous = GENESIS.to_string();
     let (mut after_id, mut checked) = (0i64, 0u64);
     loop {
-        let rows: Vec<ChainRow> = sqlx::query_as(
+        let rows: Vec<ChainRow> = conn.fetch_all(sqlx::query_as(
             "SELECT id, created_at, actor_id, action, object_type, object_id, request_id, details, \
              entry_hash FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after_id)
-        .bind(PAGE)
-        .fetch_all(&mut *conn)
+        .bind(PAGE))
         .await?;
         let Some(last) = rows.last() else {
             return Ok(ChainReport::Intact {
@@ -223,7 +219,7 @@ struct AuditRow {
 
 /// One page of entries, newest first, optionally of one action only.
 pub async fn list(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     action: Option<&str>,
     page: Page,
 ) -> StoreResult<(Vec<AuditEntry>, i64)> {
@@ -232,9 +228,8 @@ pub async fn list(
         conditions.push("a.action = {}", Bind::Text(action.into()));
     }
     let count_sql = format!("SELECT COUNT(*) FROM audit_log a{}", conditions.where_sql());
-    let total: i64 = conditions
-        .bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql)))
-        .fetch_one(&mut *conn)
+    let total: i64 = conn
+        .scalar_one(conditions.bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql))))
         .await?;
     let sql = format!(
         "SELECT a.id, a.created_at, a.actor_id, u.email AS actor_email, a.action, a.object_type, \
@@ -243,11 +238,13 @@ pub async fn list(
         conditions.where_sql(),
         conditions.page_sql()
     );
-    let rows: Vec<AuditRow> = conditions
-        .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(conn)
+    let rows: Vec<AuditRow> = conn
+        .fetch_all(
+            conditions
+                .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
+                .bind(page.limit)
+                .bind(page.offset),
+        )
         .await?;
     let entries = rows
         .into_iter()

@@ -1,8 +1,8 @@
 //! The `certificates` table.
 
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::AssertSqlSafe;
 
-use super::{StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
+use super::{Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
 use crate::model::{Certificate, CertificateStatus, RevocationReason, UnixTime};
 
 const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
@@ -68,8 +68,8 @@ pub struct NewCertificate<'a> {
     pub created_at: UnixTime,
 }
 
-pub async fn insert(conn: &mut AnyConnection, cert: &NewCertificate<'_>) -> StoreResult<i64> {
-    let id = sqlx::query_scalar(
+pub async fn insert(conn: &mut Conn, cert: &NewCertificate<'_>) -> StoreResult<i64> {
+    let id = conn.scalar_one(sqlx::query_scalar(
         "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, csr, \
          signature_hash, pem, valid_from, valid_till, crl_shard, created_at) \
          VALUES ($1, $2, 'issued', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
@@ -84,89 +84,76 @@ pub async fn insert(conn: &mut AnyConnection, cert: &NewCertificate<'_>) -> Stor
     .bind(cert.valid_from)
     .bind(cert.valid_till)
     .bind(i64::from(cert.crl_shard))
-    .bind(cert.created_at)
-    .fetch_one(conn)
+    .bind(cert.created_at))
     .await?;
     Ok(id)
 }
 
-pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Certificate>> {
+pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Certificate>> {
     let sql = format!("SELECT {COLUMNS} FROM certificates WHERE id = $1");
-    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
+    let row: Option<CertificateRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
         .await?;
     row.map(CertificateRow::into_certificate).transpose()
 }
 
 pub async fn find_by_serial(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     serial_hex_upper: &str,
 ) -> StoreResult<Option<Certificate>> {
     let sql = format!("SELECT {COLUMNS} FROM certificates WHERE serial_number = $1");
-    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(serial_hex_upper)
-        .fetch_optional(conn)
+    let row: Option<CertificateRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(serial_hex_upper))
         .await?;
     row.map(CertificateRow::into_certificate).transpose()
 }
 
 /// Every certificate of an order, oldest first.
-pub async fn list_for_order(
-    conn: &mut AnyConnection,
-    order_id: i64,
-) -> StoreResult<Vec<Certificate>> {
+pub async fn list_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Vec<Certificate>> {
     let sql = format!("SELECT {COLUMNS} FROM certificates WHERE order_id = $1 ORDER BY id");
-    let rows: Vec<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(order_id)
-        .fetch_all(conn)
+    let rows: Vec<CertificateRow> = conn
+        .fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(order_id))
         .await?;
     into_certificates(rows)
 }
 
 /// The newest certificate of an order: the one order details show.
-pub async fn current_for_order(
-    conn: &mut AnyConnection,
-    order_id: i64,
-) -> StoreResult<Option<Certificate>> {
+pub async fn current_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Option<Certificate>> {
     let sql =
         format!("SELECT {COLUMNS} FROM certificates WHERE order_id = $1 ORDER BY id DESC LIMIT 1");
-    let row: Option<CertificateRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(order_id)
-        .fetch_optional(conn)
+    let row: Option<CertificateRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(order_id))
         .await?;
     row.map(CertificateRow::into_certificate).transpose()
 }
 
-pub async fn set_status(
-    conn: &mut AnyConnection,
-    id: i64,
-    status: CertificateStatus,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE certificates SET status = $1 WHERE id = $2")
-        .bind(status.as_str())
-        .bind(id)
-        .execute(conn)
-        .await?;
+pub async fn set_status(conn: &mut Conn, id: i64, status: CertificateStatus) -> StoreResult<()> {
+    conn.execute(
+        sqlx::query("UPDATE certificates SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(id),
+    )
+    .await?;
     Ok(())
 }
 
 /// Marks a certificate revoked. A certificate already revoked keeps its first
 /// revocation time and only takes the new reason (the keyCompromise upgrade).
 pub async fn revoke(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: i64,
     at: UnixTime,
     reason: RevocationReason,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE certificates SET status = 'revoked', revoked_at = COALESCE(revoked_at, $1), \
+    conn.execute(
+        sqlx::query(
+            "UPDATE certificates SET status = 'revoked', revoked_at = COALESCE(revoked_at, $1), \
          revocation_reason = $2 WHERE id = $3",
+        )
+        .bind(at)
+        .bind(reason.code())
+        .bind(id),
     )
-    .bind(at)
-    .bind(reason.code())
-    .bind(id)
-    .execute(conn)
     .await?;
     Ok(())
 }
@@ -208,19 +195,21 @@ impl RevocationRow {
 /// The revoked certificates of one CRL shard still valid at `valid_after`
 /// (expired ones may leave the CRL), in serial order.
 pub async fn revoked_in_shard(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     shard: u16,
     valid_after: UnixTime,
 ) -> StoreResult<Vec<Revocation>> {
-    let rows: Vec<RevocationRow> = sqlx::query_as(
-        "SELECT serial_number, revoked_at, revocation_reason FROM certificates \
+    let rows: Vec<RevocationRow> = conn
+        .fetch_all(
+            sqlx::query_as(
+                "SELECT serial_number, revoked_at, revocation_reason FROM certificates \
          WHERE crl_shard = $1 AND valid_till >= $2 AND revoked_at IS NOT NULL \
          ORDER BY serial_number",
-    )
-    .bind(i64::from(shard))
-    .bind(valid_after)
-    .fetch_all(conn)
-    .await?;
+            )
+            .bind(i64::from(shard))
+            .bind(valid_after),
+        )
+        .await?;
     rows.into_iter()
         .map(RevocationRow::into_revocation)
         .collect()
@@ -235,15 +224,17 @@ pub enum SerialStatus {
 }
 
 pub async fn status_of_serial(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     serial_hex_upper: &str,
 ) -> StoreResult<SerialStatus> {
-    let row: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT revoked_at, revocation_reason FROM certificates WHERE serial_number = $1",
-    )
-    .bind(serial_hex_upper)
-    .fetch_optional(conn)
-    .await?;
+    let row: Option<(Option<i64>, Option<i64>)> = conn
+        .fetch_optional(
+            sqlx::query_as(
+                "SELECT revoked_at, revocation_reason FROM certificates WHERE serial_number = $1",
+            )
+            .bind(serial_hex_upper),
+        )
+        .await?;
     Ok(match row {
         None => SerialStatus::NeverIssued,
         Some((None, _)) => SerialStatus::Valid,

@@ -8,24 +8,24 @@
 //! miss notices; it reports a [`FeedEvent::Gap`] and the publisher then
 //! re-reads everything. On SQLite there is one node, so there is no feed.
 
-use sqlx::AnyConnection;
 use sqlx::postgres::PgListener;
 
-use super::{Store, StoreError, StoreResult, is_postgres};
+use super::{Conn, Store, StoreError, StoreResult};
 use crate::model::RevokedSerial;
 
 const CHANNEL: &str = "certd_revocations";
 
 /// Tells the other nodes, once the transaction commits, that a certificate
 /// was revoked.
-pub async fn announce(conn: &mut AnyConnection, revoked: &RevokedSerial) -> StoreResult<()> {
-    if is_postgres(conn) {
+pub async fn announce(conn: &mut Conn, revoked: &RevokedSerial) -> StoreResult<()> {
+    if conn.is_postgres() {
         let payload = format!("{} {}", revoked.serial_number, revoked.crl_shard);
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(conn)
-            .await?;
+        conn.execute(
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -20,14 +20,13 @@
 //! each sees the changes of the members before it, as it would have after
 //! their commits.
 
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::{AnyConnection, Executor};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
+use super::sqlite::SqliteWriterConn;
 use super::{StoreError, StoreResult};
 
 /// A batch is committed at this many members even if writers are queued...
@@ -65,7 +64,7 @@ struct Counters {
 }
 
 struct Batch {
-    conn: AnyConnection,
+    conn: SqliteWriterConn,
     stats: Arc<Counters>,
     /// `Some` between BEGIN and COMMIT.
     open: Option<OpenBatch>,
@@ -89,13 +88,14 @@ enum Savepoint {
     Kept,
 }
 
-// Requests can be cancelled at any await (a client hangs up, a time-out
-// fires). The statements that open, join and commit a batch therefore run in
-// spawned tasks that finish whatever happens to the caller; only the member's
-// own statements run in the caller, and dropping the member undoes them.
+// Statements run in the member's task, synchronously, so a request cancelled
+// at an await never stops one halfway. The two that can wait on the disk or
+// on another process run on blocking threads: BEGIN IMMEDIATE (the write lock,
+// up to busy_timeout) and COMMIT (an fsync). Both finish, and settle their
+// batch, whatever happens to the member that started them.
 
 impl GroupWriter {
-    pub fn new(conn: AnyConnection) -> GroupWriter {
+    pub fn new(conn: SqliteWriterConn) -> GroupWriter {
         let stats = Arc::new(Counters::default());
         GroupWriter {
             stats: Arc::clone(&stats),
@@ -118,29 +118,18 @@ impl GroupWriter {
     /// Waits for this writer's turn and opens its savepoint.
     pub async fn begin(&self) -> StoreResult<Member> {
         let ticket = QueueTicket::take(self);
-        let batch = self.batch.clone().lock_owned().await;
+        let mut batch = self.batch.clone().lock_owned().await;
         ticket.admitted();
-        let (reply, opened) = oneshot::channel();
-        let queued = self.queued.clone();
-        tokio::spawn(async move {
-            let mut batch = batch;
-            match open_member(&mut batch).await {
-                Ok(()) => {
-                    if let Err(Ok(mut batch)) = reply.send(Ok(batch)) {
-                        // The caller went away while waiting.
-                        recover(&mut batch).await;
-                        settle(batch, &queued, false).await;
-                    }
-                }
-                Err(error) => {
-                    settle(batch, &queued, false).await;
-                    let _ = reply.send(Err(error));
-                }
+        recover(&mut batch);
+        let batch = if batch.open.is_some() {
+            if let Err(error) = join_batch(&mut batch) {
+                settle(batch, &self.queued, false);
+                return Err(error);
             }
-        });
-        let batch = opened
-            .await
-            .map_err(|_| StoreError::CommitFailed("the writer task stopped".into()))??;
+            batch
+        } else {
+            start_batch(batch, self.queued.clone()).await?
+        };
         Ok(Member {
             batch: Some(batch),
             writer: self.batch.clone(),
@@ -149,7 +138,7 @@ impl GroupWriter {
     }
 }
 
-/// One writer's turn: derefs to the batch's connection.
+/// One writer's turn on the batch's connection.
 pub struct Member {
     /// `None` once handed to `commit`.
     batch: Option<BatchGuard>,
@@ -158,26 +147,31 @@ pub struct Member {
 }
 
 impl Member {
+    pub fn conn(&self) -> &SqliteWriterConn {
+        // Only `commit` takes the guard, and it consumes the member.
+        &self
+            .batch
+            .as_deref()
+            .expect("member used after commit")
+            .conn
+    }
+
     /// Keeps this member's changes and returns once they are durable.
     pub async fn commit(mut self) -> StoreResult<()> {
-        let Some(batch) = self.batch.take() else {
+        let Some(mut batch) = self.batch.take() else {
             return Ok(());
         };
         let (sender, mut outcome) = oneshot::channel();
-        let queued = self.queued.clone();
-        tokio::spawn(async move {
-            let mut batch = batch;
-            // The savepoint is released by the next member's SAVEPOINT or by
-            // COMMIT, saving a round trip to SQLite's thread per writer.
-            match batch.open.as_mut() {
-                Some(open) => {
-                    open.savepoint = Savepoint::Kept;
-                    open.members.push(sender);
-                }
-                None => drop(sender),
+        // The savepoint is released by the next member's SAVEPOINT or by
+        // COMMIT, saving a statement per writer.
+        match batch.open.as_mut() {
+            Some(open) => {
+                open.savepoint = Savepoint::Kept;
+                open.members.push(sender);
             }
-            settle(batch, &queued, false).await;
-        });
+            None => drop(sender),
+        }
+        settle(batch, &self.queued, false);
         loop {
             match tokio::time::timeout(STALL, &mut outcome).await {
                 Ok(Ok(result)) => return result.map_err(StoreError::CommitFailed),
@@ -188,19 +182,10 @@ impl Member {
                 }
                 Err(_) => {
                     let batch = self.writer.clone().lock_owned().await;
-                    settle(batch, &self.queued, true).await;
+                    settle(batch, &self.queued, true);
                 }
             }
         }
-    }
-
-    fn batch(&self) -> &Batch {
-        // Only `commit` takes the guard, and it consumes the member.
-        self.batch.as_deref().expect("member used after commit")
-    }
-
-    fn batch_mut(&mut self) -> &mut Batch {
-        self.batch.as_deref_mut().expect("member used after commit")
     }
 }
 
@@ -208,31 +193,10 @@ impl Drop for Member {
     /// Dropped without commit (an error, or a cancelled request): undo this
     /// member's changes, then settle the batch, which others may wait on.
     fn drop(&mut self) {
-        let Some(mut batch) = self.batch.take() else {
-            return;
-        };
-        let queued = self.queued.clone();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                recover(&mut batch).await;
-                settle(batch, &queued, false).await;
-            });
+        if let Some(mut batch) = self.batch.take() {
+            recover(&mut batch);
+            settle(batch, &self.queued, false);
         }
-        // Without a runtime the guard drops here with the savepoint in use, and
-        // the next writer rolls the savepoint back.
-    }
-}
-
-impl Deref for Member {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.batch().conn
-    }
-}
-
-impl DerefMut for Member {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.batch_mut().conn
     }
 }
 
@@ -267,58 +231,77 @@ impl Drop for QueueTicket<'_> {
         let (lock, queued) = (self.writer.batch.clone(), self.writer.queued.clone());
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let batch = lock.lock_owned().await;
-                settle(batch, &queued, false).await;
+                settle(lock.lock_owned().await, &queued, false);
             });
         }
     }
 }
 
-/// Opens the batch if none is open, then this member's savepoint.
-async fn open_member(batch: &mut Batch) -> StoreResult<()> {
-    recover(batch).await;
-    match batch.open.as_ref().map(|open| open.savepoint) {
-        Some(previous) => {
-            let sql = if previous == Savepoint::Kept {
-                "RELEASE SAVEPOINT member; SAVEPOINT member"
-            } else {
-                "SAVEPOINT member"
-            };
-            let opened = batch.conn.execute(sql).await;
-            if let Some(open) = batch.open.as_mut() {
-                // After a failure: none of ours to roll back (a kept one that
-                // failed to release only deepens the stack until COMMIT).
-                open.savepoint = Savepoint::None;
+/// Opens a batch and the first member's savepoint, on a blocking thread.
+async fn start_batch(batch: BatchGuard, queued: Arc<AtomicUsize>) -> StoreResult<BatchGuard> {
+    let (reply, started) = oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let mut batch = batch;
+        match begin_batch(&mut batch) {
+            Ok(()) => {
+                if let Err(Ok(mut batch)) = reply.send(Ok(batch)) {
+                    // The member went away while waiting.
+                    recover(&mut batch);
+                    settle(batch, &queued, false);
+                }
             }
-            opened?;
-        }
-        None => {
-            if let Err(error) = batch
-                .conn
-                .execute("BEGIN IMMEDIATE; SAVEPOINT member")
-                .await
-            {
-                // BEGIN may have worked and SAVEPOINT not; start from a clean slate.
-                let _ = batch.conn.execute("ROLLBACK").await;
-                return Err(error.into());
+            Err(error) => {
+                let _ = reply.send(Err(error));
             }
-            batch.open = Some(OpenBatch {
-                started: Instant::now(),
-                members: Vec::new(),
-                savepoint: Savepoint::None,
-            });
         }
+    });
+    started
+        .await
+        .map_err(|_| StoreError::CommitFailed("the writer task stopped".into()))?
+}
+
+fn begin_batch(batch: &mut Batch) -> StoreResult<()> {
+    if let Err(error) = batch.conn.batch("BEGIN IMMEDIATE; SAVEPOINT member") {
+        // BEGIN may have worked and SAVEPOINT not; start from a clean slate.
+        let _ = batch.conn.batch("ROLLBACK");
+        return Err(error);
     }
-    if let Some(open) = batch.open.as_mut() {
-        open.savepoint = Savepoint::InUse;
-    }
+    batch.open = Some(OpenBatch {
+        started: Instant::now(),
+        members: Vec::new(),
+        savepoint: Savepoint::InUse,
+    });
     Ok(())
+}
+
+/// Opens the next member's savepoint in the open batch.
+fn join_batch(batch: &mut Batch) -> StoreResult<()> {
+    let Some(open) = batch.open.as_mut() else {
+        return Err(StoreError::CommitFailed("no open batch to join".into()));
+    };
+    let sql = if open.savepoint == Savepoint::Kept {
+        "RELEASE SAVEPOINT member; SAVEPOINT member"
+    } else {
+        "SAVEPOINT member"
+    };
+    match batch.conn.batch(sql) {
+        Ok(()) => {
+            open.savepoint = Savepoint::InUse;
+            Ok(())
+        }
+        Err(error) => {
+            // None of ours to roll back (a kept one that failed to release
+            // only deepens the stack until COMMIT).
+            open.savepoint = Savepoint::None;
+            Err(error)
+        }
+    }
 }
 
 /// Rolls back a savepoint left in use by a member that did not commit. If
 /// even that fails, the connection's state is unknown: the whole batch is
 /// rolled back and fails.
-async fn recover(batch: &mut Batch) {
+fn recover(batch: &mut Batch) {
     let Some(open) = batch.open.as_mut() else {
         return;
     };
@@ -328,10 +311,9 @@ async fn recover(batch: &mut Batch) {
     open.savepoint = Savepoint::None;
     let undone = batch
         .conn
-        .execute("ROLLBACK TO SAVEPOINT member; RELEASE SAVEPOINT member")
-        .await;
+        .batch("ROLLBACK TO SAVEPOINT member; RELEASE SAVEPOINT member");
     if let Err(error) = undone {
-        let _ = batch.conn.execute("ROLLBACK").await;
+        let _ = batch.conn.batch("ROLLBACK");
         if let Some(open) = batch.open.take() {
             tell(open, Err(format!("rolling back a failed writer: {error}")));
         }
@@ -339,10 +321,11 @@ async fn recover(batch: &mut Batch) {
 }
 
 /// Commits the open batch unless a queued writer will (and the batch is
-/// neither full nor old), then releases the lock.
-async fn settle(mut batch: BatchGuard, queued: &AtomicUsize, force: bool) {
-    // Never commit a savepoint nobody finished (a member dropped outside a runtime).
-    recover(&mut batch).await;
+/// neither full nor old); the lock is released once that is decided, or
+/// after the COMMIT.
+fn settle(mut batch: BatchGuard, queued: &AtomicUsize, force: bool) {
+    // Never commit a savepoint nobody finished.
+    recover(&mut batch);
     let Some(open) = batch.open.as_ref() else {
         return;
     };
@@ -350,11 +333,19 @@ async fn settle(mut batch: BatchGuard, queued: &AtomicUsize, force: bool) {
     if !force && !due && queued.load(Ordering::SeqCst) > 0 {
         return;
     }
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => drop(runtime.spawn_blocking(move || commit(batch))),
+        Err(_) => commit(batch),
+    }
+}
+
+/// COMMITs the batch (waiting for its fsync) and tells every member.
+fn commit(mut batch: BatchGuard) {
     let Some(open) = batch.open.take() else {
         return;
     };
-    let outcome = match batch.conn.execute("COMMIT").await {
-        Ok(_) => {
+    let outcome = match batch.conn.batch("COMMIT") {
+        Ok(()) => {
             batch.stats.commits.fetch_add(1, Ordering::Relaxed);
             let writes = open.members.len() as u64;
             batch.stats.writes.fetch_add(writes, Ordering::Relaxed);
@@ -362,7 +353,7 @@ async fn settle(mut batch: BatchGuard, queued: &AtomicUsize, force: bool) {
         }
         Err(error) => {
             // After a failed COMMIT SQLite may or may not have rolled back.
-            let _ = batch.conn.execute("ROLLBACK").await;
+            let _ = batch.conn.batch("ROLLBACK");
             Err(error.to_string())
         }
     };
@@ -381,7 +372,7 @@ fn tell(open: OpenBatch, outcome: Outcome) {
 mod tests {
     use std::sync::Arc;
 
-    use sqlx::{Connection, Executor};
+    use sqlx::Connection;
 
     use crate::store::{PoolSettings, Store};
 
@@ -391,9 +382,11 @@ mod tests {
             .await
             .unwrap();
         let mut tx = store.write().await.unwrap();
-        tx.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY, writer INTEGER NOT NULL)")
-            .await
-            .unwrap();
+        tx.execute(sqlx::query(
+            "CREATE TABLE scratch (id INTEGER PRIMARY KEY, writer INTEGER NOT NULL)",
+        ))
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
         (dir, Arc::new(store))
     }
@@ -401,9 +394,7 @@ mod tests {
     /// A write transaction holding one uncommitted row.
     async fn write_row(store: &Store, writer: i64) -> crate::store::WriteTx {
         let mut tx = store.write().await.unwrap();
-        sqlx::query("INSERT INTO scratch (writer) VALUES ($1)")
-            .bind(writer)
-            .execute(&mut *tx)
+        tx.execute(sqlx::query("INSERT INTO scratch (writer) VALUES ($1)").bind(writer))
             .await
             .unwrap();
         tx

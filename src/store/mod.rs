@@ -4,33 +4,41 @@
 
 pub mod audit;
 pub mod certificates;
+mod conn;
 pub mod feed;
 mod group_commit;
 pub mod orders;
 pub mod requests;
+mod sqlite;
 pub mod users;
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Any, AnyPool, Executor};
 
+pub use conn::Conn;
 pub use group_commit::GroupCommitStats;
-use group_commit::{GroupWriter, Member};
+use group_commit::GroupWriter;
+use sqlite::SqliteWriterConn;
+
+/// A driver's error, kept for the log.
+pub type DriverError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached (pool timeout, lost connection).
     #[error("database unavailable: {0}")]
-    Unavailable(sqlx::Error),
+    Unavailable(DriverError),
     /// A unique constraint refused the write: someone else got there first.
     #[error("constraint violated: {0}")]
     Conflict(String),
     #[error("database error: {0}")]
-    Database(sqlx::Error),
+    Database(DriverError),
     /// The COMMIT of a group of SQLite writes failed; none of them is stored.
     #[error("commit failed: {0}")]
     CommitFailed(String),
@@ -48,14 +56,14 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error),
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.into()),
             sqlx::Error::Database(ref db) if db.code().is_some_and(|c| means_unavailable(&c)) => {
-                StoreError::Unavailable(error)
+                StoreError::Unavailable(error.into())
             }
             sqlx::Error::Database(ref db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_string())
             }
-            other => StoreError::Database(other),
+            other => StoreError::Database(other.into()),
         }
     }
 }
@@ -109,41 +117,26 @@ pub struct Store {
 
 /// A write transaction. Dropping it without `commit` rolls back.
 pub struct WriteTx {
-    inner: WriteInner,
-}
-
-enum WriteInner {
-    /// A member of a SQLite group commit.
-    Sqlite(Member),
-    Postgres(Transaction<'static, Any>),
+    conn: Conn,
 }
 
 impl WriteTx {
     /// Returns once the changes are durable.
     pub async fn commit(self) -> StoreResult<()> {
-        match self.inner {
-            WriteInner::Sqlite(member) => member.commit().await,
-            WriteInner::Postgres(tx) => Ok(tx.commit().await?),
-        }
+        self.conn.commit().await
     }
 }
 
 impl Deref for WriteTx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        match &self.inner {
-            WriteInner::Sqlite(member) => member,
-            WriteInner::Postgres(tx) => tx,
-        }
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
     }
 }
 
 impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        match &mut self.inner {
-            WriteInner::Sqlite(member) => member,
-            WriteInner::Postgres(tx) => tx,
-        }
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
     }
 }
 
@@ -191,8 +184,8 @@ impl Store {
         }
         let sqlite_writer = match backend {
             Backend::Sqlite => {
-                let mut conn = AnyConnection::connect(url).await?;
-                conn.execute(SQLITE_PRAGMAS).await?;
+                let options = SqliteConnectOptions::from_str(url)?;
+                let conn = SqliteWriterConn::open(options.get_filename(), SQLITE_PRAGMAS)?;
                 Some(GroupWriter::new(conn))
             }
             Backend::Postgres => None,
@@ -211,19 +204,19 @@ impl Store {
     }
 
     /// A connection for reads outside any transaction.
-    pub async fn read(&self) -> StoreResult<PoolConnection<Any>> {
-        Ok(self.pool.acquire().await?)
+    pub async fn read(&self) -> StoreResult<Conn> {
+        Ok(Conn::pooled(self.pool.acquire().await?))
     }
 
     /// Starts a write transaction. On SQLite it holds the write lock from
     /// BEGIN (IMMEDIATE) to commit, so checks made inside the transaction stay
     /// true until commit.
     pub async fn write(&self) -> StoreResult<WriteTx> {
-        let inner = match &self.sqlite_writer {
-            Some(writer) => WriteInner::Sqlite(writer.begin().await?),
-            None => WriteInner::Postgres(self.pool.begin().await?),
+        let conn = match &self.sqlite_writer {
+            Some(writer) => Conn::writer(writer.begin().await?),
+            None => Conn::transaction(self.pool.begin().await?),
         };
-        Ok(WriteTx { inner })
+        Ok(WriteTx { conn })
     }
 
     /// Recomputes the audit log's hash chain (see `audit`).
@@ -236,12 +229,6 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
-}
-
-/// Whether a connection talks to PostgreSQL (for the few statements whose
-/// SQL differs between the backends).
-fn is_postgres(conn: &AnyConnection) -> bool {
-    conn.backend_name() == "PostgreSQL"
 }
 
 /// Parses a stored enum string, reporting unknown values as corruption.
@@ -340,13 +327,13 @@ mod tests {
             .await
             .unwrap();
         let mut conn = store.read().await.unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut *conn)
+        let mode: String = conn
+            .scalar_one(sqlx::query_scalar("PRAGMA journal_mode"))
             .await
             .unwrap();
         assert_eq!(mode, "wal");
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut *conn)
+        let sync: i64 = conn
+            .scalar_one(sqlx::query_scalar("PRAGMA synchronous"))
             .await
             .unwrap();
         assert_eq!(sync, 2, "synchronous must be FULL");
@@ -359,25 +346,23 @@ mod tests {
             .await
             .unwrap();
         let mut tx = store.write().await.unwrap();
-        sqlx::query(
+        tx.execute(sqlx::query(
             "INSERT INTO users (id, first_name, last_name, email, role, created_at) \
              VALUES (1, 'a', 'b', 'a@example.com', 'user', 0)",
-        )
-        .execute(&mut *tx)
+        ))
         .await
         .unwrap();
-        sqlx::query(
+        tx.execute(sqlx::query(
             "INSERT INTO orders (id, user_id, product, status, common_name, dns_names, csr, \
              signature_hash, validity_days, created_at) \
              VALUES (1, 1, 'ssl_basic', 'issued', 'a.example.com', '[]', '', 'sha256', 365, 0)",
-        )
-        .execute(&mut *tx)
+        ))
         .await
         .unwrap();
         let pending = "INSERT INTO requests (type, status, order_id, requester_id, created_at) \
                        VALUES ('revoke', 'pending', 1, 1, 0)";
-        sqlx::query(pending).execute(&mut *tx).await.unwrap();
-        let second = sqlx::query(pending).execute(&mut *tx).await;
+        tx.execute(sqlx::query(pending)).await.unwrap();
+        let second = tx.execute(sqlx::query(pending)).await;
         assert!(matches!(
             second.map_err(StoreError::from),
             Err(StoreError::Conflict(_))

@@ -1,8 +1,8 @@
 //! The `orders` table.
 
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::AssertSqlSafe;
 
-use super::{Bind, Conditions, StoreResult, names_from_json, names_to_json, parse_stored};
+use super::{Bind, Conditions, Conn, StoreResult, names_from_json, names_to_json, parse_stored};
 use crate::model::{Order, OrderStatus, Page, Product, UnixTime};
 
 const COLUMNS: &str = "o.id, o.user_id, o.product, o.status, o.common_name, o.dns_names, o.csr, \
@@ -51,8 +51,8 @@ pub struct NewOrder<'a> {
     pub created_at: UnixTime,
 }
 
-pub async fn insert(conn: &mut AnyConnection, order: &NewOrder<'_>) -> StoreResult<i64> {
-    let id = sqlx::query_scalar(
+pub async fn insert(conn: &mut Conn, order: &NewOrder<'_>) -> StoreResult<i64> {
+    let id = conn.scalar_one(sqlx::query_scalar(
         "INSERT INTO orders (user_id, product, status, common_name, dns_names, csr, signature_hash, \
          validity_days, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
@@ -64,17 +64,15 @@ pub async fn insert(conn: &mut AnyConnection, order: &NewOrder<'_>) -> StoreResu
     .bind(order.csr)
     .bind(order.signature_hash)
     .bind(order.validity_days)
-    .bind(order.created_at)
-    .fetch_one(conn)
+    .bind(order.created_at))
     .await?;
     Ok(id)
 }
 
-pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Order>> {
+pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Order>> {
     let sql = format!("SELECT {COLUMNS} FROM orders o WHERE o.id = $1");
-    let row: Option<OrderRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
+    let row: Option<OrderRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
         .await?;
     row.map(OrderRow::into_order).transpose()
 }
@@ -83,22 +81,21 @@ pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Order
 /// order take turns across nodes: every check a writer makes after this stays
 /// true until it commits. On SQLite the write transaction (`BEGIN IMMEDIATE`)
 /// already excludes every other writer, so there is nothing to do.
-pub async fn lock(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
-    if super::is_postgres(conn) {
-        sqlx::query("SELECT id FROM orders WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(conn)
+pub async fn lock(conn: &mut Conn, id: i64) -> StoreResult<()> {
+    if conn.is_postgres() {
+        conn.execute(sqlx::query("SELECT id FROM orders WHERE id = $1 FOR UPDATE").bind(id))
             .await?;
     }
     Ok(())
 }
 
-pub async fn set_status(conn: &mut AnyConnection, id: i64, status: OrderStatus) -> StoreResult<()> {
-    sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
-        .bind(status.as_str())
-        .bind(id)
-        .execute(conn)
-        .await?;
+pub async fn set_status(conn: &mut Conn, id: i64, status: OrderStatus) -> StoreResult<()> {
+    conn.execute(
+        sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(id),
+    )
+    .await?;
     Ok(())
 }
 
@@ -115,7 +112,7 @@ pub struct OrderFilter {
 
 /// One page of orders, newest first, and the total that matched.
 pub async fn list(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     filter: &OrderFilter,
     page: Page,
 ) -> StoreResult<(Vec<Order>, i64)> {
@@ -136,20 +133,21 @@ pub async fn list(
         );
     }
     let count_sql = format!("SELECT COUNT(*) FROM orders o{}", conditions.where_sql());
-    let total: i64 = conditions
-        .bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql)))
-        .fetch_one(&mut *conn)
+    let total: i64 = conn
+        .scalar_one(conditions.bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql))))
         .await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM orders o{} ORDER BY o.id DESC{}",
         conditions.where_sql(),
         conditions.page_sql()
     );
-    let rows: Vec<OrderRow> = conditions
-        .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(conn)
+    let rows: Vec<OrderRow> = conn
+        .fetch_all(
+            conditions
+                .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
+                .bind(page.limit)
+                .bind(page.offset),
+        )
         .await?;
     let orders = rows
         .into_iter()

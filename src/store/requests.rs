@@ -1,9 +1,9 @@
 //! The `requests` table: the approval workflow's new order, reissue and revoke requests.
 
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::AssertSqlSafe;
 
 use super::{
-    Bind, Conditions, StoreError, StoreResult, names_from_json, names_to_json, parse_stored,
+    Bind, Conditions, Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored,
 };
 use crate::model::{
     NewRequest, Page, ReissueSpec, Request, RequestStatus, RequestType, RevocationReason, UnixTime,
@@ -78,7 +78,7 @@ impl RequestRow {
 }
 
 /// Stores a new request and returns it as stored.
-pub async fn insert(conn: &mut AnyConnection, request: &NewRequest) -> StoreResult<Request> {
+pub async fn insert(conn: &mut Conn, request: &NewRequest) -> StoreResult<Request> {
     let reissue = request.reissue.as_ref();
     let processed_at = (request.status != RequestStatus::Pending).then_some(request.created_at);
     let sql = format!(
@@ -86,54 +86,53 @@ pub async fn insert(conn: &mut AnyConnection, request: &NewRequest) -> StoreResu
          revocation_reason, csr, common_name, dns_names, signature_hash, created_at, processed_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
     );
-    let row: RequestRow = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(request.kind.as_str())
-        .bind(request.status.as_str())
-        .bind(request.order_id)
-        .bind(request.certificate_id)
-        .bind(request.requester_id)
-        .bind(request.processor_id)
-        .bind(request.comments.as_deref())
-        .bind(request.revocation_reason.map(RevocationReason::code))
-        .bind(reissue.map(|r| r.csr.as_str()))
-        .bind(reissue.map(|r| r.common_name.as_str()))
-        .bind(reissue.map(|r| names_to_json(&r.dns_names)))
-        .bind(reissue.map(|r| r.signature_hash.as_str()))
-        .bind(request.created_at)
-        .bind(processed_at)
-        .fetch_one(conn)
+    let row: RequestRow = conn
+        .fetch_one(
+            sqlx::query_as(AssertSqlSafe(sql))
+                .bind(request.kind.as_str())
+                .bind(request.status.as_str())
+                .bind(request.order_id)
+                .bind(request.certificate_id)
+                .bind(request.requester_id)
+                .bind(request.processor_id)
+                .bind(request.comments.as_deref())
+                .bind(request.revocation_reason.map(RevocationReason::code))
+                .bind(reissue.map(|r| r.csr.as_str()))
+                .bind(reissue.map(|r| r.common_name.as_str()))
+                .bind(reissue.map(|r| names_to_json(&r.dns_names)))
+                .bind(reissue.map(|r| r.signature_hash.as_str()))
+                .bind(request.created_at)
+                .bind(processed_at),
+        )
         .await?;
     row.into_request()
 }
 
-pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<Request>> {
+pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Request>> {
     let sql = format!("SELECT {COLUMNS} FROM requests WHERE id = $1");
-    let row: Option<RequestRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
+    let row: Option<RequestRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
         .await?;
     row.map(RequestRow::into_request).transpose()
 }
 
 /// The pending request of an order, if any (the schema allows at most one).
 pub async fn find_pending_for_order(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     order_id: i64,
 ) -> StoreResult<Option<Request>> {
     let sql = format!("SELECT {COLUMNS} FROM requests WHERE order_id = $1 AND status = 'pending'");
-    let row: Option<RequestRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(order_id)
-        .fetch_optional(conn)
+    let row: Option<RequestRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(order_id))
         .await?;
     row.map(RequestRow::into_request).transpose()
 }
 
 /// Every request of an order, oldest first.
-pub async fn list_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreResult<Vec<Request>> {
+pub async fn list_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Vec<Request>> {
     let sql = format!("SELECT {COLUMNS} FROM requests WHERE order_id = $1 ORDER BY id");
-    let rows: Vec<RequestRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(order_id)
-        .fetch_all(conn)
+    let rows: Vec<RequestRow> = conn
+        .fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(order_id))
         .await?;
     rows.into_iter().map(RequestRow::into_request).collect()
 }
@@ -142,14 +141,14 @@ pub async fn list_for_order(conn: &mut AnyConnection, order_id: i64) -> StoreRes
 /// was no longer pending: the conditional UPDATE is what makes two concurrent
 /// approvals produce exactly one winner, on any backend.
 pub async fn close(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: i64,
     status: RequestStatus,
     processor_id: Option<i64>,
     processor_comment: Option<&str>,
     at: UnixTime,
 ) -> StoreResult<bool> {
-    let result = sqlx::query(
+    let changed = conn.execute(sqlx::query(
         "UPDATE requests SET status = $1, processor_id = $2, processor_comment = $3, processed_at = $4 \
          WHERE id = $5 AND status = 'pending'",
     )
@@ -157,10 +156,9 @@ pub async fn close(
     .bind(processor_id)
     .bind(processor_comment)
     .bind(at)
-    .bind(id)
-    .execute(conn)
+    .bind(id))
     .await?;
-    Ok(result.rows_affected() == 1)
+    Ok(changed == 1)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,16 +189,16 @@ pub struct RequestFilter {
 }
 
 /// How many requests wait for an administrator (for `/metrics`).
-pub async fn count_pending(conn: &mut AnyConnection) -> StoreResult<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE status = 'pending'")
-            .fetch_one(conn)
-            .await?,
-    )
+pub async fn count_pending(conn: &mut Conn) -> StoreResult<i64> {
+    Ok(conn
+        .scalar_one(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM requests WHERE status = 'pending'",
+        ))
+        .await?)
 }
 
 pub async fn list(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     filter: &RequestFilter,
     sort: RequestSort,
     page: Page,
@@ -216,9 +214,8 @@ pub async fn list(
         conditions.push("type = {}", Bind::Text(kind.as_str().into()));
     }
     let count_sql = format!("SELECT COUNT(*) FROM requests{}", conditions.where_sql());
-    let total: i64 = conditions
-        .bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql)))
-        .fetch_one(&mut *conn)
+    let total: i64 = conn
+        .scalar_one(conditions.bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql))))
         .await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM requests{} ORDER BY {}{}",
@@ -226,11 +223,13 @@ pub async fn list(
         sort.order_by(),
         conditions.page_sql()
     );
-    let rows: Vec<RequestRow> = conditions
-        .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(conn)
+    let rows: Vec<RequestRow> = conn
+        .fetch_all(
+            conditions
+                .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
+                .bind(page.limit)
+                .bind(page.offset),
+        )
         .await?;
     let requests = rows
         .into_iter()

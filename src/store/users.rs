@@ -1,8 +1,8 @@
 //! The `users` and `api_keys` tables.
 
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::AssertSqlSafe;
 
-use super::{StoreResult, bool_to_int, parse_stored};
+use super::{Conn, StoreResult, bool_to_int, parse_stored};
 use crate::model::{Role, UnixTime, User, UserStatus};
 
 const USER_COLUMNS: &str =
@@ -40,57 +40,56 @@ pub struct NewUser<'a> {
     pub role: Role,
 }
 
-pub async fn insert(
-    conn: &mut AnyConnection,
-    user: &NewUser<'_>,
-    now: UnixTime,
-) -> StoreResult<i64> {
-    let id = sqlx::query_scalar(
-        "INSERT INTO users (first_name, last_name, email, role, status, created_at) \
+pub async fn insert(conn: &mut Conn, user: &NewUser<'_>, now: UnixTime) -> StoreResult<i64> {
+    let id = conn
+        .scalar_one(
+            sqlx::query_scalar(
+                "INSERT INTO users (first_name, last_name, email, role, status, created_at) \
          VALUES ($1, $2, $3, $4, 'active', $5) RETURNING id",
-    )
-    .bind(user.first_name)
-    .bind(user.last_name)
-    .bind(user.email)
-    .bind(user.role.as_str())
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
+            )
+            .bind(user.first_name)
+            .bind(user.last_name)
+            .bind(user.email)
+            .bind(user.role.as_str())
+            .bind(now),
+        )
+        .await?;
     Ok(id)
 }
 
 pub async fn insert_key(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     user_id: i64,
     key_hash: &str,
     view_only: bool,
     now: UnixTime,
 ) -> StoreResult<i64> {
-    let id = sqlx::query_scalar(
-        "INSERT INTO api_keys (user_id, key_hash, view_only, status, created_at) \
+    let id = conn
+        .scalar_one(
+            sqlx::query_scalar(
+                "INSERT INTO api_keys (user_id, key_hash, view_only, status, created_at) \
          VALUES ($1, $2, $3, 'active', $4) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(key_hash)
-    .bind(bool_to_int(view_only))
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
+            )
+            .bind(user_id)
+            .bind(key_hash)
+            .bind(bool_to_int(view_only))
+            .bind(now),
+        )
+        .await?;
     Ok(id)
 }
 
-pub async fn find(conn: &mut AnyConnection, id: i64) -> StoreResult<Option<User>> {
+pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
-    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
+    let row: Option<UserRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
         .await?;
     row.map(UserRow::into_user).transpose()
 }
 
-pub async fn count(conn: &mut AnyConnection) -> StoreResult<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(conn)
+pub async fn count(conn: &mut Conn) -> StoreResult<i64> {
+    Ok(conn
+        .scalar_one(sqlx::query_scalar("SELECT COUNT(*) FROM users"))
         .await?)
 }
 
@@ -101,10 +100,7 @@ pub struct KeyOwner {
     pub key_hash: String,
 }
 
-pub async fn find_by_key_hash(
-    conn: &mut AnyConnection,
-    key_hash: &str,
-) -> StoreResult<Option<KeyOwner>> {
+pub async fn find_by_key_hash(conn: &mut Conn, key_hash: &str) -> StoreResult<Option<KeyOwner>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -116,9 +112,8 @@ pub async fn find_by_key_hash(
         "SELECT {USER_COLUMNS}, k.view_only, k.key_hash FROM api_keys k JOIN users u ON u.id = k.user_id \
          WHERE k.key_hash = $1 AND k.status = 'active'"
     );
-    let row: Option<Row> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(key_hash)
-        .fetch_optional(conn)
+    let row: Option<Row> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(key_hash))
         .await?;
     row.map(|row| {
         Ok(KeyOwner {
@@ -130,11 +125,10 @@ pub async fn find_by_key_hash(
     .transpose()
 }
 
-pub async fn find_by_email(conn: &mut AnyConnection, email: &str) -> StoreResult<Option<User>> {
+pub async fn find_by_email(conn: &mut Conn, email: &str) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1");
-    let row: Option<UserRow> = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(email)
-        .fetch_optional(conn)
+    let row: Option<UserRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(email))
         .await?;
     row.map(UserRow::into_user).transpose()
 }

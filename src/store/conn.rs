@@ -1,0 +1,198 @@
+//! `Conn`: the connection every store function runs its queries on.
+//!
+//! Queries are built with sqlx (`query`, `query_as`, `query_scalar`) and run
+//! through `Conn`'s methods, which send them either to sqlx (the read pool,
+//! PostgreSQL's transactions) or to the SQLite writer (see `sqlite`).
+
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::pool::PoolConnection;
+use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::{Any, AnyConnection, Execute, FromRow, SqlStr, Transaction};
+
+use super::group_commit::Member;
+use super::sqlite::SqliteWriterConn;
+use super::{StoreError, StoreResult};
+
+pub struct Conn {
+    inner: Inner,
+}
+
+enum Inner {
+    /// From the pool, for reads outside any transaction.
+    Pooled(PoolConnection<Any>),
+    /// A PostgreSQL write transaction.
+    Transaction(Transaction<'static, Any>),
+    /// One writer's turn on SQLite's writer connection.
+    Writer(Member),
+}
+
+/// Where a query goes.
+enum Target<'a> {
+    Sqlx(&'a mut AnyConnection),
+    Writer(&'a SqliteWriterConn),
+}
+
+impl Conn {
+    pub(super) fn pooled(conn: PoolConnection<Any>) -> Conn {
+        Conn {
+            inner: Inner::Pooled(conn),
+        }
+    }
+
+    pub(super) fn transaction(tx: Transaction<'static, Any>) -> Conn {
+        Conn {
+            inner: Inner::Transaction(tx),
+        }
+    }
+
+    pub(super) fn writer(member: Member) -> Conn {
+        Conn {
+            inner: Inner::Writer(member),
+        }
+    }
+
+    /// Makes a write transaction durable; a read connection has nothing to do.
+    pub(super) async fn commit(self) -> StoreResult<()> {
+        match self.inner {
+            Inner::Pooled(_) => Ok(()),
+            Inner::Transaction(tx) => Ok(tx.commit().await?),
+            Inner::Writer(member) => member.commit().await,
+        }
+    }
+
+    /// For the few statements whose SQL differs between the backends.
+    pub fn is_postgres(&self) -> bool {
+        match &self.inner {
+            Inner::Pooled(conn) => conn.backend_name() == "PostgreSQL",
+            Inner::Transaction(tx) => tx.backend_name() == "PostgreSQL",
+            Inner::Writer(_) => false,
+        }
+    }
+
+    fn target(&mut self) -> Target<'_> {
+        match &mut self.inner {
+            Inner::Pooled(conn) => Target::Sqlx(conn),
+            Inner::Transaction(tx) => Target::Sqlx(tx),
+            Inner::Writer(member) => Target::Writer(member.conn()),
+        }
+    }
+
+    /// Runs a statement and returns how many rows it changed.
+    pub async fn execute(&mut self, query: Query<'_, Any, AnyArguments>) -> StoreResult<u64> {
+        match self.target() {
+            Target::Sqlx(conn) => Ok(query.execute(conn).await?.rows_affected()),
+            Target::Writer(writer) => {
+                let (sql, arguments) = split(query)?;
+                writer.execute(sql.as_str(), arguments)
+            }
+        }
+    }
+
+    pub async fn fetch_optional<O>(
+        &mut self,
+        query: QueryAs<'_, Any, O, AnyArguments>,
+    ) -> StoreResult<Option<O>>
+    where
+        O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        match self.target() {
+            Target::Sqlx(conn) => Ok(query.fetch_optional(conn).await?),
+            Target::Writer(writer) => writer_rows(writer, query, 1)?
+                .first()
+                .map(decode)
+                .transpose(),
+        }
+    }
+
+    pub async fn fetch_one<O>(&mut self, query: QueryAs<'_, Any, O, AnyArguments>) -> StoreResult<O>
+    where
+        O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        self.fetch_optional(query)
+            .await?
+            .ok_or_else(|| sqlx::Error::RowNotFound.into())
+    }
+
+    pub async fn fetch_all<O>(
+        &mut self,
+        query: QueryAs<'_, Any, O, AnyArguments>,
+    ) -> StoreResult<Vec<O>>
+    where
+        O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        match self.target() {
+            Target::Sqlx(conn) => Ok(query.fetch_all(conn).await?),
+            Target::Writer(writer) => writer_rows(writer, query, usize::MAX)?
+                .iter()
+                .map(decode)
+                .collect(),
+        }
+    }
+
+    pub async fn scalar_optional<O>(
+        &mut self,
+        query: QueryScalar<'_, Any, O, AnyArguments>,
+    ) -> StoreResult<Option<O>>
+    where
+        (O,): for<'r> FromRow<'r, AnyRow>,
+        O: Send + Unpin,
+    {
+        match self.target() {
+            Target::Sqlx(conn) => Ok(query.fetch_optional(conn).await?),
+            Target::Writer(writer) => writer_rows(writer, query, 1)?
+                .first()
+                .map(|row| decode::<(O,)>(row).map(|(value,)| value))
+                .transpose(),
+        }
+    }
+
+    pub async fn scalar_one<O>(
+        &mut self,
+        query: QueryScalar<'_, Any, O, AnyArguments>,
+    ) -> StoreResult<O>
+    where
+        (O,): for<'r> FromRow<'r, AnyRow>,
+        O: Send + Unpin,
+    {
+        self.scalar_optional(query)
+            .await?
+            .ok_or_else(|| sqlx::Error::RowNotFound.into())
+    }
+
+    pub async fn scalar_all<O>(
+        &mut self,
+        query: QueryScalar<'_, Any, O, AnyArguments>,
+    ) -> StoreResult<Vec<O>>
+    where
+        (O,): for<'r> FromRow<'r, AnyRow>,
+        O: Send + Unpin,
+    {
+        match self.target() {
+            Target::Sqlx(conn) => Ok(query.fetch_all(conn).await?),
+            Target::Writer(writer) => writer_rows(writer, query, usize::MAX)?
+                .iter()
+                .map(|row| decode::<(O,)>(row).map(|(value,)| value))
+                .collect(),
+        }
+    }
+}
+
+fn split<'q>(mut query: impl Execute<'q, Any>) -> StoreResult<(SqlStr, Option<AnyArguments>)> {
+    let arguments = query
+        .take_arguments()
+        .map_err(|e| StoreError::Database(format!("binding arguments: {e}").into()))?;
+    Ok((query.sql(), arguments))
+}
+
+fn writer_rows<'q>(
+    writer: &SqliteWriterConn,
+    query: impl Execute<'q, Any>,
+    limit: usize,
+) -> StoreResult<Vec<AnyRow>> {
+    let (sql, arguments) = split(query)?;
+    writer.rows(sql.as_str(), arguments, limit)
+}
+
+fn decode<O: for<'r> FromRow<'r, AnyRow>>(row: &AnyRow) -> StoreResult<O> {
+    Ok(O::from_row(row)?)
+}

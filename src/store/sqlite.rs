@@ -1,0 +1,215 @@
+//! The SQLite writer's connection, driven synchronously with rusqlite.
+//!
+//! sqlx runs every SQLite statement on a worker thread of its own and wakes
+//! the caller when it is done. On two cores that round trip costs 50–60 µs
+//! (two thread wake-ups across CPUs), ten times the statement itself, and the
+//! writer's statements cannot overlap: a revocation's eight statements made
+//! the single writer the bottleneck at about 2,000 revocations/s. The writer
+//! therefore runs its statements in the calling task, each in microseconds,
+//! and only the COMMIT's fsync goes to a blocking thread (see `group_commit`).
+//!
+//! The store's queries stay written once, as sqlx queries: this module takes
+//! their SQL and arguments, runs them here, and hands back sqlx `AnyRow`s, so
+//! every table's `FromRow` serves both paths. Building `AnyRow`s uses sqlx's
+//! driver-facing fields, which sqlx exempts from semver; Cargo.toml pins sqlx
+//! to one release for that reason.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
+use sqlx_core::any::{AnyColumn, AnyValueKind};
+use sqlx_core::ext::ustr::UStr;
+
+use super::StoreError;
+
+/// Statements kept prepared; the store has fewer distinct ones than this.
+const STATEMENT_CACHE: usize = 128;
+
+pub struct SqliteWriterConn {
+    conn: Connection,
+}
+
+impl SqliteWriterConn {
+    pub fn open(path: &Path, pragmas: &str) -> Result<SqliteWriterConn, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(store_error)?;
+        conn.execute_batch(pragmas).map_err(store_error)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(SqliteWriterConn { conn })
+    }
+
+    /// Runs statements without arguments or results (BEGIN, SAVEPOINT...).
+    pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn.execute_batch(sql).map_err(store_error)
+    }
+
+    /// Runs one statement and returns up to `limit` of its rows.
+    pub fn rows(
+        &self,
+        sql: &str,
+        arguments: Option<AnyArguments>,
+        limit: usize,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let mut statement = self.conn.prepare_cached(sql).map_err(store_error)?;
+        bind(&mut statement, arguments)?;
+        let columns = columns(&statement);
+        let mut rows = statement.raw_query();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(row) = rows.next().map_err(store_error)? else {
+                break;
+            };
+            out.push(any_row(row, &columns)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs one statement to completion and returns the rows it changed.
+    pub fn execute(&self, sql: &str, arguments: Option<AnyArguments>) -> Result<u64, StoreError> {
+        let mut statement = self.conn.prepare_cached(sql).map_err(store_error)?;
+        bind(&mut statement, arguments)?;
+        let mut rows = statement.raw_query();
+        while rows.next().map_err(store_error)?.is_some() {}
+        Ok(self.conn.changes())
+    }
+}
+
+/// Binds sqlx's arguments by their `$N` names: SQLite numbers named
+/// parameters in order of first appearance, not by N.
+fn bind(
+    statement: &mut rusqlite::Statement<'_>,
+    arguments: Option<AnyArguments>,
+) -> Result<(), StoreError> {
+    let values = arguments.map(|a| a.values.0).unwrap_or_default();
+    for index in 1..=statement.parameter_count() {
+        let position = statement
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| StoreError::Database(format!("parameter {index} is not $N").into()))?;
+        let value = values
+            .get(position - 1)
+            .ok_or_else(|| StoreError::Database(format!("no argument for ${position}").into()))?;
+        statement
+            .raw_bind_parameter(index, Argument(value))
+            .map_err(store_error)?;
+    }
+    Ok(())
+}
+
+struct Argument<'a>(&'a AnyValueKind);
+
+impl ToSql for Argument<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            AnyValueKind::Null(_) => ToSqlOutput::Owned(Value::Null),
+            AnyValueKind::Bool(v) => ToSqlOutput::Owned(Value::Integer(i64::from(*v))),
+            AnyValueKind::SmallInt(v) => ToSqlOutput::Owned(Value::Integer(i64::from(*v))),
+            AnyValueKind::Integer(v) => ToSqlOutput::Owned(Value::Integer(i64::from(*v))),
+            AnyValueKind::BigInt(v) => ToSqlOutput::Owned(Value::Integer(*v)),
+            AnyValueKind::Real(v) => ToSqlOutput::Owned(Value::Real(f64::from(*v))),
+            AnyValueKind::Double(v) => ToSqlOutput::Owned(Value::Real(*v)),
+            AnyValueKind::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            AnyValueKind::TextSlice(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            AnyValueKind::Blob(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("unsupported argument {other:?}").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// A statement's column names, shared by all its rows.
+struct Columns {
+    names: Vec<UStr>,
+    index: Arc<sqlx_core::HashMap<UStr, usize>>,
+}
+
+fn columns(statement: &rusqlite::Statement<'_>) -> Columns {
+    let names: Vec<UStr> = statement
+        .column_names()
+        .into_iter()
+        .map(|name| UStr::new(name))
+        .collect();
+    let index = names
+        .iter()
+        .enumerate()
+        .map(|(ordinal, name)| (name.clone(), ordinal))
+        .collect();
+    Columns {
+        names,
+        index: Arc::new(index),
+    }
+}
+
+fn any_row(row: &rusqlite::Row<'_>, columns: &Columns) -> Result<AnyRow, StoreError> {
+    let mut out = AnyRow {
+        column_names: Arc::clone(&columns.index),
+        columns: Vec::with_capacity(columns.names.len()),
+        values: Vec::with_capacity(columns.names.len()),
+    };
+    for (ordinal, name) in columns.names.iter().enumerate() {
+        let kind = match row.get_ref(ordinal).map_err(store_error)? {
+            ValueRef::Null => AnyValueKind::Null(AnyTypeInfoKind::Null),
+            ValueRef::Integer(v) => AnyValueKind::BigInt(v),
+            ValueRef::Real(v) => AnyValueKind::Double(v),
+            ValueRef::Text(v) => AnyValueKind::Text(Arc::new(
+                String::from_utf8(v.to_vec())
+                    .map_err(|_| StoreError::Corrupt(format!("column {name} is not UTF-8")))?,
+            )),
+            ValueRef::Blob(v) => AnyValueKind::Blob(Arc::new(v.to_vec())),
+        };
+        out.columns.push(AnyColumn {
+            ordinal,
+            name: name.clone(),
+            type_info: AnyTypeInfo {
+                kind: type_of(&kind),
+            },
+        });
+        out.values.push(AnyValue { kind });
+    }
+    Ok(out)
+}
+
+fn type_of(kind: &AnyValueKind) -> AnyTypeInfoKind {
+    match kind {
+        AnyValueKind::BigInt(_) => AnyTypeInfoKind::BigInt,
+        AnyValueKind::Double(_) => AnyTypeInfoKind::Double,
+        AnyValueKind::Text(_) => AnyTypeInfoKind::Text,
+        AnyValueKind::Blob(_) => AnyTypeInfoKind::Blob,
+        _ => AnyTypeInfoKind::Null,
+    }
+}
+
+/// Maps SQLite's result codes as `StoreError::from(sqlx::Error)` does.
+pub fn store_error(error: rusqlite::Error) -> StoreError {
+    let unique = matches!(
+        &error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    );
+    if unique {
+        return StoreError::Conflict(error.to_string());
+    }
+    let code = error.sqlite_error_code();
+    let boxed = Box::new(error);
+    match code {
+        Some(
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::CannotOpen
+            | ErrorCode::OutOfMemory,
+        ) => StoreError::Unavailable(boxed),
+        _ => StoreError::Database(boxed),
+    }
+}
