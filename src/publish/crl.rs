@@ -109,7 +109,7 @@ pub(super) async fn sign_shard(
     // (RFC 5280 §3.3: never before one CRL issued after it).
     let valid_after = (this_update - CRL_LIFETIME).unix_timestamp();
     let revocations = {
-        let mut conn = store.read().await?;
+        let mut conn = store.read_bulk().await?;
         certificates::revoked_in_shard(&mut conn, shard, valid_after).await?
     };
     let entries = revocations

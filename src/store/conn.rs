@@ -1,8 +1,8 @@
 //! `Conn`: the connection every store function runs its queries on.
 //!
 //! Queries are built with sqlx (`query`, `query_as`, `query_scalar`) and run
-//! through `Conn`'s methods, which send them either to sqlx (the read pool,
-//! PostgreSQL's transactions) or to the SQLite writer (see `sqlite`).
+//! through `Conn`'s methods, which send them either to sqlx (PostgreSQL, bulk
+//! reads) or to one of SQLite's synchronous connections (see `sqlite`).
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::pool::PoolConnection;
@@ -10,7 +10,7 @@ use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{Any, AnyConnection, Execute, FromRow, SqlStr, Transaction};
 
 use super::group_commit::Member;
-use super::sqlite::SqliteWriterConn;
+use super::sqlite::{PooledReader, SqliteConn};
 use super::{StoreError, StoreResult};
 
 pub struct Conn {
@@ -18,8 +18,10 @@ pub struct Conn {
 }
 
 enum Inner {
-    /// From the pool, for reads outside any transaction.
+    /// From sqlx's pool, for reads outside any transaction.
     Pooled(PoolConnection<Any>),
+    /// A SQLite reader connection.
+    SqliteReader(PooledReader),
     /// A PostgreSQL write transaction.
     Transaction(Transaction<'static, Any>),
     /// One writer's turn on SQLite's writer connection.
@@ -29,13 +31,19 @@ enum Inner {
 /// Where a query goes.
 enum Target<'a> {
     Sqlx(&'a mut AnyConnection),
-    Writer(&'a SqliteWriterConn),
+    Sqlite(&'a SqliteConn),
 }
 
 impl Conn {
     pub(super) fn pooled(conn: PoolConnection<Any>) -> Conn {
         Conn {
             inner: Inner::Pooled(conn),
+        }
+    }
+
+    pub(super) fn sqlite_reader(reader: PooledReader) -> Conn {
+        Conn {
+            inner: Inner::SqliteReader(reader),
         }
     }
 
@@ -54,7 +62,7 @@ impl Conn {
     /// Makes a write transaction durable; a read connection has nothing to do.
     pub(super) async fn commit(self) -> StoreResult<()> {
         match self.inner {
-            Inner::Pooled(_) => Ok(()),
+            Inner::Pooled(_) | Inner::SqliteReader(_) => Ok(()),
             Inner::Transaction(tx) => Ok(tx.commit().await?),
             Inner::Writer(member) => member.commit().await,
         }
@@ -65,7 +73,7 @@ impl Conn {
         match &self.inner {
             Inner::Pooled(conn) => conn.backend_name() == "PostgreSQL",
             Inner::Transaction(tx) => tx.backend_name() == "PostgreSQL",
-            Inner::Writer(_) => false,
+            Inner::SqliteReader(_) | Inner::Writer(_) => false,
         }
     }
 
@@ -73,7 +81,8 @@ impl Conn {
         match &mut self.inner {
             Inner::Pooled(conn) => Target::Sqlx(conn),
             Inner::Transaction(tx) => Target::Sqlx(tx),
-            Inner::Writer(member) => Target::Writer(member.conn()),
+            Inner::SqliteReader(reader) => Target::Sqlite(reader.conn()),
+            Inner::Writer(member) => Target::Sqlite(member.conn()),
         }
     }
 
@@ -81,9 +90,9 @@ impl Conn {
     pub async fn execute(&mut self, query: Query<'_, Any, AnyArguments>) -> StoreResult<u64> {
         match self.target() {
             Target::Sqlx(conn) => Ok(query.execute(conn).await?.rows_affected()),
-            Target::Writer(writer) => {
+            Target::Sqlite(sqlite) => {
                 let (sql, arguments) = split(query)?;
-                writer.execute(sql.as_str(), arguments)
+                sqlite.execute(sql.as_str(), arguments)
             }
         }
     }
@@ -97,7 +106,7 @@ impl Conn {
     {
         match self.target() {
             Target::Sqlx(conn) => Ok(query.fetch_optional(conn).await?),
-            Target::Writer(writer) => writer_rows(writer, query, 1)?
+            Target::Sqlite(sqlite) => sqlite_rows(sqlite, query, 1)?
                 .first()
                 .map(decode)
                 .transpose(),
@@ -122,7 +131,7 @@ impl Conn {
     {
         match self.target() {
             Target::Sqlx(conn) => Ok(query.fetch_all(conn).await?),
-            Target::Writer(writer) => writer_rows(writer, query, usize::MAX)?
+            Target::Sqlite(sqlite) => sqlite_rows(sqlite, query, usize::MAX)?
                 .iter()
                 .map(decode)
                 .collect(),
@@ -139,7 +148,7 @@ impl Conn {
     {
         match self.target() {
             Target::Sqlx(conn) => Ok(query.fetch_optional(conn).await?),
-            Target::Writer(writer) => writer_rows(writer, query, 1)?
+            Target::Sqlite(sqlite) => sqlite_rows(sqlite, query, 1)?
                 .first()
                 .map(|row| decode::<(O,)>(row).map(|(value,)| value))
                 .transpose(),
@@ -169,7 +178,7 @@ impl Conn {
     {
         match self.target() {
             Target::Sqlx(conn) => Ok(query.fetch_all(conn).await?),
-            Target::Writer(writer) => writer_rows(writer, query, usize::MAX)?
+            Target::Sqlite(sqlite) => sqlite_rows(sqlite, query, usize::MAX)?
                 .iter()
                 .map(|row| decode::<(O,)>(row).map(|(value,)| value))
                 .collect(),
@@ -184,13 +193,13 @@ fn split<'q>(mut query: impl Execute<'q, Any>) -> StoreResult<(SqlStr, Option<An
     Ok((query.sql(), arguments))
 }
 
-fn writer_rows<'q>(
-    writer: &SqliteWriterConn,
+fn sqlite_rows<'q>(
+    sqlite: &SqliteConn,
     query: impl Execute<'q, Any>,
     limit: usize,
 ) -> StoreResult<Vec<AnyRow>> {
     let (sql, arguments) = split(query)?;
-    writer.rows(sql.as_str(), arguments, limit)
+    sqlite.rows(sql.as_str(), arguments, limit)
 }
 
 fn decode<O: for<'r> FromRow<'r, AnyRow>>(row: &AnyRow) -> StoreResult<O> {

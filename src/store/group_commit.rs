@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
-use super::sqlite::SqliteWriterConn;
+use super::sqlite::SqliteConn;
 use super::{StoreError, StoreResult};
 
 /// A batch is committed at this many members even if writers are queued...
@@ -64,7 +64,7 @@ struct Counters {
 }
 
 struct Batch {
-    conn: SqliteWriterConn,
+    conn: SqliteConn,
     stats: Arc<Counters>,
     /// `Some` between BEGIN and COMMIT.
     open: Option<OpenBatch>,
@@ -95,7 +95,7 @@ enum Savepoint {
 // batch, whatever happens to the member that started them.
 
 impl GroupWriter {
-    pub fn new(conn: SqliteWriterConn) -> GroupWriter {
+    pub fn new(conn: SqliteConn) -> GroupWriter {
         let stats = Arc::new(Counters::default());
         GroupWriter {
             stats: Arc::clone(&stats),
@@ -147,7 +147,7 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn conn(&self) -> &SqliteWriterConn {
+    pub fn conn(&self) -> &SqliteConn {
         // Only `commit` takes the guard, and it consumes the member.
         &self
             .batch

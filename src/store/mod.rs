@@ -15,6 +15,7 @@ pub mod users;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -24,7 +25,7 @@ use sqlx::{Any, AnyPool, Executor};
 pub use conn::Conn;
 pub use group_commit::GroupCommitStats;
 use group_commit::GroupWriter;
-use sqlite::SqliteWriterConn;
+use sqlite::{SqliteConn, SqliteReaders};
 
 /// A driver's error, kept for the log.
 pub type DriverError = Box<dyn std::error::Error + Send + Sync>;
@@ -113,6 +114,8 @@ pub struct Store {
     /// connection and share COMMITs (see `group_commit`). `busy_timeout`
     /// still covers other processes (e.g. `certd user add` while serving).
     sqlite_writer: Option<GroupWriter>,
+    /// SQLite's point reads run on these, in the calling task (see `sqlite`).
+    sqlite_readers: Option<Arc<SqliteReaders>>,
 }
 
 /// A write transaction. Dropping it without `commit` rolls back.
@@ -182,19 +185,21 @@ impl Store {
             // together on one database migrate it once.
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        let sqlite_writer = match backend {
+        let (sqlite_writer, sqlite_readers) = match backend {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)?;
-                let conn = SqliteWriterConn::open(options.get_filename(), SQLITE_PRAGMAS)?;
-                Some(GroupWriter::new(conn))
+                let path = options.get_filename();
+                let writer = GroupWriter::new(SqliteConn::open(path, SQLITE_PRAGMAS)?);
+                (Some(writer), Some(SqliteReaders::new(path, settings)))
             }
-            Backend::Postgres => None,
+            Backend::Postgres => (None, None),
         };
         Ok(Store {
             pool,
             backend,
             url: url.to_string(),
             sqlite_writer,
+            sqlite_readers,
         })
     }
 
@@ -203,8 +208,18 @@ impl Store {
         self.sqlite_writer.as_ref().map(GroupWriter::stats)
     }
 
-    /// A connection for reads outside any transaction.
+    /// A connection for reads outside any transaction. On SQLite its
+    /// statements run in the calling task: use it for reads of a few rows.
     pub async fn read(&self) -> StoreResult<Conn> {
+        match &self.sqlite_readers {
+            Some(readers) => Ok(Conn::sqlite_reader(readers.take().await?)),
+            None => self.read_bulk().await,
+        }
+    }
+
+    /// A connection for reads of many rows (a CRL shard, the whole audit
+    /// log), whose statements run on sqlx's threads.
+    pub async fn read_bulk(&self) -> StoreResult<Conn> {
         Ok(Conn::pooled(self.pool.acquire().await?))
     }
 
@@ -221,7 +236,7 @@ impl Store {
 
     /// Recomputes the audit log's hash chain (see `audit`).
     pub async fn verify_audit_chain(&self) -> StoreResult<audit::ChainReport> {
-        let mut conn = self.read().await?;
+        let mut conn = self.read_bulk().await?;
         audit::verify_chain(&mut conn).await
     }
 

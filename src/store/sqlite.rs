@@ -1,12 +1,15 @@
-//! The SQLite writer's connection, driven synchronously with rusqlite.
+//! SQLite connections driven synchronously with rusqlite: the writer's, and
+//! a pool of readers.
 //!
 //! sqlx runs every SQLite statement on a worker thread of its own and wakes
 //! the caller when it is done. On two cores that round trip costs 50–60 µs
 //! (two thread wake-ups across CPUs), ten times the statement itself, and the
 //! writer's statements cannot overlap: a revocation's eight statements made
-//! the single writer the bottleneck at about 2,000 revocations/s. The writer
-//! therefore runs its statements in the calling task, each in microseconds,
-//! and only the COMMIT's fsync goes to a blocking thread (see `group_commit`).
+//! the single writer the bottleneck at about 2,000 revocations/s. certd
+//! therefore runs point reads and the writer's statements in the calling
+//! task, each in microseconds; the COMMIT's fsync goes to a blocking thread
+//! (see `group_commit`), and reads of thousands of rows go through sqlx
+//! (`Store::read_bulk`).
 //!
 //! The store's queries stay written once, as sqlx queries: this module takes
 //! their SQL and arguments, runs them here, and hands back sqlx `AnyRow`s, so
@@ -14,8 +17,11 @@
 //! driver-facing fields, which sqlx exempts from semver; Cargo.toml pins sqlx
 //! to one release for that reason.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -23,24 +29,93 @@ use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
 use sqlx_core::any::{AnyColumn, AnyValueKind};
 use sqlx_core::ext::ustr::UStr;
 
-use super::StoreError;
+use super::{PoolSettings, StoreError, StoreResult};
 
 /// Statements kept prepared; the store has fewer distinct ones than this.
 const STATEMENT_CACHE: usize = 128;
 
-pub struct SqliteWriterConn {
+/// Readers only read: a stray write through one fails instead of bypassing
+/// the group commit.
+const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;";
+
+/// Reader connections: at most `max_connections` in use at once (callers
+/// wait up to `acquire_timeout` for one, like sqlx's pool), opened on demand
+/// and kept for reuse once returned.
+pub struct SqliteReaders {
+    path: PathBuf,
+    idle: Mutex<Vec<SqliteConn>>,
+    permits: Arc<Semaphore>,
+    acquire_timeout: Duration,
+}
+
+impl SqliteReaders {
+    pub fn new(path: &Path, settings: PoolSettings) -> Arc<SqliteReaders> {
+        Arc::new(SqliteReaders {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(settings.max_connections as usize)),
+            acquire_timeout: settings.acquire_timeout,
+        })
+    }
+
+    pub async fn take(self: &Arc<Self>) -> StoreResult<PooledReader> {
+        let permit = tokio::time::timeout(
+            self.acquire_timeout,
+            Arc::clone(&self.permits).acquire_owned(),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("timed out waiting for a reader connection".into()))?
+        .map_err(|_| StoreError::Unavailable("the reader pool is closed".into()))?;
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => SqliteConn::open(&self.path, READER_PRAGMAS)?,
+        };
+        Ok(PooledReader {
+            conn: Some(conn),
+            pool: Arc::clone(self),
+            _permit: permit,
+        })
+    }
+}
+
+/// A reader connection, back in the pool when dropped.
+pub struct PooledReader {
+    conn: Option<SqliteConn>,
+    pool: Arc<SqliteReaders>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl PooledReader {
+    pub fn conn(&self) -> &SqliteConn {
+        self.conn
+            .as_ref()
+            .expect("a reader holds its connection until dropped")
+    }
+}
+
+impl Drop for PooledReader {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+            idle.push(conn);
+        }
+    }
+}
+
+pub struct SqliteConn {
     conn: Connection,
 }
 
-impl SqliteWriterConn {
-    pub fn open(path: &Path, pragmas: &str) -> Result<SqliteWriterConn, StoreError> {
+impl SqliteConn {
+    pub fn open(path: &Path, pragmas: &str) -> Result<SqliteConn, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(store_error)?;
         conn.execute_batch(pragmas).map_err(store_error)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(SqliteWriterConn { conn })
+        Ok(SqliteConn { conn })
     }
 
     /// Runs statements without arguments or results (BEGIN, SAVEPOINT...).
