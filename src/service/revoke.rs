@@ -10,7 +10,7 @@ use crate::model::{
     Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Request, RequestType,
     RevocationReason, now,
 };
-use crate::store::{certificates, feed, orders, requests};
+use crate::store::{Bind, certificates, feed, orders, requests};
 
 /// How a client names a certificate in a path: its numeric id, or its serial
 /// number in hex.
@@ -34,6 +34,13 @@ impl CertificateRef {
         let hex = text.replace(':', "");
         (!hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| CertificateRef::Serial(hex.to_ascii_uppercase()))
+    }
+
+    fn to_bind(&self) -> Bind {
+        match self {
+            CertificateRef::Id(id) => Bind::Int(*id),
+            CertificateRef::Serial(serial) => Bind::Text(serial.clone()),
+        }
     }
 }
 
@@ -74,25 +81,20 @@ impl Service {
         input: RevokeInput,
     ) -> ServiceResult<RevokeOutcome> {
         check_comments("comments", input.comments.as_deref())?;
-        // Existence first, so that someone else's certificate is a 404 whatever
-        // the body says. A certificate never changes order, so this read needs
-        // no transaction and stays out of the (on SQLite, single) writer's turn.
-        let order_id = match &target {
-            RevokeTarget::Certificate(reference) => {
-                let mut conn = self.store.read().await?;
-                visible_certificate(&mut conn, ctx, reference).await?.1.id
-            }
-            RevokeTarget::Order(order_id) => *order_id,
-        };
-        // Then take the order's lock and read its state afresh under it.
         let mut tx = self.store.write().await?;
-        orders::lock(&mut tx, order_id).await?;
+        // Take the order's lock first, then read its state afresh under it.
         let (order, certificate) = match &target {
             RevokeTarget::Certificate(reference) => {
+                certificates::lock_order_of(&mut tx, reference.to_bind())
+                    .await?
+                    .ok_or_else(|| ServiceError::not_found("certificate"))?;
                 let (certificate, order) = visible_certificate(&mut tx, ctx, reference).await?;
                 (order, Some(certificate))
             }
-            RevokeTarget::Order(order_id) => (visible_order(&mut tx, ctx, *order_id).await?, None),
+            RevokeTarget::Order(order_id) => {
+                orders::lock(&mut tx, *order_id).await?;
+                (visible_order(&mut tx, ctx, *order_id).await?, None)
+            }
         };
         if input.skip_approval {
             ctx.require_admin("use skip_approval")?;

@@ -2,7 +2,7 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
+use super::{Bind, Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
 use crate::model::{Certificate, CertificateStatus, RevocationReason, UnixTime};
 
 const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
@@ -106,6 +106,29 @@ pub async fn find_by_serial(
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(serial_hex_upper))
         .await?;
     row.map(CertificateRow::into_certificate).transpose()
+}
+
+/// Locks the order of the certificate with this id (`Bind::Int`) or serial
+/// number (`Bind::Text`) as `orders::lock` does, and returns the order's id
+/// (`None`: no such certificate). A certificate never changes order, so what
+/// is read under the lock afterwards is that order's current state.
+pub async fn lock_order_of(conn: &mut Conn, certificate: Bind) -> StoreResult<Option<i64>> {
+    let (column, lock) = match (&certificate, conn.is_postgres()) {
+        (Bind::Int(_), true) => ("c.id", " FOR UPDATE OF o"),
+        (Bind::Text(_), true) => ("c.serial_number", " FOR UPDATE OF o"),
+        (Bind::Int(_), false) => ("c.id", ""),
+        (Bind::Text(_), false) => ("c.serial_number", ""),
+    };
+    let sql = format!(
+        "SELECT o.id FROM certificates c JOIN orders o ON o.id = c.order_id \
+         WHERE {column} = $1{lock}"
+    );
+    let query = sqlx::query_scalar(AssertSqlSafe(sql));
+    let query = match certificate {
+        Bind::Int(id) => query.bind(id),
+        Bind::Text(serial) => query.bind(serial),
+    };
+    conn.scalar_optional(query).await
 }
 
 /// Every certificate of an order, oldest first.

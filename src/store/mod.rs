@@ -265,7 +265,7 @@ fn bool_to_int(value: bool) -> i64 {
 }
 
 /// A value bound to a `$N` placeholder of a query assembled at run time.
-enum Bind {
+pub enum Bind {
     Int(i64),
     Text(String),
 }

@@ -17,6 +17,8 @@
 //! driver-facing fields, which sqlx exempts from semver; Cargo.toml pins sqlx
 //! to one release for that reason.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,6 +107,8 @@ impl Drop for PooledReader {
 
 pub struct SqliteConn {
     conn: Connection,
+    /// Each statement's column names, worked out once like the statement.
+    columns: RefCell<HashMap<String, Arc<Columns>>>,
 }
 
 impl SqliteConn {
@@ -115,7 +119,10 @@ impl SqliteConn {
         let conn = Connection::open_with_flags(path, flags).map_err(store_error)?;
         conn.execute_batch(pragmas).map_err(store_error)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(SqliteConn { conn })
+        Ok(SqliteConn {
+            conn,
+            columns: RefCell::default(),
+        })
     }
 
     /// Runs statements without arguments or results (BEGIN, SAVEPOINT...).
@@ -132,7 +139,7 @@ impl SqliteConn {
     ) -> Result<Vec<AnyRow>, StoreError> {
         let mut statement = self.conn.prepare_cached(sql).map_err(store_error)?;
         bind(&mut statement, arguments)?;
-        let columns = columns(&statement);
+        let columns = self.columns(sql, &statement);
         let mut rows = statement.raw_query();
         let mut out = Vec::new();
         while out.len() < limit {
@@ -142,6 +149,18 @@ impl SqliteConn {
             out.push(any_row(row, &columns)?);
         }
         Ok(out)
+    }
+
+    fn columns(&self, sql: &str, statement: &rusqlite::Statement<'_>) -> Arc<Columns> {
+        let mut known = self.columns.borrow_mut();
+        if let Some(columns) = known.get(sql) {
+            return Arc::clone(columns);
+        }
+        let columns = Arc::new(Columns::of(statement));
+        if known.len() < STATEMENT_CACHE {
+            known.insert(sql.to_owned(), Arc::clone(&columns));
+        }
+        columns
     }
 
     /// Runs one statement to completion and returns the rows it changed.
@@ -207,20 +226,22 @@ struct Columns {
     index: Arc<sqlx_core::HashMap<UStr, usize>>,
 }
 
-fn columns(statement: &rusqlite::Statement<'_>) -> Columns {
-    let names: Vec<UStr> = statement
-        .column_names()
-        .into_iter()
-        .map(|name| UStr::new(name))
-        .collect();
-    let index = names
-        .iter()
-        .enumerate()
-        .map(|(ordinal, name)| (name.clone(), ordinal))
-        .collect();
-    Columns {
-        names,
-        index: Arc::new(index),
+impl Columns {
+    fn of(statement: &rusqlite::Statement<'_>) -> Columns {
+        let names: Vec<UStr> = statement
+            .column_names()
+            .into_iter()
+            .map(UStr::new)
+            .collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(ordinal, name)| (name.clone(), ordinal))
+            .collect();
+        Columns {
+            names,
+            index: Arc::new(index),
+        }
     }
 }
 
