@@ -1,6 +1,11 @@
 //! The CRL shards: signing them from the database and holding the signed DER.
+//!
+//! A shard is read from the database in full once (at start, after lost
+//! notices, and once a day); after that, a re-sign reads only the
+//! certificates revoked since, and signs the shard's kept list with them.
 
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -9,7 +14,9 @@ use time::{Duration, OffsetDateTime};
 
 use super::PublishError;
 use crate::ca::{CRL_SHARDS, CertificateAuthority, CrlEntry, CrlSpec, now_whole_seconds};
-use crate::store::{Store, StoreError, certificates};
+use crate::model::UnixTime;
+use crate::store::certificates::{self, Revocation};
+use crate::store::{Store, StoreError};
 
 /// `nextUpdate - thisUpdate` (the contract allows at most 7 days).
 pub const CRL_LIFETIME: Duration = Duration::days(7);
@@ -32,8 +39,32 @@ pub struct PublishedCrl {
     signed_at: Instant,
 }
 
+/// What changed in a shard since it was last signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ShardChanges {
+    /// Anything may have: read the whole shard from the database again.
+    Unknown,
+    /// These certificates (serial numbers) were revoked or re-revoked.
+    Revoked(BTreeSet<String>),
+}
+
+impl ShardChanges {
+    pub(super) fn add(&mut self, serial: &str) {
+        if let ShardChanges::Revoked(serials) = self {
+            serials.insert(serial.to_owned());
+        }
+    }
+}
+
+/// A shard's listed revocations, by serial number: what its CRL was last
+/// signed from, kept so that a new revocation costs one lookup, not a
+/// re-read of the shard.
+type Listed = BTreeMap<String, Revocation>;
+
 pub(super) struct Shards {
     shards: RwLock<Vec<Arc<PublishedCrl>>>,
+    /// Only the publisher's task uses these.
+    listed: Mutex<Vec<Listed>>,
 }
 
 impl Shards {
@@ -42,11 +73,15 @@ impl Shards {
         ca: &Arc<CertificateAuthority>,
     ) -> Result<Shards, PublishError> {
         let mut shards = Vec::with_capacity(usize::from(CRL_SHARDS));
+        let mut listed = Vec::with_capacity(usize::from(CRL_SHARDS));
         for shard in 0..CRL_SHARDS {
-            shards.push(Arc::new(sign_shard(store, ca, shard, 0).await?));
+            let revoked = read_shard(store, shard).await?;
+            shards.push(Arc::new(sign_shard(ca, shard, 0, &revoked).await?));
+            listed.push(revoked);
         }
         Ok(Shards {
             shards: RwLock::new(shards),
+            listed: Mutex::new(listed),
         })
     }
 
@@ -72,48 +107,88 @@ impl Shards {
             .collect()
     }
 
-    /// Re-signs one shard from the database and swaps it in.
+    /// Re-signs one shard with its changes and swaps it in. After an error the
+    /// shard's listed revocations are gone: the caller must mark it `Unknown`.
     pub(super) async fn rebuild(
         &self,
         store: &Store,
         ca: &Arc<CertificateAuthority>,
         shard: u16,
+        changes: ShardChanges,
     ) -> Result<(), PublishError> {
+        let index = usize::from(shard);
+        let mut revoked = match changes {
+            ShardChanges::Unknown => read_shard(store, shard).await?,
+            ShardChanges::Revoked(serials) => {
+                let mut revoked = std::mem::take(&mut self.listed()[index]);
+                for revocation in read_revocations(store, &serials).await? {
+                    revoked.insert(revocation.serial_number.clone(), revocation);
+                }
+                revoked
+            }
+        };
+        revoked.retain(|_, r| r.valid_till >= listed_after());
         let previous = self.get(shard).map_or(0, |c| c.number);
-        let signed = Arc::new(sign_shard(store, ca, shard, previous).await?);
+        let signed = Arc::new(sign_shard(ca, shard, previous, &revoked).await?);
         if let Some(slot) = self
             .shards
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .get_mut(usize::from(shard))
+            .get_mut(index)
         {
             *slot = signed;
         }
+        self.listed()[index] = revoked;
         Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<PublishedCrl>>> {
         self.shards.read().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn listed(&self) -> std::sync::MutexGuard<'_, Vec<Listed>> {
+        self.listed.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
-/// Reads the shard's revoked certificates and signs a new CRL for them.
-pub(super) async fn sign_shard(
+/// Expired certificates leave the CRL a full CRL lifetime after expiry
+/// (RFC 5280 §3.3: never before one CRL issued after it).
+fn listed_after() -> UnixTime {
+    (now_whole_seconds() - CRL_LIFETIME).unix_timestamp()
+}
+
+async fn read_shard(store: &Store, shard: u16) -> Result<Listed, PublishError> {
+    let mut conn = store.read_bulk().await?;
+    let revoked = certificates::revoked_in_shard(&mut conn, shard, listed_after()).await?;
+    Ok(revoked
+        .into_iter()
+        .map(|r| (r.serial_number.clone(), r))
+        .collect())
+}
+
+async fn read_revocations(
     store: &Store,
+    serials: &BTreeSet<String>,
+) -> Result<Vec<Revocation>, PublishError> {
+    let serials: Vec<&str> = serials.iter().map(String::as_str).collect();
+    let mut conn = store.read_bulk().await?;
+    let mut revocations = Vec::with_capacity(serials.len());
+    for chunk in serials.chunks(certificates::SERIALS_PER_QUERY) {
+        revocations.extend(certificates::revocations_of(&mut conn, chunk).await?);
+    }
+    Ok(revocations)
+}
+
+/// Signs a new CRL for a shard's revocations.
+async fn sign_shard(
     ca: &Arc<CertificateAuthority>,
     shard: u16,
     previous_number: u64,
+    revoked: &Listed,
 ) -> Result<PublishedCrl, PublishError> {
     let this_update = now_whole_seconds();
-    // Expired certificates leave the CRL a full CRL lifetime after expiry
-    // (RFC 5280 §3.3: never before one CRL issued after it).
-    let valid_after = (this_update - CRL_LIFETIME).unix_timestamp();
-    let revocations = {
-        let mut conn = store.read_bulk().await?;
-        certificates::revoked_in_shard(&mut conn, shard, valid_after).await?
-    };
-    let entries = revocations
-        .into_iter()
+    let entries = revoked
+        .values()
         .map(|r| {
             Ok(CrlEntry {
                 serial: hex::decode(&r.serial_number).map_err(|_| {

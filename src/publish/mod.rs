@@ -11,13 +11,14 @@
 mod crl;
 mod ocsp;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 pub use crl::PublishedCrl;
+use crl::ShardChanges;
 pub use ocsp::{OcspAnswer, OcspCaching};
 
 use crate::ca::{CRL_SHARDS, CaError, CertificateAuthority};
@@ -57,7 +58,8 @@ pub struct Publisher {
     ca: Arc<CertificateAuthority>,
     crls: crl::Shards,
     ocsp: ocsp::Cache,
-    dirty: Mutex<BTreeSet<u16>>,
+    /// Shards to re-sign, with what changed in each.
+    dirty: Mutex<BTreeMap<u16, ShardChanges>>,
     wake: Notify,
 }
 
@@ -87,7 +89,7 @@ impl Publisher {
             ca,
             crls,
             ocsp: ocsp::Cache::new(),
-            dirty: Mutex::new(BTreeSet::new()),
+            dirty: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
         };
         tracing::info!(
@@ -107,7 +109,10 @@ impl Publisher {
         let mut dirty = self.dirty();
         for certificate in certificates {
             self.ocsp.invalidate(&certificate.serial_number);
-            dirty.insert(certificate.crl_shard);
+            dirty
+                .entry(certificate.crl_shard)
+                .or_insert_with(|| ShardChanges::Revoked(BTreeSet::new()))
+                .add(&certificate.serial_number);
         }
         drop(dirty);
         self.wake.notify_one();
@@ -117,7 +122,7 @@ impl Publisher {
     /// OCSP answer and re-sign every shard.
     fn republish_all(&self) {
         self.ocsp.clear();
-        self.dirty().extend(0..CRL_SHARDS);
+        self.mark_unknown(0..CRL_SHARDS);
         self.wake.notify_one();
     }
 
@@ -157,8 +162,9 @@ impl Publisher {
                 _ = self.wake.notified() => tokio::time::sleep(DEBOUNCE).await,
                 _ = tokio::time::sleep_until(refresh_at.into()) => {}
             }
-            let mut shards = std::mem::take(&mut *self.dirty());
-            shards.extend(self.crls.due_for_refresh());
+            // Shards due for their daily re-sign are read in full.
+            self.mark_unknown(self.crls.due_for_refresh());
+            let shards = std::mem::take(&mut *self.dirty());
             let round = Instant::now();
             let all_done = self.rebuild(shards).await;
             let mut pause = (round.elapsed() * PAUSE_PER_ROUND).clamp(MIN_PAUSE, MAX_PAUSE);
@@ -173,15 +179,19 @@ impl Publisher {
 
     /// Re-signs `shards` one after the other, so that re-signing never takes
     /// more than one core from the writes; a shard that fails (e.g. the
-    /// database is away) stays dirty. False if any failed.
-    async fn rebuild(&self, shards: BTreeSet<u16>) -> bool {
+    /// database is away) stays dirty, to be read in full. False if any failed.
+    async fn rebuild(&self, shards: BTreeMap<u16, ShardChanges>) -> bool {
         let started = Instant::now();
         let count = shards.len();
         let mut all_done = true;
-        for shard in shards {
-            if let Err(error) = self.crls.rebuild(&self.store, &self.ca, shard).await {
+        for (shard, changes) in shards {
+            if let Err(error) = self
+                .crls
+                .rebuild(&self.store, &self.ca, shard, changes)
+                .await
+            {
                 tracing::warn!(shard, %error, "re-signing CRL shard failed; retrying");
-                self.dirty().insert(shard);
+                self.mark_unknown([shard]);
                 all_done = false;
             }
         }
@@ -193,7 +203,14 @@ impl Publisher {
         all_done
     }
 
-    fn dirty(&self) -> std::sync::MutexGuard<'_, BTreeSet<u16>> {
+    fn mark_unknown(&self, shards: impl IntoIterator<Item = u16>) {
+        let mut dirty = self.dirty();
+        for shard in shards {
+            dirty.insert(shard, ShardChanges::Unknown);
+        }
+    }
+
+    fn dirty(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, ShardChanges>> {
         self.dirty.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

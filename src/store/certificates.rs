@@ -196,6 +196,8 @@ pub struct Revocation {
     pub serial_number: String,
     pub revoked_at: UnixTime,
     pub reason: RevocationReason,
+    /// The certificate's notAfter: CRLs drop it some time after.
+    pub valid_till: UnixTime,
 }
 
 #[derive(sqlx::FromRow)]
@@ -203,6 +205,7 @@ struct RevocationRow {
     serial_number: String,
     revoked_at: i64,
     revocation_reason: Option<i64>,
+    valid_till: i64,
 }
 
 impl RevocationRow {
@@ -211,8 +214,15 @@ impl RevocationRow {
             serial_number: self.serial_number,
             revoked_at: self.revoked_at,
             reason: reason_from_stored(self.revocation_reason.unwrap_or(0))?,
+            valid_till: self.valid_till,
         })
     }
+}
+
+fn into_revocations(rows: Vec<RevocationRow>) -> StoreResult<Vec<Revocation>> {
+    rows.into_iter()
+        .map(RevocationRow::into_revocation)
+        .collect()
 }
 
 /// The revoked certificates of one CRL shard still valid at `valid_after`
@@ -225,17 +235,38 @@ pub async fn revoked_in_shard(
     let rows: Vec<RevocationRow> = conn
         .fetch_all(
             sqlx::query_as(
-                "SELECT serial_number, revoked_at, revocation_reason FROM certificates \
-         WHERE crl_shard = $1 AND valid_till >= $2 AND revoked_at IS NOT NULL \
-         ORDER BY serial_number",
+                "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates \
+                 WHERE crl_shard = $1 AND valid_till >= $2 AND revoked_at IS NOT NULL \
+                 ORDER BY serial_number",
             )
             .bind(i64::from(shard))
             .bind(valid_after),
         )
         .await?;
-    rows.into_iter()
-        .map(RevocationRow::into_revocation)
-        .collect()
+    into_revocations(rows)
+}
+
+/// At most this many serial numbers per `revocations_of` query.
+pub const SERIALS_PER_QUERY: usize = 500;
+
+/// The revocations of those of `serials` (uppercase hex, at most
+/// `SERIALS_PER_QUERY`) that are revoked.
+pub async fn revocations_of(conn: &mut Conn, serials: &[&str]) -> StoreResult<Vec<Revocation>> {
+    if serials.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=serials.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates \
+         WHERE serial_number IN ({}) AND revoked_at IS NOT NULL",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query_as(AssertSqlSafe(sql));
+    for serial in serials {
+        query = query.bind(*serial);
+    }
+    let rows: Vec<RevocationRow> = conn.fetch_all(query).await?;
+    into_revocations(rows)
 }
 
 /// What OCSP needs to know of a serial number.
@@ -250,21 +281,23 @@ pub async fn status_of_serial(
     conn: &mut Conn,
     serial_hex_upper: &str,
 ) -> StoreResult<SerialStatus> {
-    let row: Option<(Option<i64>, Option<i64>)> = conn
+    let row: Option<(Option<i64>, Option<i64>, i64)> = conn
         .fetch_optional(
             sqlx::query_as(
-                "SELECT revoked_at, revocation_reason FROM certificates WHERE serial_number = $1",
+                "SELECT revoked_at, revocation_reason, valid_till FROM certificates \
+                 WHERE serial_number = $1",
             )
             .bind(serial_hex_upper),
         )
         .await?;
     Ok(match row {
         None => SerialStatus::NeverIssued,
-        Some((None, _)) => SerialStatus::Valid,
-        Some((Some(revoked_at), reason)) => SerialStatus::Revoked(Revocation {
+        Some((None, _, _)) => SerialStatus::Valid,
+        Some((Some(revoked_at), reason, valid_till)) => SerialStatus::Revoked(Revocation {
             serial_number: serial_hex_upper.to_string(),
             revoked_at,
             reason: reason_from_stored(reason.unwrap_or(0))?,
+            valid_till,
         }),
     })
 }

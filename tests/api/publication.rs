@@ -329,6 +329,55 @@ async fn crl_shard_lists_revoked_serials_with_reasons_and_verifies() {
     assert!(!ok && out.contains("certificate revoked"), "{out}");
 }
 
+/// A shard is re-signed from the revocations since its last signature: a
+/// reason upgrade must replace the listed entry, not add a second one.
+#[tokio::test]
+async fn crl_entry_follows_a_key_compromise_upgrade() {
+    let (s, cert) = server_with_certificate().await;
+    s.revoke_now(cert.id, "superseded").await;
+    let started = Instant::now();
+    while !lists_serial(&cert.crl_text().await, &cert.serial) {
+        assert!(started.elapsed() < VISIBLE_WITHIN, "not in the CRL in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = cert.crl_text().await;
+    assert!(
+        crl_entry(&first, &cert.serial).contains("Superseded"),
+        "{first}"
+    );
+
+    s.revoke_now(cert.id, "keyCompromise").await;
+    let started = Instant::now();
+    let text = loop {
+        let text = cert.crl_text().await;
+        if crl_entry(&text, &cert.serial).contains("Key Compromise") {
+            break text;
+        }
+        assert!(
+            started.elapsed() < VISIBLE_WITHIN,
+            "upgrade not in the CRL in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let serial_lines = |text: &str| {
+        text.lines()
+            .filter(|l| l.trim() == format!("Serial Number: {}", cert.serial))
+            .count()
+    };
+    assert_eq!(serial_lines(&text), 1, "listed once: {text}");
+    let revocation_date = |text: &str| {
+        crl_entry(text, &cert.serial)
+            .lines()
+            .find(|l| l.contains("Revocation Date"))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        revocation_date(&text),
+        revocation_date(&first),
+        "the first revocation time is kept"
+    );
+}
+
 #[tokio::test]
 async fn crl_index_lists_every_shard() {
     let s = Server::start();
