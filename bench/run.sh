@@ -83,6 +83,12 @@ split_serials() {  # serials-file parts -> part files serials-file.1 ... .N (rou
 seeded_certd() {  # name certs revoked -> certd running on $WORK/name, serials in $WORK/name-set
     start_certd "$WORK/$1"
     $SEED "sqlite://$WORK/$1/certd.db" "$WORK/$1/ca" "$2" "$3" "$WORK/$1-set" >/dev/null
+    # Restarted, so that its CRL shards are read in full, seeded revocations
+    # included, as after any restart.
+    local key=$KEY
+    stop_certd
+    start_certd "$WORK/$1"
+    KEY=$key
 }
 
 revocation_runs() {  # name first-part -> median "rps p99 non2xx" of skip_approval revokes
@@ -145,7 +151,9 @@ PLANS=$(
         "UPDATE certificates SET status = 'revoked', revoked_at = COALESCE(revoked_at, 1), revocation_reason = 4 WHERE id = 1" \
         "SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1" \
         "SELECT revoked_at, revocation_reason FROM certificates WHERE serial_number = 'x'" \
-        "SELECT serial_number, revoked_at, revocation_reason FROM certificates WHERE crl_shard = 1 AND valid_till >= 0 AND revoked_at IS NOT NULL ORDER BY serial_number"; do
+        "SELECT o.id FROM certificates c JOIN orders o ON o.id = c.order_id WHERE c.serial_number = 'x'" \
+        "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates WHERE crl_shard = 1 AND valid_till >= 0 AND revoked_at IS NOT NULL ORDER BY serial_number" \
+        "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates WHERE serial_number IN ('x', 'y') AND revoked_at IS NOT NULL"; do
         echo "- \`$q\`"
         echo
         explain "$q"

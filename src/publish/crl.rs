@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 
 use super::PublishError;
 use crate::ca::{CRL_SHARDS, CertificateAuthority, CrlEntry, CrlSpec, now_whole_seconds};
-use crate::model::UnixTime;
+use crate::model::{RevocationReason, UnixTime};
 use crate::store::certificates::{self, Revocation};
 use crate::store::{Store, StoreError};
 
@@ -56,10 +56,28 @@ impl ShardChanges {
     }
 }
 
-/// A shard's listed revocations, by serial number: what its CRL was last
-/// signed from, kept so that a new revocation costs one lookup, not a
-/// re-read of the shard.
-type Listed = BTreeMap<String, Revocation>;
+/// A shard's listed revocations, by serial number (DER INTEGER content
+/// bytes): what its CRL was last signed from, kept so that a new revocation
+/// costs one lookup, not a re-read of the shard. About 70 bytes each.
+type Listed = BTreeMap<Box<[u8]>, ListedEntry>;
+
+struct ListedEntry {
+    revoked_at: UnixTime,
+    reason: RevocationReason,
+    valid_till: UnixTime,
+}
+
+fn listed(revocation: Revocation) -> Result<(Box<[u8]>, ListedEntry), StoreError> {
+    let serial = hex::decode(&revocation.serial_number).map_err(|_| {
+        StoreError::Corrupt(format!("serial number {:?}", revocation.serial_number))
+    })?;
+    let entry = ListedEntry {
+        revoked_at: revocation.revoked_at,
+        reason: revocation.reason,
+        valid_till: revocation.valid_till,
+    };
+    Ok((serial.into_boxed_slice(), entry))
+}
 
 pub(super) struct Shards {
     shards: RwLock<Vec<Arc<PublishedCrl>>>,
@@ -122,7 +140,8 @@ impl Shards {
             ShardChanges::Revoked(serials) => {
                 let mut revoked = std::mem::take(&mut self.listed()[index]);
                 for revocation in read_revocations(store, &serials).await? {
-                    revoked.insert(revocation.serial_number.clone(), revocation);
+                    let (serial, entry) = listed(revocation)?;
+                    revoked.insert(serial, entry);
                 }
                 revoked
             }
@@ -160,10 +179,7 @@ fn listed_after() -> UnixTime {
 async fn read_shard(store: &Store, shard: u16) -> Result<Listed, PublishError> {
     let mut conn = store.read_bulk().await?;
     let revoked = certificates::revoked_in_shard(&mut conn, shard, listed_after()).await?;
-    Ok(revoked
-        .into_iter()
-        .map(|r| (r.serial_number.clone(), r))
-        .collect())
+    Ok(revoked.into_iter().map(listed).collect::<Result<_, _>>()?)
 }
 
 async fn read_revocations(
@@ -188,12 +204,10 @@ async fn sign_shard(
 ) -> Result<PublishedCrl, PublishError> {
     let this_update = now_whole_seconds();
     let entries = revoked
-        .values()
-        .map(|r| {
+        .iter()
+        .map(|(serial, r)| {
             Ok(CrlEntry {
-                serial: hex::decode(&r.serial_number).map_err(|_| {
-                    StoreError::Corrupt(format!("serial number {:?}", r.serial_number))
-                })?,
+                serial: serial.to_vec(),
                 revoked_at: OffsetDateTime::from_unix_timestamp(r.revoked_at)
                     .map_err(|_| StoreError::Corrupt(format!("revoked_at {}", r.revoked_at)))?,
                 reason: r.reason,

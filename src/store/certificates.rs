@@ -261,7 +261,9 @@ pub async fn revocations_of(conn: &mut Conn, serials: &[&str]) -> StoreResult<Ve
          WHERE serial_number IN ({}) AND revoked_at IS NOT NULL",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query_as(AssertSqlSafe(sql));
+    // One statement text per list length: not worth a place in the
+    // connection's statement cache.
+    let mut query = sqlx::query_as(AssertSqlSafe(sql)).persistent(false);
     for serial in serials {
         query = query.bind(*serial);
     }

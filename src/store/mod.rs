@@ -143,6 +143,9 @@ impl DerefMut for WriteTx {
     }
 }
 
+/// sqlx connections kept for SQLite's bulk reads.
+const BULK_CONNECTIONS: u32 = 4;
+
 /// WAL lets readers run beside the writer. synchronous=FULL fsyncs the WAL at
 /// every commit, so a 2xx survives power loss too, not only a crash of the
 /// process (NORMAL would only promise the latter).
@@ -166,6 +169,11 @@ impl Store {
         let mut options = AnyPoolOptions::new()
             .acquire_timeout(settings.acquire_timeout)
             .max_connections(settings.max_connections);
+        if backend == Backend::Sqlite {
+            // sqlx only serves SQLite's bulk reads (the publisher's, one at a
+            // time) and migrations; point reads use `sqlite::SqliteReaders`.
+            options = options.max_connections(settings.max_connections.min(BULK_CONNECTIONS));
+        }
         if backend == Backend::Sqlite {
             // A connection to a local file does not go stale; pinging it before
             // each use would cost a round trip to its thread per request.
@@ -378,9 +386,6 @@ mod tests {
                        VALUES ('revoke', 'pending', 1, 1, 0)";
         tx.execute(sqlx::query(pending)).await.unwrap();
         let second = tx.execute(sqlx::query(pending)).await;
-        assert!(matches!(
-            second.map_err(StoreError::from),
-            Err(StoreError::Conflict(_))
-        ));
+        assert!(matches!(second, Err(StoreError::Conflict(_))));
     }
 }

@@ -309,3 +309,110 @@ pub fn store_error(error: rusqlite::Error) -> StoreError {
         _ => StoreError::Database(boxed),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Arguments, Row};
+
+    use super::*;
+
+    fn arguments(values: &[&str]) -> Option<AnyArguments> {
+        let mut arguments = AnyArguments::default();
+        for value in values {
+            arguments.add(value.to_string()).unwrap();
+        }
+        Some(arguments)
+    }
+
+    fn scratch() -> (tempfile::TempDir, SqliteConn) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn =
+            SqliteConn::open(&dir.path().join("t.db"), "PRAGMA journal_mode = WAL;").unwrap();
+        conn.batch("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, note TEXT)")
+            .unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn arguments_bind_by_their_number_not_their_position() {
+        let (_dir, conn) = scratch();
+        let rows = conn
+            .rows(
+                "SELECT $2 AS second, $1 AS first",
+                arguments(&["a", "b"]),
+                1,
+            )
+            .unwrap();
+        assert_eq!(rows[0].get::<String, _>("second"), "b");
+        assert_eq!(rows[0].get::<String, _>("first"), "a");
+        // The same statement again comes from the cache, with new arguments.
+        let rows = conn
+            .rows(
+                "SELECT $2 AS second, $1 AS first",
+                arguments(&["c", "d"]),
+                1,
+            )
+            .unwrap();
+        assert_eq!(rows[0].get::<String, _>("second"), "d");
+    }
+
+    #[test]
+    fn rows_round_trip_integers_text_and_null() {
+        let (_dir, conn) = scratch();
+        let changed = conn
+            .execute("INSERT INTO t (name) VALUES ($1)", arguments(&["x"]))
+            .unwrap();
+        assert_eq!(changed, 1);
+        let rows = conn
+            .rows("SELECT id, name, note FROM t", None, usize::MAX)
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<i64, _>("id"), 1);
+        assert_eq!(rows[0].get::<String, _>("name"), "x");
+        assert_eq!(rows[0].get::<Option<String>, _>("note"), None);
+    }
+
+    #[test]
+    fn errors_map_like_sqlx_errors() {
+        let (_dir, conn) = scratch();
+        let insert = "INSERT INTO t (name) VALUES ($1)";
+        conn.execute(insert, arguments(&["x"])).unwrap();
+        assert!(matches!(
+            conn.execute(insert, arguments(&["x"])),
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(matches!(
+            conn.execute("INSERT INTO t (name) VALUES ($1)", None),
+            Err(StoreError::Database(_))
+        ));
+        assert!(matches!(
+            conn.rows("SELECT nothing FROM nowhere", None, 1),
+            Err(StoreError::Database(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn readers_cannot_write_and_are_bounded() {
+        let (dir, _writer) = scratch();
+        let settings = PoolSettings {
+            max_connections: 1,
+            acquire_timeout: Duration::from_millis(50),
+        };
+        let readers = SqliteReaders::new(&dir.path().join("t.db"), settings);
+        let reader = readers.take().await.unwrap();
+        assert!(
+            reader
+                .conn()
+                .execute("INSERT INTO t (name) VALUES ('y')", None)
+                .is_err(),
+            "query_only"
+        );
+        assert!(matches!(
+            readers.take().await,
+            Err(StoreError::Unavailable(_))
+        ));
+        drop(reader);
+        let again = readers.take().await.unwrap();
+        assert_eq!(again.conn().rows("SELECT 1", None, 1).unwrap().len(), 1);
+    }
+}

@@ -88,9 +88,8 @@ pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<User>> {
 }
 
 pub async fn count(conn: &mut Conn) -> StoreResult<i64> {
-    Ok(conn
-        .scalar_one(sqlx::query_scalar("SELECT COUNT(*) FROM users"))
-        .await?)
+    conn.scalar_one(sqlx::query_scalar("SELECT COUNT(*) FROM users"))
+        .await
 }
 
 /// The owner of an active API key.
