@@ -31,12 +31,12 @@ use crate::store::{Store, StoreError};
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
 /// The pause after each round of re-signing, as a multiple of the round's
 /// own time, within [`MIN_PAUSE`, `MAX_PAUSE`]. Under a stream of revocations
-/// rounds would otherwise follow each other back to back, re-signing every
-/// shard from the database again and again and taking CPU and connections from
-/// the writes themselves. With the pause, re-signing takes at most about a
-/// third of one core, and a CRL lags a revocation by at most `DEBOUNCE` + one
-/// pause + one round: about 1 s at 100,000 revoked certificates, under 5 s
-/// (the contract) at 1,000,000. OCSP answers change at once either way.
+/// rounds would otherwise follow each other back to back, re-encoding and
+/// re-signing every shard again and again and taking CPU from the writes
+/// themselves. With the pause, re-signing takes at most about a third of one
+/// core, and a CRL lags a revocation by at most `DEBOUNCE` + one pause + one
+/// round: about 1 s at 100,000 revoked certificates, under 5 s (the contract)
+/// at 1,000,000. OCSP answers change at once either way.
 const PAUSE_PER_ROUND: u32 = 2;
 const MIN_PAUSE: Duration = Duration::from_millis(500);
 const MAX_PAUSE: Duration = Duration::from_millis(1500);
