@@ -148,9 +148,13 @@ const BULK_CONNECTIONS: u32 = 4;
 
 /// WAL lets readers run beside the writer. synchronous=FULL fsyncs the WAL at
 /// every commit, so a 2xx survives power loss too, not only a crash of the
-/// process (NORMAL would only promise the latter).
+/// process (NORMAL would only promise the latter). Group commit's savepoints
+/// journal each page a member first changes; past 64 KiB SQLite spills that
+/// journal to a temp file, a write() per page: temp_store keeps it in memory
+/// (at most a batch's changed pages).
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+                              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                              PRAGMA temp_store = MEMORY;";
 
 impl Store {
     /// The embedded default: `certd.db` in the data directory.
