@@ -40,7 +40,7 @@ pub struct PublishedCrl {
 }
 
 /// What changed in a shard since it was last signed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum ShardChanges {
     /// Anything may have: read the whole shard from the database again.
     Unknown,
@@ -146,7 +146,8 @@ impl Shards {
                 revoked
             }
         };
-        revoked.retain(|_, r| r.valid_till >= listed_after());
+        let after = listed_after();
+        revoked.retain(|_, r| r.valid_till >= after);
         let previous = self.get(shard).map_or(0, |c| c.number);
         let signed = Arc::new(sign_shard(ca, shard, previous, &revoked).await?);
         if let Some(slot) = self

@@ -2,7 +2,9 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{Bind, Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
+use super::{
+    Bind, Conditions, Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored,
+};
 use crate::model::{Certificate, CertificateStatus, RevocationReason, UnixTime};
 
 const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
@@ -113,22 +115,23 @@ pub async fn find_by_serial(
 /// (`None`: no such certificate). A certificate never changes order, so what
 /// is read under the lock afterwards is that order's current state.
 pub async fn lock_order_of(conn: &mut Conn, certificate: Bind) -> StoreResult<Option<i64>> {
-    let (column, lock) = match (&certificate, conn.is_postgres()) {
-        (Bind::Int(_), true) => ("c.id", " FOR UPDATE OF o"),
-        (Bind::Text(_), true) => ("c.serial_number", " FOR UPDATE OF o"),
-        (Bind::Int(_), false) => ("c.id", ""),
-        (Bind::Text(_), false) => ("c.serial_number", ""),
+    let clause = match certificate {
+        Bind::Int(_) => "c.id = {}",
+        Bind::Text(_) => "c.serial_number = {}",
+    };
+    let mut conditions = Conditions::default();
+    conditions.push(clause, certificate);
+    let lock = if conn.is_postgres() {
+        " FOR UPDATE OF o"
+    } else {
+        ""
     };
     let sql = format!(
-        "SELECT o.id FROM certificates c JOIN orders o ON o.id = c.order_id \
-         WHERE {column} = $1{lock}"
+        "SELECT o.id FROM certificates c JOIN orders o ON o.id = c.order_id{}{lock}",
+        conditions.where_sql()
     );
-    let query = sqlx::query_scalar(AssertSqlSafe(sql));
-    let query = match certificate {
-        Bind::Int(id) => query.bind(id),
-        Bind::Text(serial) => query.bind(serial),
-    };
-    conn.scalar_optional(query).await
+    conn.scalar_optional(conditions.bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(sql))))
+        .await
 }
 
 /// Every certificate of an order, oldest first.

@@ -150,7 +150,7 @@ impl Conn {
             Target::Sqlx(conn) => Ok(query.fetch_optional(conn).await?),
             Target::Sqlite(sqlite) => sqlite_rows(sqlite, query, 1)?
                 .first()
-                .map(|row| decode::<(O,)>(row).map(|(value,)| value))
+                .map(decode_scalar)
                 .transpose(),
         }
     }
@@ -180,7 +180,7 @@ impl Conn {
             Target::Sqlx(conn) => Ok(query.fetch_all(conn).await?),
             Target::Sqlite(sqlite) => sqlite_rows(sqlite, query, usize::MAX)?
                 .iter()
-                .map(|row| decode::<(O,)>(row).map(|(value,)| value))
+                .map(decode_scalar)
                 .collect(),
         }
     }
@@ -204,4 +204,12 @@ fn sqlite_rows<'q>(
 
 fn decode<O: for<'r> FromRow<'r, AnyRow>>(row: &AnyRow) -> StoreResult<O> {
     Ok(O::from_row(row)?)
+}
+
+/// A `query_scalar`'s value: the first column, decoded as sqlx does.
+fn decode_scalar<O>(row: &AnyRow) -> StoreResult<O>
+where
+    (O,): for<'r> FromRow<'r, AnyRow>,
+{
+    decode::<(O,)>(row).map(|(value,)| value)
 }

@@ -193,8 +193,8 @@ impl Drop for Member {
     /// Dropped without commit (an error, or a cancelled request): undo this
     /// member's changes, then settle the batch, which others may wait on.
     fn drop(&mut self) {
-        if let Some(mut batch) = self.batch.take() {
-            recover(&mut batch);
+        if let Some(batch) = self.batch.take() {
+            // `settle` rolls the savepoint back first.
             settle(batch, &self.queued, false);
         }
     }
@@ -244,9 +244,9 @@ async fn start_batch(batch: BatchGuard, queued: Arc<AtomicUsize>) -> StoreResult
         let mut batch = batch;
         match begin_batch(&mut batch) {
             Ok(()) => {
-                if let Err(Ok(mut batch)) = reply.send(Ok(batch)) {
-                    // The member went away while waiting.
-                    recover(&mut batch);
+                if let Err(Ok(batch)) = reply.send(Ok(batch)) {
+                    // The member went away while waiting: `settle` rolls its
+                    // savepoint back.
                     settle(batch, &queued, false);
                 }
             }

@@ -112,7 +112,7 @@ pub struct SqliteConn {
 }
 
 impl SqliteConn {
-    pub fn open(path: &Path, pragmas: &str) -> Result<SqliteConn, StoreError> {
+    pub fn open(path: &Path, pragmas: &str) -> StoreResult<SqliteConn> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -126,7 +126,7 @@ impl SqliteConn {
     }
 
     /// Runs statements without arguments or results (BEGIN, SAVEPOINT...).
-    pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
+    pub fn batch(&self, sql: &str) -> StoreResult<()> {
         self.conn.execute_batch(sql).map_err(store_error)
     }
 
@@ -136,9 +136,8 @@ impl SqliteConn {
         sql: &str,
         arguments: Option<AnyArguments>,
         limit: usize,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        let mut statement = self.conn.prepare_cached(sql).map_err(store_error)?;
-        bind(&mut statement, arguments)?;
+    ) -> StoreResult<Vec<AnyRow>> {
+        let mut statement = self.prepared(sql, arguments)?;
         let columns = self.columns(sql, &statement);
         let mut rows = statement.raw_query();
         let mut out = Vec::new();
@@ -149,6 +148,17 @@ impl SqliteConn {
             out.push(any_row(row, &columns)?);
         }
         Ok(out)
+    }
+
+    /// The statement, prepared once per connection, with `arguments` bound.
+    fn prepared(
+        &self,
+        sql: &str,
+        arguments: Option<AnyArguments>,
+    ) -> StoreResult<rusqlite::CachedStatement<'_>> {
+        let mut statement = self.conn.prepare_cached(sql).map_err(store_error)?;
+        bind(&mut statement, arguments)?;
+        Ok(statement)
     }
 
     fn columns(&self, sql: &str, statement: &rusqlite::Statement<'_>) -> Arc<Columns> {
@@ -164,9 +174,8 @@ impl SqliteConn {
     }
 
     /// Runs one statement to completion and returns the rows it changed.
-    pub fn execute(&self, sql: &str, arguments: Option<AnyArguments>) -> Result<u64, StoreError> {
-        let mut statement = self.conn.prepare_cached(sql).map_err(store_error)?;
-        bind(&mut statement, arguments)?;
+    pub fn execute(&self, sql: &str, arguments: Option<AnyArguments>) -> StoreResult<u64> {
+        let mut statement = self.prepared(sql, arguments)?;
         let mut rows = statement.raw_query();
         while rows.next().map_err(store_error)?.is_some() {}
         Ok(self.conn.changes())
@@ -178,7 +187,7 @@ impl SqliteConn {
 fn bind(
     statement: &mut rusqlite::Statement<'_>,
     arguments: Option<AnyArguments>,
-) -> Result<(), StoreError> {
+) -> StoreResult<()> {
     let values = arguments.map(|a| a.values.0).unwrap_or_default();
     for index in 1..=statement.parameter_count() {
         let position = statement
@@ -245,43 +254,38 @@ impl Columns {
     }
 }
 
-fn any_row(row: &rusqlite::Row<'_>, columns: &Columns) -> Result<AnyRow, StoreError> {
+fn any_row(row: &rusqlite::Row<'_>, columns: &Columns) -> StoreResult<AnyRow> {
     let mut out = AnyRow {
         column_names: Arc::clone(&columns.index),
         columns: Vec::with_capacity(columns.names.len()),
         values: Vec::with_capacity(columns.names.len()),
     };
     for (ordinal, name) in columns.names.iter().enumerate() {
-        let kind = match row.get_ref(ordinal).map_err(store_error)? {
-            ValueRef::Null => AnyValueKind::Null(AnyTypeInfoKind::Null),
-            ValueRef::Integer(v) => AnyValueKind::BigInt(v),
-            ValueRef::Real(v) => AnyValueKind::Double(v),
-            ValueRef::Text(v) => AnyValueKind::Text(Arc::new(
-                String::from_utf8(v.to_vec())
-                    .map_err(|_| StoreError::Corrupt(format!("column {name} is not UTF-8")))?,
-            )),
-            ValueRef::Blob(v) => AnyValueKind::Blob(Arc::new(v.to_vec())),
+        let (kind, type_kind) = match row.get_ref(ordinal).map_err(store_error)? {
+            ValueRef::Null => (
+                AnyValueKind::Null(AnyTypeInfoKind::Null),
+                AnyTypeInfoKind::Null,
+            ),
+            ValueRef::Integer(v) => (AnyValueKind::BigInt(v), AnyTypeInfoKind::BigInt),
+            ValueRef::Real(v) => (AnyValueKind::Double(v), AnyTypeInfoKind::Double),
+            ValueRef::Text(v) => {
+                let text = String::from_utf8(v.to_vec())
+                    .map_err(|_| StoreError::Corrupt(format!("column {name} is not UTF-8")))?;
+                (AnyValueKind::Text(Arc::new(text)), AnyTypeInfoKind::Text)
+            }
+            ValueRef::Blob(v) => (
+                AnyValueKind::Blob(Arc::new(v.to_vec())),
+                AnyTypeInfoKind::Blob,
+            ),
         };
         out.columns.push(AnyColumn {
             ordinal,
             name: name.clone(),
-            type_info: AnyTypeInfo {
-                kind: type_of(&kind),
-            },
+            type_info: AnyTypeInfo { kind: type_kind },
         });
         out.values.push(AnyValue { kind });
     }
     Ok(out)
-}
-
-fn type_of(kind: &AnyValueKind) -> AnyTypeInfoKind {
-    match kind {
-        AnyValueKind::BigInt(_) => AnyTypeInfoKind::BigInt,
-        AnyValueKind::Double(_) => AnyTypeInfoKind::Double,
-        AnyValueKind::Text(_) => AnyTypeInfoKind::Text,
-        AnyValueKind::Blob(_) => AnyTypeInfoKind::Blob,
-        _ => AnyTypeInfoKind::Null,
-    }
 }
 
 /// Maps SQLite's result codes as `StoreError::from(sqlx::Error)` does.
