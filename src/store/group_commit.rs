@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
+use super::checkpoint::RestartDue;
 use super::sqlite::SqliteConn;
 use super::{StoreError, StoreResult};
 
@@ -66,6 +67,7 @@ struct Counters {
 struct Batch {
     conn: SqliteConn,
     stats: Arc<Counters>,
+    restart_due: Arc<RestartDue>,
     /// `Some` between BEGIN and COMMIT.
     open: Option<OpenBatch>,
 }
@@ -95,13 +97,15 @@ enum Savepoint {
 // batch, whatever happens to the member that started them.
 
 impl GroupWriter {
-    pub fn new(conn: SqliteConn) -> GroupWriter {
+    /// `restart_due` comes from the checkpoint thread (see `checkpoint`).
+    pub fn new(conn: SqliteConn, restart_due: Arc<RestartDue>) -> GroupWriter {
         let stats = Arc::new(Counters::default());
         GroupWriter {
             stats: Arc::clone(&stats),
             batch: Arc::new(Mutex::new(Batch {
                 conn,
                 stats,
+                restart_due,
                 open: None,
             })),
             queued: Arc::new(AtomicUsize::new(0)),
@@ -339,7 +343,9 @@ fn settle(mut batch: BatchGuard, queued: &AtomicUsize, force: bool) {
     }
 }
 
-/// COMMITs the batch (waiting for its fsync) and tells every member.
+/// COMMITs the batch (waiting for its fsync) and tells every member; then,
+/// if the WAL is due to start over, checkpoints before the next batch (see
+/// `checkpoint`).
 fn commit(mut batch: BatchGuard) {
     let Some(open) = batch.open.take() else {
         return;
@@ -357,8 +363,17 @@ fn commit(mut batch: BatchGuard) {
             Err(error.to_string())
         }
     };
-    drop(batch);
+    if !batch.restart_due.is_due() {
+        drop(batch);
+        tell(open, outcome);
+        return;
+    }
+    // The members need not wait for the checkpoint; the next batch must.
     tell(open, outcome);
+    if let Err(error) = batch.conn.checkpoint() {
+        tracing::warn!(%error, "WAL checkpoint by the writer failed");
+    }
+    batch.restart_due.done();
 }
 
 fn tell(open: OpenBatch, outcome: Outcome) {

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod certificates;
+mod checkpoint;
 mod conn;
 pub mod feed;
 mod group_commit;
@@ -22,6 +23,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor};
 
+use checkpoint::{Checkpointer, RestartDue};
 pub use conn::Conn;
 pub use group_commit::GroupCommitStats;
 use group_commit::GroupWriter;
@@ -116,6 +118,9 @@ pub struct Store {
     sqlite_writer: Option<GroupWriter>,
     /// SQLite's point reads run on these, in the calling task (see `sqlite`).
     sqlite_readers: Option<Arc<SqliteReaders>>,
+    /// Copies the WAL back into the database beside the writer (see
+    /// `checkpoint`); stops when the store is dropped.
+    _sqlite_checkpointer: Option<Checkpointer>,
 }
 
 /// A write transaction. Dropping it without `commit` rolls back.
@@ -197,14 +202,22 @@ impl Store {
             // together on one database migrate it once.
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        let (sqlite_writer, sqlite_readers) = match backend {
+        let (sqlite_writer, sqlite_readers, sqlite_checkpointer) = match backend {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)?;
                 let path = options.get_filename();
-                let writer = GroupWriter::new(SqliteConn::open(path, SQLITE_PRAGMAS)?);
-                (Some(writer), Some(SqliteReaders::new(path, settings)))
+                let restart_due = Arc::new(RestartDue::default());
+                let checkpointer = Checkpointer::start(path, SQLITE_PRAGMAS, restart_due.clone())?;
+                let writer = SqliteConn::open(path, SQLITE_PRAGMAS)?;
+                // The writer leaves checkpoints to the checkpoint thread.
+                writer.batch("PRAGMA wal_autocheckpoint = 0")?;
+                (
+                    Some(GroupWriter::new(writer, restart_due)),
+                    Some(SqliteReaders::new(path, settings)),
+                    Some(checkpointer),
+                )
             }
-            Backend::Postgres => (None, None),
+            Backend::Postgres => (None, None, None),
         };
         Ok(Store {
             pool,
@@ -212,6 +225,7 @@ impl Store {
             url: url.to_string(),
             sqlite_writer,
             sqlite_readers,
+            _sqlite_checkpointer: sqlite_checkpointer,
         })
     }
 

@@ -31,6 +31,7 @@ use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
 use sqlx_core::any::{AnyColumn, AnyValueKind};
 use sqlx_core::ext::ustr::UStr;
 
+use super::checkpoint::WalState;
 use super::{PoolSettings, StoreError, StoreResult};
 
 /// Statements kept prepared; the store has fewer distinct ones than this.
@@ -128,6 +129,31 @@ impl SqliteConn {
     /// Runs statements without arguments or results (BEGIN, SAVEPOINT...).
     pub fn batch(&self, sql: &str) -> StoreResult<()> {
         self.conn.execute_batch(sql).map_err(store_error)
+    }
+
+    /// A PASSIVE checkpoint: copies what it can of the WAL into the database
+    /// file, waiting for nobody (see `checkpoint`).
+    pub fn checkpoint(&self) -> StoreResult<WalState> {
+        let (busy, frames, copied) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(store_error)?;
+        if busy != 0 {
+            return Err(StoreError::Unavailable(
+                "the WAL checkpoint was blocked".into(),
+            ));
+        }
+        // -1 for both: the database is not in WAL mode (nothing to copy).
+        Ok(WalState {
+            frames: u64::try_from(frames).unwrap_or(0),
+            copied: u64::try_from(copied).unwrap_or(0),
+        })
     }
 
     /// Runs one statement and returns up to `limit` of its rows.
