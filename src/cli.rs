@@ -22,8 +22,18 @@ use crate::store::{PoolSettings, Store};
     about = "Certificate revocation service speaking DigiCert CertCentral's API"
 )]
 pub struct Cli {
+    /// Log lines as text for people, or as one JSON object per line for log
+    /// collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "CERTD_LOG_FORMAT")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

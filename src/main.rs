@@ -1,5 +1,6 @@
 //! The `certd` binary: logging set-up, then the command line.
 
+use certd::cli::{Cli, LogFormat};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -8,13 +9,18 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    match certd::cli::run(certd::cli::Cli::parse()).await {
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        // Fields at the top level, so collectors index `status` and `route`.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    match certd::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("certd: {error}");

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
+use super::observe::CallerSlot;
 use crate::model::Page;
 use crate::service::{Caller, Context};
 
@@ -44,6 +45,9 @@ impl FromRequestParts<AppState> for Auth {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let caller = state.service.authenticate(key).await?;
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.record(caller.user.id);
+        }
         // CertCentral restriction 102: a view-only key may only read.
         if caller.view_only && !matches!(parts.method, Method::GET | Method::HEAD) {
             return Err(ApiError::new(

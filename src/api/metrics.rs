@@ -1,14 +1,11 @@
 //! `GET /metrics`: Prometheus text format, for operators. Counters and
-//! histograms are recorded where things happen (HTTP here, revocations in the
+//! histograms are recorded where things happen (HTTP in `observe`, revocations in the
 //! service, OCSP in the publisher); gauges that describe state (pending
 //! requests, CRL age) are read when scraped. No key is needed: it holds
 //! counts only, no names, ids or serials.
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use time::OffsetDateTime;
@@ -30,24 +27,6 @@ pub fn install() -> Option<PrometheusHandle> {
         .ok()?
         .install_recorder()
         .ok()
-}
-
-/// Middleware: one count and one latency sample per request, by route
-/// template (`/services/v2/certificate/{id}/revoke`), never by raw path.
-pub async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = request.method().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    response
 }
 
 pub async fn render(State(state): State<AppState>) -> Response {

@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod limits;
 mod metrics;
+mod observe;
 mod orders;
 mod publication;
 mod requests;
@@ -101,7 +102,7 @@ pub fn router(service: Arc<Service>, limits: Limits) -> Router {
             service,
             metrics: metrics::install(),
         })
-        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(observe::track))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

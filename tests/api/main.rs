@@ -13,6 +13,7 @@ mod crash;
 mod durability;
 mod fuzz_http;
 mod limits;
+mod logs;
 mod metrics;
 mod nodes;
 mod order_revoke;
