@@ -105,7 +105,6 @@ pub struct WalState {
 #[cfg(test)]
 mod tests {
     use super::RESTART_FRAMES;
-    use crate::store::{PoolSettings, Store};
 
     const PAGE: u64 = 4096;
 
@@ -114,17 +113,10 @@ mod tests {
     /// holding every page ever written, and every row stays readable.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_starts_over_under_a_steady_load() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
-            .await
-            .unwrap();
-        let mut tx = store.write().await.unwrap();
-        tx.execute(sqlx::query(
+        let (dir, store) = crate::store::test_store(
             "CREATE TABLE scratch (id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
-        ))
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        )
+        .await;
 
         // Twenty times the restart size, a page of data per row, in small
         // batches spread over more than a second of checkpoint rounds.

@@ -389,20 +389,13 @@ mod tests {
 
     use sqlx::Connection;
 
-    use crate::store::{PoolSettings, Store};
+    use crate::store::Store;
 
     async fn store_with_table() -> (tempfile::TempDir, Arc<Store>) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
-            .await
-            .unwrap();
-        let mut tx = store.write().await.unwrap();
-        tx.execute(sqlx::query(
+        let (dir, store) = crate::store::test_store(
             "CREATE TABLE scratch (id INTEGER PRIMARY KEY, writer INTEGER NOT NULL)",
-        ))
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        )
+        .await;
         (dir, Arc::new(store))
     }
 

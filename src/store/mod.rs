@@ -357,6 +357,20 @@ impl Conditions {
     }
 }
 
+/// A store on a fresh temporary directory with one statement committed (a
+/// scratch table, say), for the store's unit tests.
+#[cfg(test)]
+pub(crate) async fn test_store(setup_sql: &'static str) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
+        .await
+        .unwrap();
+    let mut tx = store.write().await.unwrap();
+    tx.execute(sqlx::query(setup_sql)).await.unwrap();
+    tx.commit().await.unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
