@@ -154,7 +154,6 @@ PLANS=$(
         "UPDATE certificates SET status = 'revoked', revoked_at = COALESCE(revoked_at, 1), revocation_reason = 4 WHERE id = 1" \
         "SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1" \
         "SELECT revoked_at, revocation_reason FROM certificates WHERE serial_number = 'x'" \
-        "SELECT o.id FROM certificates c JOIN orders o ON o.id = c.order_id WHERE c.serial_number = 'x'" \
         "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates WHERE crl_shard = 1 AND valid_till >= 0 AND revoked_at IS NOT NULL ORDER BY serial_number" \
         "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates WHERE serial_number IN ('x', 'y') AND revoked_at IS NOT NULL"; do
         echo "- \`$q\`"

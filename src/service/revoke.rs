@@ -85,9 +85,7 @@ impl Service {
         // Take the order's lock first, then read its state afresh under it.
         let (order, certificate) = match &target {
             RevokeTarget::Certificate(reference) => {
-                certificates::lock_order_of(&mut tx, reference.to_bind())
-                    .await?
-                    .ok_or_else(|| ServiceError::not_found("certificate"))?;
+                certificates::lock_order_of(&mut tx, reference.to_bind()).await?;
                 let (certificate, order) = visible_certificate(&mut tx, ctx, reference).await?;
                 (order, Some(certificate))
             }
