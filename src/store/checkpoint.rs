@@ -19,7 +19,7 @@
 //! `group_commit`): by then the thread has copied nearly everything, so the
 //! writer's turn is short, and its next batch starts the WAL over.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -68,7 +68,7 @@ impl Checkpointer {
     pub fn start(path: &Path, pragmas: &str, due: Arc<RestartDue>) -> StoreResult<Checkpointer> {
         let conn = SqliteConn::open(path, pragmas)?;
         let (stop, stopped) = mpsc::channel();
-        let path: PathBuf = path.to_owned();
+        let path = path.to_owned();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || run(conn, &path, &stopped, &due))
@@ -84,22 +84,13 @@ fn run(conn: SqliteConn, path: &Path, stopped: &mpsc::Receiver<()>, due: &Restar
             continue;
         }
         match conn.checkpoint() {
-            Ok(wal) if wal.frames >= RESTART_FRAMES => due.set(),
+            Ok(frames) if frames >= RESTART_FRAMES => due.set(),
             Ok(_) => {}
             // Busy or a full disk: the next round tries again, and the writer
             // keeps working meanwhile (the WAL only grows).
             Err(error) => tracing::warn!(db = %path.display(), %error, "WAL checkpoint failed"),
         }
     }
-}
-
-/// What a checkpoint found and did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WalState {
-    /// Frames in the WAL.
-    pub frames: u64,
-    /// Of those, copied into the database file.
-    pub copied: u64,
 }
 
 #[cfg(test)]

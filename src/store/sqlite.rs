@@ -31,7 +31,6 @@ use sqlx::any::{AnyArguments, AnyRow, AnyTypeInfo, AnyTypeInfoKind, AnyValue};
 use sqlx_core::any::{AnyColumn, AnyValueKind};
 use sqlx_core::ext::ustr::UStr;
 
-use super::checkpoint::WalState;
 use super::{PoolSettings, StoreError, StoreResult};
 
 /// Statements kept prepared; the store has fewer distinct ones than this.
@@ -132,16 +131,13 @@ impl SqliteConn {
     }
 
     /// A PASSIVE checkpoint: copies what it can of the WAL into the database
-    /// file, waiting for nobody (see `checkpoint`).
-    pub fn checkpoint(&self) -> StoreResult<WalState> {
-        let (busy, frames, copied) = self
+    /// file, waiting for nobody (see `checkpoint`). Returns the frames (pages)
+    /// the WAL holds.
+    pub fn checkpoint(&self) -> StoreResult<u64> {
+        let (busy, frames) = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
+                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
             })
             .map_err(store_error)?;
         if busy != 0 {
@@ -149,11 +145,8 @@ impl SqliteConn {
                 "the WAL checkpoint was blocked".into(),
             ));
         }
-        // -1 for both: the database is not in WAL mode (nothing to copy).
-        Ok(WalState {
-            frames: u64::try_from(frames).unwrap_or(0),
-            copied: u64::try_from(copied).unwrap_or(0),
-        })
+        // -1: the database is not in WAL mode (nothing to copy).
+        Ok(u64::try_from(frames).unwrap_or(0))
     }
 
     /// Runs one statement and returns up to `limit` of its rows.
