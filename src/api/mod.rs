@@ -3,6 +3,7 @@
 
 mod account;
 mod certificates;
+mod console;
 mod error;
 mod extract;
 mod limits;
@@ -97,6 +98,7 @@ pub fn router(service: Arc<Service>, limits: Limits) -> Router {
         .route("/ca/chain.pem", get(publication::chain_pem))
         .route("/ca/issuer.der", get(publication::issuer_der))
         .route("/metrics", get(metrics::render))
+        .merge(console::routes())
         .nest("/services/v2", v2)
         .with_state(AppState {
             service,

@@ -1,0 +1,205 @@
+// Drives certd's web console in headless Chromium as an administrator would:
+// sign in, review the pending requests, approve one and reject another,
+// search and revoke with skip approval, read the audit log, use the keyboard,
+// sign out. Run by the Rust test tests/api/console.rs against a real server.
+//
+// Input (environment, so that keys never show in a process list):
+//   CERTD_URL                 base URL of a running certd
+//   CERTD_ADMIN_KEY           an administrator's API key
+//   CERTD_APPROVE_REQUEST     id of a pending revoke request to approve
+//   CERTD_REJECT_REQUEST      id of a pending revoke request to reject
+//   CERTD_REVOKE_COMMON_NAME  common name of an issued certificate to revoke at once
+//   CERTD_CONSOLE_SCREENSHOTS optional: folder for the screenshots (e.g. docs/console)
+//   CHROMIUM                  optional: the browser (default /usr/bin/chromium)
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const base = env('CERTD_URL');
+const adminKey = env('CERTD_ADMIN_KEY');
+const approveId = env('CERTD_APPROVE_REQUEST');
+const rejectId = env('CERTD_REJECT_REQUEST');
+const revokeName = env('CERTD_REVOKE_COMMON_NAME');
+const screenshots = process.env.CERTD_CONSOLE_SCREENSHOTS;
+
+const APPROVE_COMMENT = 'Confirmed with the owner by phone.';
+const REJECT_COMMENT = 'The key is still in use; rotate it first.';
+const REVOKE_COMMENT = 'Service shut down.';
+
+/** certd's own view of a request, to compare with what the page shows. */
+async function requestDetails(id) {
+  const response = await fetch(`${base}/services/v2/request/${id}`, { headers: { 'X-DC-DEVKEY': adminKey } });
+  assert.equal(response.status, 200, `GET /request/${id}`);
+  return response.json();
+}
+
+async function shoot(page, name) {
+  if (!screenshots) return;
+  mkdirSync(screenshots, { recursive: true });
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
+
+async function expectStatus(page, text) {
+  await page.locator('#status').filter({ hasText: text }).waitFor();
+}
+
+async function signIn(page) {
+  await page.goto(`${base}/console`);
+  assert.equal(new URL(page.url()).pathname, '/console/', '/console redirects to /console/');
+  await page.getByLabel('API key').waitFor();
+  await shoot(page, '1-sign-in');
+
+  await page.getByLabel('API key').fill('NOT-A-KEY');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#alert').filter({ hasText: /key/i }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused key is not kept');
+
+  await page.getByLabel('API key').fill(adminKey);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Pending requests', level: 1 }).waitFor();
+  assert.equal(await page.locator('#alert').isVisible(), false, 'the error is gone after signing in');
+  assert.equal(await page.locator('#account-role').textContent(), 'Administrator');
+}
+
+async function reviewPending(page) {
+  for (const id of [approveId, rejectId]) {
+    const request = await requestDetails(id);
+    const card = page.locator(`[data-request-id="${id}"]`);
+    await card.waitFor();
+    const text = await card.textContent();
+    const certificate = request.order.certificate;
+    for (const expected of [certificate.common_name, certificate.serial_number, request.requester.email,
+      request.comments, request.revocation_reason]) {
+      assert.ok(text.includes(expected), `request ${id} shows ${expected}: ${text}`);
+    }
+  }
+  await page.locator(`[data-request-id="${approveId}"]`).getByLabel('Processor comment').fill(APPROVE_COMMENT);
+  await shoot(page, '2-pending-requests');
+
+  await decide(page, approveId, 'Approve', 'approved');
+  const reject = page.locator(`[data-request-id="${rejectId}"]`);
+  await reject.getByLabel('Processor comment').fill(REJECT_COMMENT);
+  await decide(page, rejectId, 'Reject', 'rejected');
+
+  const approved = await requestDetails(approveId);
+  assert.equal(approved.status, 'approved');
+  assert.equal(approved.processor_comment, APPROVE_COMMENT);
+  const rejected = await requestDetails(rejectId);
+  assert.equal(rejected.status, 'rejected');
+  assert.equal(rejected.processor_comment, REJECT_COMMENT);
+}
+
+async function decide(page, id, button, outcome) {
+  await page.locator(`[data-request-id="${id}"]`).getByRole('button', { name: button }).click();
+  await expectStatus(page, `Request #${id} ${outcome}.`);
+  assert.equal(await page.locator(`[data-request-id="${id}"]`).count(), 0, `request ${id} left the list`);
+}
+
+async function searchAndRevoke(page) {
+  await page.getByRole('button', { name: 'Search & revoke' }).click();
+  await page.getByLabel('Order id, certificate id, serial number or common name').fill(revokeName);
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await expectStatus(page, '1 certificate found');
+  const row = page.locator('#search-rows tr').filter({ hasText: revokeName });
+  await row.getByRole('button', { name: /^Revoke certificate/ }).click();
+
+  const form = page.locator('#revoke-form');
+  await form.getByLabel('Reason').selectOption('cessationOfOperation');
+  await form.getByLabel('Comments').fill(REVOKE_COMMENT);
+  await form.getByLabel(/Skip approval/).check();
+  await shoot(page, '3-revoke');
+  await form.getByRole('button', { name: 'Revoke', exact: true }).click();
+  await expectStatus(page, /Certificate #\d+ revoked\./);
+  assert.match(await row.textContent(), /revoked/);
+  await shoot(page, '4-search-revoked');
+
+  // Looking it up by id finds the same certificate, now with nothing left to revoke.
+  const id = await row.getAttribute('data-certificate-id');
+  await page.getByLabel('Order id, certificate id, serial number or common name').fill(id);
+  await page.getByRole('button', { name: 'Search', exact: true }).click();
+  await expectStatus(page, '1 certificate found');
+  assert.equal(await page.locator('#search-rows button').count(), 0, 'a revoked certificate offers no revoke button');
+}
+
+async function auditLog(page) {
+  await page.getByRole('button', { name: 'Audit log' }).click();
+  await expectStatus(page, 'Audit log: entries 1–');
+  const actions = await page.locator('#audit-rows .action').allTextContents();
+  for (const action of ['certificate_revoked', 'request_rejected', 'request_approved']) {
+    assert.ok(actions.includes(action), `audit log shows ${action}: ${actions}`);
+  }
+  await page.getByLabel('Action').selectOption('request_rejected');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await expectStatus(page, 'Audit log: entries 1–1 of 1');
+  await page.getByLabel('Action').selectOption('');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await expectStatus(page, 'Audit log: entries 1–');
+  await shoot(page, '5-audit-log');
+}
+
+/** The page stays signed in on reload (same tab), and works from the keyboard alone. */
+async function keyboard(page) {
+  await page.reload();
+  await page.getByRole('heading', { name: 'Pending requests', level: 1 }).waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  for (let presses = 0; presses < 10; presses += 1) {
+    await page.keyboard.press('Tab');
+    if ((await page.evaluate(() => document.activeElement.textContent)) === 'Audit log') break;
+  }
+  const focused = await page.evaluate(() => {
+    const style = getComputedStyle(document.activeElement);
+    return { text: document.activeElement.textContent, outline: style.outlineStyle };
+  });
+  assert.deepEqual(focused, { text: 'Audit log', outline: 'solid' }, 'Tab reaches the nav with a visible focus ring');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'audit-title', 'focus moves to the new view');
+}
+
+async function signOut(page) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API key').waitFor();
+  const stored = await page.evaluate(() => ({ session: sessionStorage.length, local: localStorage.length, cookie: document.cookie }));
+  assert.deepEqual(stored, { session: 0, local: 0, cookie: '' }, 'signing out forgets the key');
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  // Root in a container has no user namespaces for Chromium's sandbox.
+  args: ['--no-sandbox'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  page.setDefaultTimeout(15_000);
+  const problems = [];
+  const urls = [];
+  page.on('request', (request) => urls.push(request.url()));
+  page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
+  page.on('pageerror', (error) => problems.push(error.message));
+
+  await signIn(page);
+  await reviewPending(page);
+  await searchAndRevoke(page);
+  await auditLog(page);
+  await keyboard(page);
+  await signOut(page);
+
+  const leaked = urls.filter((url) => url.toUpperCase().includes(adminKey.toUpperCase()));
+  assert.deepEqual(leaked, [], 'no URL carries the key');
+  const foreign = urls.filter((url) => !url.startsWith(base) && !url.startsWith('data:'));
+  assert.deepEqual(foreign, [], 'the console loads nothing from elsewhere');
+  // The deliberately wrong key leaves one expected 403 in Chromium's console.
+  const unexpected = problems.filter((p) => !p.includes('403'));
+  assert.deepEqual(unexpected, [], 'no script errors or CSP violations');
+  console.log(`console drive passed: ${urls.length} requests${screenshots ? `, screenshots in ${screenshots}` : ''}`);
+} finally {
+  await browser.close();
+}
