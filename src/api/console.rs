@@ -36,7 +36,10 @@ const CONSOLE_CSS: &str = include_str!("../../console/console.css");
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/console", get(redirect_to_console))
-        .route(CONSOLE_PATH, get(|| file("text/html; charset=utf-8", INDEX_HTML)))
+        .route(
+            CONSOLE_PATH,
+            get(|| file("text/html; charset=utf-8", INDEX_HTML)),
+        )
         .route(
             "/console/console.js",
             get(|| file("text/javascript; charset=utf-8", CONSOLE_JS)),

@@ -9,6 +9,7 @@ mod audit_chain;
 mod auth;
 mod auto_approve;
 mod bad_input;
+mod console;
 mod crash;
 mod durability;
 mod fuzz_http;
