@@ -19,6 +19,9 @@ const REASONS = [
 ];
 const ADMIN_REASONS = [['privilegeWithdrawn', 'Privilege withdrawn']];
 
+/** The reason's words, or certd's own name for a reason this page does not list. */
+const reasonLabel = (reason) => [...REASONS, ...ADMIN_REASONS].find(([value]) => value === reason)?.[1] ?? reason;
+
 const AUDIT_ACTIONS = [
   'user_created', 'order_created', 'certificate_issued', 'request_created',
   'request_approved', 'request_rejected', 'certificate_revoked', 'order_revoked',
@@ -102,8 +105,7 @@ function announce(message) {
   $('status').textContent = message;
 }
 
-function showErrors(messages, title = 'The server refused') {
-  $('alert-title').textContent = title;
+function showErrors(messages) {
   $('alert-messages').replaceChildren(...messages.map((m) => el('li', {}, m)));
   $('alert').hidden = false;
 }
@@ -158,6 +160,8 @@ async function signIn(key, { focus = true } = {}) {
   state.isAdmin = (state.me.access_roles ?? []).some((r) => r.id === ADMINISTRATOR_ROLE_ID);
   $('account-name').textContent = `${state.me.first_name} ${state.me.last_name}`.trim() || state.me.email;
   $('account-role').textContent = state.isAdmin ? 'Administrator' : 'User';
+  // Only administrators may read the audit log (certd answers 403 to others).
+  document.querySelector('#nav [data-view="audit"]').parentElement.hidden = !state.isAdmin;
   $('nav').hidden = false;
   $('account').hidden = false;
   fillReasons();
@@ -199,7 +203,7 @@ function pendingItem(request) {
   fact('Order', request.order?.id ? `#${request.order.id}` : '—');
   fact('Requester', person(request.requester));
   fact('Requested', formatDate(request.date));
-  if (request.type === 'revoke') fact('Reason', request.revocation_reason ?? 'unspecified');
+  if (request.type === 'revoke') fact('Reason', reasonLabel(request.revocation_reason ?? 'unspecified'));
   fact('Comments', request.comments ?? '—');
 
   const item = el('li', { class: 'card request', 'aria-labelledby': titleId, 'data-request-id': request.id });

@@ -187,14 +187,12 @@ fn browser_setup() -> Result<(PathBuf, String), String> {
     Ok((folder, chromium))
 }
 
-/// A user's issued certificate: `(certificate id, common name)`.
-async fn user_certificate(s: &Server, user: &str) -> (i64, String) {
-    let (_, id) = s.user_order_issued(user).await;
-    let name = s.cert(id).await["common_name"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (id, name)
+/// The id of a certificate for `common_name` that `user` ordered and the
+/// administrator approved.
+async fn user_certificate(s: &Server, user: &str, common_name: &str) -> i64 {
+    let order = s.place_order(user, common_name, false).await;
+    s.approve(order.ok(201).request_id()).await.ok(204);
+    int(&s.order(order.id()).await["certificate"]["id"])
 }
 
 #[tokio::test]
@@ -215,9 +213,9 @@ async fn console_approves_rejects_and_revokes_in_chromium() {
     };
     let s = Server::start();
     let user = s.add_user_named("ana.lima@example.com", "Ana", "Lima", "user", false);
-    let (approved, _) = user_certificate(&s, &user).await;
-    let (rejected, _) = user_certificate(&s, &user).await;
-    let (revoked_at_once, revoked_name) = user_certificate(&s, &user).await;
+    let approved = user_certificate(&s, &user, "shop.example.com").await;
+    let rejected = user_certificate(&s, &user, "mail.example.com").await;
+    let revoked_at_once = user_certificate(&s, &user, "legacy.example.com").await;
     let ask = |cert, comments, reason| {
         s.revoke(
             &user,
@@ -241,7 +239,7 @@ async fn console_approves_rejects_and_revokes_in_chromium() {
         .env("CERTD_ADMIN_KEY", s.admin())
         .env("CERTD_APPROVE_REQUEST", approve_request.to_string())
         .env("CERTD_REJECT_REQUEST", reject_request.to_string())
-        .env("CERTD_REVOKE_COMMON_NAME", &revoked_name)
+        .env("CERTD_REVOKE_COMMON_NAME", "legacy.example.com")
         .env("CHROMIUM", chromium)
         .output()
         .expect("run node");
