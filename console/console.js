@@ -178,7 +178,8 @@ function signOut() {
   for (const list of ['pending-list', 'search-rows', 'audit-rows']) $(list).replaceChildren();
   $('search-results').hidden = true;
   $('revoke-form').hidden = true;
-  $('api-key').value = '';
+  // Nothing of the last session stays on the page, typed or fetched.
+  for (const form of document.forms) form.reset();
   showView('signin');
 }
 

@@ -9,6 +9,8 @@
 //   CERTD_APPROVE_REQUEST     id of a pending revoke request to approve
 //   CERTD_REJECT_REQUEST      id of a pending revoke request to reject
 //   CERTD_REVOKE_COMMON_NAME  common name of an issued certificate to revoke at once
+//   CERTD_USER_KEY            a plain user's key; that user asks to revoke
+//   CERTD_USER_COMMON_NAME    this certificate of theirs
 //   CERTD_CONSOLE_SCREENSHOTS optional: folder for the screenshots (e.g. docs/console)
 //   CHROMIUM                  optional: the browser (default /usr/bin/chromium)
 
@@ -27,6 +29,8 @@ const adminKey = env('CERTD_ADMIN_KEY');
 const approveId = env('CERTD_APPROVE_REQUEST');
 const rejectId = env('CERTD_REJECT_REQUEST');
 const revokeName = env('CERTD_REVOKE_COMMON_NAME');
+const userKey = env('CERTD_USER_KEY');
+const userName = env('CERTD_USER_COMMON_NAME');
 const screenshots = process.env.CERTD_CONSOLE_SCREENSHOTS;
 
 const APPROVE_COMMENT = 'Confirmed with the owner by phone.';
@@ -51,6 +55,12 @@ async function expectStatus(page, text) {
   await page.locator('#status').filter({ hasText: text }).waitFor();
 }
 
+async function signInAs(page, key) {
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Pending requests', level: 1 }).waitFor();
+}
+
 async function signIn(page) {
   await page.goto(`${base}/console`);
   assert.equal(new URL(page.url()).pathname, '/console/', '/console redirects to /console/');
@@ -60,9 +70,7 @@ async function signIn(page) {
   await shoot(page, '1-sign-in-refused');
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'a refused key is not kept');
 
-  await page.getByLabel('API key').fill(adminKey);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Pending requests', level: 1 }).waitFor();
+  await signInAs(page, adminKey);
   assert.equal(await page.locator('#alert').isVisible(), false, 'the error is gone after signing in');
   assert.equal(await page.locator('#account-role').textContent(), 'Administrator');
 }
@@ -103,13 +111,19 @@ async function decide(page, id, button, outcome) {
   assert.equal(await page.locator(`[data-request-id="${id}"]`).count(), 0, `request ${id} left the list`);
 }
 
-async function searchAndRevoke(page) {
+/** Searches for `name` and opens the revoke form of its one certificate. */
+async function openRevokeForm(page, name) {
   await page.getByRole('button', { name: 'Search & revoke' }).click();
-  await page.getByLabel('Order id, certificate id, serial number or common name').fill(revokeName);
+  await page.getByLabel('Order id, certificate id, serial number or common name').fill(name);
   await page.getByRole('button', { name: 'Search', exact: true }).click();
   await expectStatus(page, '1 certificate found');
-  const row = page.locator('#search-rows tr').filter({ hasText: revokeName });
+  const row = page.locator('#search-rows tr').filter({ hasText: name });
   await row.getByRole('button', { name: /^Revoke certificate/ }).click();
+  return row;
+}
+
+async function searchAndRevoke(page) {
+  const row = await openRevokeForm(page, revokeName);
 
   const form = page.locator('#revoke-form');
   await form.getByLabel('Reason').selectOption('cessationOfOperation');
@@ -172,6 +186,25 @@ async function signOut(page) {
   assert.deepEqual(stored, { session: 0, local: 0, cookie: '' }, 'signing out forgets the key');
 }
 
+/** A plain user sees no approval controls, no audit log and no skip approval, and asks to revoke. */
+async function userAsksToRevoke(page) {
+  await signInAs(page, userKey);
+  assert.equal(await page.locator('#account-role').textContent(), 'User');
+  assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Audit log' }).isVisible(), false);
+  await openRevokeForm(page, userName);
+  const form = page.locator('#revoke-form');
+  assert.equal(await form.getByLabel(/Skip approval/).isVisible(), false);
+  const reasons = await form.getByLabel('Reason').locator('option').evaluateAll((o) => o.map((x) => x.value));
+  assert.ok(!reasons.includes('privilegeWithdrawn'), `reasons offered to a user: ${reasons}`);
+  await form.getByLabel('Reason').selectOption('affiliationChanged');
+  await form.getByRole('button', { name: 'Revoke', exact: true }).click();
+  await expectStatus(page, /Revoke request #\d+ created; it waits for an administrator's approval\./);
+  await page.getByRole('button', { name: 'Pending requests' }).click();
+  await expectStatus(page, '1 pending request.');
+  assert.match(await page.locator('#pending-list').textContent(), /An administrator approves or rejects this request\./);
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   // Root in a container has no user namespaces for Chromium's sandbox.
@@ -192,8 +225,10 @@ try {
   await auditLog(page);
   await keyboard(page);
   await signOut(page);
+  await userAsksToRevoke(page);
+  await signOut(page);
 
-  const leaked = urls.filter((url) => url.toUpperCase().includes(adminKey.toUpperCase()));
+  const leaked = urls.filter((url) => [adminKey, userKey].some((key) => url.toUpperCase().includes(key.toUpperCase())));
   assert.deepEqual(leaked, [], 'no URL carries the key');
   const foreign = urls.filter((url) => !url.startsWith(base) && !url.startsWith('data:'));
   assert.deepEqual(foreign, [], 'the console loads nothing from elsewhere');

@@ -240,6 +240,8 @@ async fn console_approves_rejects_and_revokes_in_chromium() {
         .env("CERTD_APPROVE_REQUEST", approve_request.to_string())
         .env("CERTD_REJECT_REQUEST", reject_request.to_string())
         .env("CERTD_REVOKE_COMMON_NAME", "legacy.example.com")
+        .env("CERTD_USER_KEY", &user)
+        .env("CERTD_USER_COMMON_NAME", "mail.example.com")
         .env("CHROMIUM", chromium)
         .output()
         .expect("run node");
@@ -270,4 +272,9 @@ async fn console_approves_rejects_and_revokes_in_chromium() {
     assert_eq!(request["status"], "approved", "{request}");
     assert_eq!(request["processor"]["id"], s.me(s.admin()).await["id"]);
     assert_eq!(s.request(reject_request).await["status"], "rejected");
+    // The user asked again in the console; that request waits.
+    let asked = s.revoke_requests_for(rejected).await;
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert_eq!(asked[1]["status"], "pending", "{asked:?}");
+    assert_eq!(asked[1]["revocation_reason"], "affiliationChanged");
 }
