@@ -145,7 +145,7 @@ async function showView(name, { focus = true } = {}) {
     if (button.dataset.view === name) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
   }
-  if (focus) $(`${name === 'signin' ? 'signin' : name}-title`).focus();
+  if (focus) $(`${name}-title`).focus();
   if (VIEWS[name]) await guarded(VIEWS[name]);
 }
 

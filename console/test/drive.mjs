@@ -212,7 +212,8 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-  page.setDefaultTimeout(15_000);
+  // Generous: CI runs this beside the whole suite on two cores.
+  page.setDefaultTimeout(30_000);
   const problems = [];
   const urls = [];
   page.on('request', (request) => urls.push(request.url()));

@@ -232,7 +232,10 @@ async fn console_approves_rejects_and_revokes_in_chromium() {
         .ok(201)
         .id();
 
-    let out = Command::new("node")
+    // Async, so that the runtime keeps serving the harness's pooled
+    // connections meanwhile (certd closes idle ones after 10 s; a blocked
+    // runtime would not notice and reuse a closed one).
+    let out = tokio::process::Command::new("node")
         .arg(folder.join("drive.mjs"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CERTD_URL", &s.base)
@@ -244,6 +247,7 @@ async fn console_approves_rejects_and_revokes_in_chromium() {
         .env("CERTD_USER_COMMON_NAME", "mail.example.com")
         .env("CHROMIUM", chromium)
         .output()
+        .await
         .expect("run node");
     assert!(
         out.status.success(),
