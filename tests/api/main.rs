@@ -24,3 +24,4 @@ mod readme;
 mod requests;
 mod revoke;
 mod secrets;
+mod webhooks;
