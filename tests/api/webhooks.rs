@@ -463,3 +463,45 @@ async fn the_secret_stays_out_of_logs_and_bad_settings_stop_the_start() {
         assert!(!stderr.contains(SECRET), "{args:?} printed the secret");
     }
 }
+
+/// Two nodes on one PostgreSQL database (always needs PostgreSQL, as the
+/// tests in `nodes.rs`): while the receiver is down both retry the same
+/// events, yet each event is answered 2xx exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_deliver_each_event_once() {
+    const EVENTS: usize = 10;
+    let receiver = Receiver::start().await;
+    receiver.state.down.store(true, Ordering::SeqCst);
+    let args = receiver.serve_args(&["--webhook-retry-base-ms", "100"]);
+    let db = Arc::new(PgDatabase::create());
+    let a = Server::start_on(Some(Arc::clone(&db)), None, &args);
+    let b = Server::start_on(Some(db), Some(&a), &args);
+    let mut requests = Vec::new();
+    for i in 0..EVENTS {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let (order_id, _) = node.issue_certificate(node.admin()).await;
+        requests.push(int(&node.order(order_id).await["requests"][0]["id"]));
+    }
+    receiver
+        .wait_for("retries of every event", |_| {
+            receiver.deliveries().len() >= 2 * EVENTS
+        })
+        .await;
+    receiver.state.down.store(false, Ordering::SeqCst);
+    for request in &requests {
+        receiver.delivered("request.approved", *request).await;
+    }
+    // Time for a second delivery of anything, were there one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut delivered: Vec<String> = receiver
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.answered.is_success())
+        .map(|d| d.event_id)
+        .collect();
+    delivered.sort();
+    let before = delivered.len();
+    delivered.dedup();
+    assert_eq!(before, EVENTS, "one 2xx per event: {delivered:?}");
+    assert_eq!(delivered.len(), EVENTS);
+}
