@@ -115,7 +115,7 @@ struct ServeArgs {
 struct WebhookArgs {
     /// URL to POST request events to (a request created, approved or
     /// rejected), signed with the webhook secret.
-    #[arg(long, env = "CERTD_WEBHOOK_URL")]
+    #[arg(long, env = "CERTD_WEBHOOK_URL", hide_env_values = true)]
     webhook_url: Option<String>,
     /// Key of the events' HMAC-SHA256 signatures. Prefer the environment
     /// variable or --webhook-secret-file: other local users can see arguments.

@@ -140,3 +140,52 @@ pub async fn backlog(conn: &mut Conn) -> StoreResult<i64> {
     ))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn add(conn: &mut Conn, event_id: &str, at_ms: i64) {
+        let event = NewEvent {
+            event_id,
+            event_type: "request.created",
+            body: "{}",
+            created_at_ms: at_ms,
+        };
+        insert(conn, &event).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_claim_leases_events_until_they_are_delivered_retried_or_given_up() {
+        let (_dir, store) = crate::store::test_store("SELECT 1").await;
+        let mut tx = store.write().await.unwrap();
+        add(&mut tx, "a", 1_000).await;
+        add(&mut tx, "b", 1_000).await;
+        add(&mut tx, "later", 5_000).await;
+        let due = claim_due(&mut tx, 2_000, 60_000, 10).await.unwrap();
+        let names: Vec<&str> = due.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(names, ["a", "b"], "only what is due, oldest first");
+        assert!(
+            claim_due(&mut tx, 2_000, 60_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "leased events are not claimed twice"
+        );
+        let later = claim_due(&mut tx, 6_000, 60_000, 10).await.unwrap();
+        assert_eq!(later.len(), 1);
+        let (a, b, later) = (due[0].id, due[1].id, later[0].id);
+        delivered(&mut tx, a).await.unwrap();
+        retry_later(&mut tx, b, 1, 7_000, "503").await.unwrap();
+        give_up(&mut tx, later, 8, "503").await.unwrap();
+        assert_eq!(backlog(&mut tx).await.unwrap(), 1);
+        assert_eq!(next_due_ms(&mut tx).await.unwrap(), Some(7_000));
+        let retried = claim_due(&mut tx, 7_000, 60_000, 10).await.unwrap();
+        assert_eq!(retried.len(), 1);
+        assert_eq!(
+            (retried[0].event_id.as_str(), retried[0].attempts),
+            ("b", 1)
+        );
+        tx.commit().await.unwrap();
+    }
+}

@@ -406,20 +406,49 @@ async fn without_a_webhook_no_event_is_written() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_secret_stays_out_of_logs_and_bad_settings_stop_the_start() {
+async fn a_dead_receiver_gets_eight_attempts_then_the_event_is_kept_as_failed() {
     let receiver = Receiver::start().await;
     receiver.state.down.store(true, Ordering::SeqCst);
     let s = Server::start_with(&receiver.serve_args(&["--webhook-retry-base-ms", "20"]));
     s.issue_certificate(s.admin()).await;
-    // Failed attempts are logged.
-    receiver
-        .wait_for("a third attempt", |_| receiver.deliveries().len() >= 3)
-        .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let failed = "SELECT COUNT(*) FROM webhook_outbox WHERE status = 'failed' AND attempts = 8";
+    let started = Instant::now();
+    while outbox_count(&s, failed).await < 1 {
+        assert!(started.elapsed() < DELIVERED_WITHIN, "never given up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // No ninth attempt comes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.deliveries().len(), 8);
+    let metrics = reqwest::get(s.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"certd_webhook_deliveries_total{outcome="failed"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("certd_webhook_outbox_backlog 0"),
+        "{metrics}"
+    );
     let logs = s.logs();
     assert!(logs.contains("webhook attempt failed"), "{logs}");
+    assert!(
+        logs.contains("not delivered after the last attempt"),
+        "{logs}"
+    );
     assert!(!logs.contains(SECRET), "the webhook secret is in the log");
+    assert!(
+        !logs.contains(&receiver.url),
+        "the webhook URL is in the log"
+    );
+}
 
+#[test]
+fn bad_webhook_settings_stop_the_start() {
     let data = tempfile::tempdir().unwrap();
     let secret_file = data.path().join("secret");
     std::fs::write(&secret_file, "").unwrap();
@@ -456,12 +485,35 @@ async fn the_secret_stays_out_of_logs_and_bad_settings_stop_the_start() {
         if args.last() == Some(&"--webhook-secret-file") {
             command.arg(&secret_file);
         }
-        let out = command.output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} started");
+        let (exited, stderr) = exit_of(command);
+        assert!(exited, "{args:?} started");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(!stderr.contains(SECRET), "{args:?} printed the secret");
     }
+}
+
+/// Whether `command` exits by itself (unsuccessfully) within a few seconds,
+/// and its stderr; one that keeps running is killed.
+fn exit_of(mut command: Command) -> (bool, String) {
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let exited = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break !status.success();
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (exited, std::fs::read_to_string(stderr.path()).unwrap())
 }
 
 /// Two nodes on one PostgreSQL database (always needs PostgreSQL, as the
