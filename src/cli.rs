@@ -15,7 +15,7 @@ use crate::publish::Publisher;
 use crate::service::{AutoApprove, NewUserInput, RequestEvents, Service, create_user};
 use crate::store::audit::ChainReport;
 use crate::store::{PoolSettings, Store};
-use crate::webhook::{self, Deliverer, WebhookConfig, WebhookError};
+use crate::webhook::{self, Deliverer, WebhookConfig, WebhookError, WebhookSecret};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -125,7 +125,7 @@ struct WebhookArgs {
         hide_env_values = true,
         conflicts_with = "webhook_secret_file"
     )]
-    webhook_secret: Option<String>,
+    webhook_secret: Option<WebhookSecret>,
     /// File holding the webhook secret.
     #[arg(long, env = "CERTD_WEBHOOK_SECRET_FILE")]
     webhook_secret_file: Option<PathBuf>,

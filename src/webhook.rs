@@ -72,7 +72,22 @@ pub enum WebhookError {
 }
 
 /// The signing key; its `Debug` shows nothing of it.
+#[derive(Clone)]
 pub struct WebhookSecret(Vec<u8>);
+
+impl From<String> for WebhookSecret {
+    fn from(secret: String) -> Self {
+        WebhookSecret(secret.into_bytes())
+    }
+}
+
+/// For the command line.
+impl std::str::FromStr for WebhookSecret {
+    type Err = std::convert::Infallible;
+    fn from_str(secret: &str) -> Result<Self, Self::Err> {
+        Ok(WebhookSecret(secret.as_bytes().to_vec()))
+    }
+}
 
 impl std::fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,7 +103,11 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
-    pub fn new(url: &str, secret: String, retry_base: Duration) -> Result<Self, WebhookError> {
+    pub fn new(
+        url: &str,
+        secret: WebhookSecret,
+        retry_base: Duration,
+    ) -> Result<Self, WebhookError> {
         let url = Url::parse(url).map_err(|e| WebhookError::InvalidUrl(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(WebhookError::InvalidUrl(format!(
@@ -99,21 +118,21 @@ impl WebhookConfig {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(WebhookError::InvalidUrl("it names no host".into()));
         }
-        if secret.is_empty() {
+        if secret.0.is_empty() {
             return Err(WebhookError::EmptySecret);
         }
         Ok(WebhookConfig {
             url,
-            secret: WebhookSecret(secret.into_bytes()),
+            secret,
             retry_base: retry_base.max(Duration::from_millis(1)),
         })
     }
 }
 
 /// The secret from a file, without the line break editors add.
-pub fn read_secret_file(path: &Path) -> Result<String, WebhookError> {
+pub fn read_secret_file(path: &Path) -> Result<WebhookSecret, WebhookError> {
     let text = std::fs::read_to_string(path).map_err(WebhookError::SecretFile)?;
-    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+    Ok(text.trim_end_matches(['\r', '\n']).to_string().into())
 }
 
 /// The `v1` part of the signature header: hex HMAC-SHA256 of `"<t>.<body>"`.
@@ -372,7 +391,7 @@ mod tests {
     fn urls_and_secrets_are_checked() {
         let ok = WebhookConfig::new(
             "https://hooks.example.com/certd",
-            "topsecret".into(),
+            String::from("topsecret").into(),
             DEFAULT_RETRY_BASE,
         );
         assert!(ok.is_ok());
@@ -384,14 +403,18 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    WebhookConfig::new(bad, "s".into(), DEFAULT_RETRY_BASE),
+                    WebhookConfig::new(bad, String::from("s").into(), DEFAULT_RETRY_BASE),
                     Err(WebhookError::InvalidUrl(_))
                 ),
                 "{bad}"
             );
         }
         assert!(matches!(
-            WebhookConfig::new("http://127.0.0.1:9/", String::new(), DEFAULT_RETRY_BASE),
+            WebhookConfig::new(
+                "http://127.0.0.1:9/",
+                String::new().into(),
+                DEFAULT_RETRY_BASE
+            ),
             Err(WebhookError::EmptySecret)
         ));
         let debug = format!("{:?}", ok.unwrap());
