@@ -189,8 +189,8 @@ impl Deliverer {
     ) -> Result<(), WebhookError> {
         let client = reqwest::Client::builder()
             .timeout(ATTEMPT_TIMEOUT)
-            // A redirect is not a delivery, and following one would let the
-            // receiver send certd's signed events elsewhere.
+            // A redirect is not a delivery, and following one would let
+            // whoever answers at the URL point certd at any other host.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("certd/", env!("CARGO_PKG_VERSION")))
             .build()
