@@ -4,6 +4,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -11,9 +12,10 @@ use crate::api;
 use crate::ca::{CaError, CertificateAuthority, PublicUrls};
 use crate::model::Role;
 use crate::publish::Publisher;
-use crate::service::{AutoApprove, NewUserInput, Service, create_user};
+use crate::service::{AutoApprove, NewUserInput, RequestEvents, Service, create_user};
 use crate::store::audit::ChainReport;
 use crate::store::{PoolSettings, Store};
+use crate::webhook::{self, Deliverer, WebhookConfig, WebhookError, WebhookSecret};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,6 +107,51 @@ struct ServeArgs {
     /// `/services/v2` calls a second per API key (bursts of as many); 0: no limit.
     #[arg(long, env = "CERTD_RATE_LIMIT", default_value_t = 1000)]
     rate_limit: u32,
+    #[command(flatten)]
+    webhook: WebhookArgs,
+}
+
+#[derive(Debug, Args)]
+struct WebhookArgs {
+    /// URL to POST request events to (a request created, approved or
+    /// rejected), signed with the webhook secret.
+    #[arg(long, env = "CERTD_WEBHOOK_URL", hide_env_values = true)]
+    webhook_url: Option<String>,
+    /// Key of the events' HMAC-SHA256 signatures. Prefer the environment
+    /// variable or --webhook-secret-file: other local users can see arguments.
+    #[arg(
+        long,
+        env = "CERTD_WEBHOOK_SECRET",
+        hide_env_values = true,
+        conflicts_with = "webhook_secret_file"
+    )]
+    webhook_secret: Option<WebhookSecret>,
+    /// File holding the webhook secret.
+    #[arg(long, env = "CERTD_WEBHOOK_SECRET_FILE")]
+    webhook_secret_file: Option<PathBuf>,
+    /// Milliseconds before the first retry, doubling with each (for tests).
+    #[arg(long, env = "CERTD_WEBHOOK_RETRY_BASE_MS", hide = true)]
+    webhook_retry_base_ms: Option<u64>,
+}
+
+impl WebhookArgs {
+    /// The webhook, if one is configured, checked before anything starts.
+    fn config(&self) -> Result<Option<WebhookConfig>, WebhookError> {
+        let secret = match (&self.webhook_secret, &self.webhook_secret_file) {
+            (Some(secret), _) => Some(secret.clone()),
+            (None, Some(path)) => Some(webhook::read_secret_file(path)?),
+            (None, None) => None,
+        };
+        let retry_base = self
+            .webhook_retry_base_ms
+            .map_or(webhook::DEFAULT_RETRY_BASE, Duration::from_millis);
+        match (&self.webhook_url, secret) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(WebhookError::SecretWithoutUrl),
+            (Some(_), None) => Err(WebhookError::MissingSecret),
+            (Some(url), Some(secret)) => WebhookConfig::new(url, secret, retry_base).map(Some),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +233,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> CliResult {
+    let webhook = args.webhook.config()?;
     let store = Arc::new(open_store(&args.database).await?);
     // Bind first: with port 0 the public URL default needs the real port.
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -201,7 +249,13 @@ async fn serve(args: ServeArgs) -> CliResult {
         reissues: args.auto_approve.contains(&AutoApproveKind::Reissues),
         revokes: args.auto_approve.contains(&AutoApproveKind::Revokes),
     };
-    let service = Arc::new(Service::new(store, ca, publisher, auto_approve));
+    let mut service = Service::new(Arc::clone(&store), ca, publisher, auto_approve);
+    if let Some(config) = webhook {
+        let committed = Arc::new(tokio::sync::Notify::new());
+        Deliverer::start(store, config, Arc::clone(&committed))?;
+        service = service.with_request_events(RequestEvents::new(api::request_json, committed));
+    }
+    let service = Arc::new(service);
     let mut stdout = std::io::stdout();
     if let Some(key) = service.create_first_admin().await? {
         writeln!(

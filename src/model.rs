@@ -11,6 +11,11 @@ pub fn now() -> UnixTime {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Milliseconds since the Unix epoch, for schedules finer than a second.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 /// Declares a string-backed enum with `as_str` and a case-insensitive `parse`,
 /// so that each status has exactly one spelling in the database and on the wire.
 macro_rules! string_enum {

@@ -50,6 +50,13 @@ pub struct AppState {
 pub use limits::RateLimit;
 pub use server::serve;
 
+/// A request as `GET /services/v2/request/{id}` answers it: the `request` of
+/// webhook events.
+pub fn request_json(view: &crate::service::RequestView) -> serde_json::Value {
+    // Plain structs of strings and numbers: serialising them cannot fail.
+    serde_json::to_value(wire::RequestDetails::from(view)).unwrap_or_default()
+}
+
 /// The whole HTTP surface.
 pub fn router(service: Arc<Service>, limits: Limits) -> Router {
     let v2 = Router::new()

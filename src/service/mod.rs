@@ -3,6 +3,7 @@
 
 mod access;
 mod audit;
+mod events;
 mod names;
 mod orders;
 mod requests;
@@ -10,6 +11,7 @@ mod revoke;
 mod users;
 
 pub use access::{Caller, Context};
+pub use events::{RenderRequest, RequestEvents};
 pub use orders::{OrderPlacement, ReissueInput};
 pub use requests::{Decision, RequestView};
 pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
@@ -38,6 +40,8 @@ pub struct Service {
     /// Told of every revocation once it has committed.
     publisher: Arc<Publisher>,
     auto_approve: AutoApprove,
+    /// Set when a webhook is configured; otherwise no event is written.
+    events: Option<RequestEvents>,
 }
 
 impl Service {
@@ -52,6 +56,7 @@ impl Service {
             ca,
             publisher,
             auto_approve,
+            events: None,
         }
     }
 

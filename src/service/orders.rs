@@ -183,7 +183,7 @@ impl Service {
             )
         };
         let request_id = insert_request(&mut tx, ctx, &request).await?.id;
-        tx.commit().await?;
+        self.commit_with_request_event(tx, request_id).await?;
         Ok(PlacedOrder {
             order_id,
             certificate_id,
@@ -309,7 +309,7 @@ impl Service {
             ..new_request(ctx, order_id, approve_now.then_some(input.skip_approval))
         };
         let request_id = insert_request(&mut tx, ctx, &request).await?.id;
-        tx.commit().await?;
+        self.commit_with_request_event(tx, request_id).await?;
         Ok((request_id, request.status))
     }
 
@@ -367,7 +367,7 @@ impl Service {
             json!({"request_id": request.id, "note": note}),
         )
         .await?;
-        tx.commit().await?;
+        self.commit_with_request_event(tx, request.id).await?;
         Ok(())
     }
 }

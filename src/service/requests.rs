@@ -124,7 +124,7 @@ impl Service {
                 Vec::new()
             }
         };
-        tx.commit().await?;
+        self.commit_with_request_event(tx, request.id).await?;
         self.revocation_committed(&revoked, request.revocation_reason);
         Ok(())
     }
@@ -205,7 +205,7 @@ fn stored_csr(pem: &str) -> ServiceResult<VerifiedCsr> {
         .map_err(|e| ServiceError::Internal(format!("stored CSR unusable: {e}")))
 }
 
-async fn view(
+pub(super) async fn view(
     conn: &mut Conn,
     people: &mut HashMap<i64, User>,
     request: Request,

@@ -120,7 +120,7 @@ impl Service {
         } else {
             Vec::new()
         };
-        tx.commit().await?;
+        self.commit_with_request_event(tx, stored.id).await?;
         self.revocation_committed(&revoked, stored.revocation_reason);
         // An administrator's skip is the seed's 204; an operator's auto-approval
         // still answers with the (already approved) request, as clients that

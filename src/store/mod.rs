@@ -9,6 +9,7 @@ mod conn;
 pub mod feed;
 mod group_commit;
 pub mod orders;
+pub mod outbox;
 pub mod requests;
 mod sqlite;
 pub mod users;

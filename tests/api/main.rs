@@ -25,3 +25,4 @@ mod readme;
 mod requests;
 mod revoke;
 mod secrets;
+mod webhooks;
