@@ -2,6 +2,7 @@
 //! guard, revocation reasons. Knows the store and the CA, never HTTP.
 
 mod access;
+mod accounts;
 mod audit;
 mod names;
 mod orders;
@@ -10,6 +11,7 @@ mod revoke;
 mod users;
 
 pub use access::{Caller, Context};
+pub use accounts::{KeyView, UserRef};
 pub use orders::{OrderPlacement, ReissueInput};
 pub use requests::{Decision, RequestView};
 pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
