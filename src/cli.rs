@@ -1,5 +1,8 @@
 //! The command line: parses arguments and wires the layers together.
 
+mod backend;
+mod everyday;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::api;
 use crate::ca::{CaError, CertificateAuthority, PublicUrls};
-use crate::model::Role;
+use crate::model::{Role, UserStatus};
 use crate::publish::Publisher;
 use crate::service::{AutoApprove, NewUserInput, Service, create_user};
 use crate::store::audit::ChainReport;
@@ -53,12 +56,31 @@ enum Command {
     /// Sign the current CRL shards and write them to a directory
     /// (`N.crl`, DER), for operators who publish CRLs elsewhere.
     Crl(CrlArgs),
+    /// Approval requests: list, approve, reject.
+    Request {
+        #[command(subcommand)]
+        command: everyday::RequestCommand,
+    },
+    /// Certificates: revoke one, or every one listed in a file.
+    Cert {
+        #[command(subcommand)]
+        command: everyday::CertCommand,
+    },
+    /// API keys: create, revoke, list.
+    Key {
+        #[command(subcommand)]
+        command: everyday::KeyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Create a user with an API key and print only the key.
     Add(UserAddArgs),
+    /// Disable a user: their API keys stop working at once.
+    Disable(everyday::UserStatusArgs),
+    /// Enable a disabled user again.
+    Enable(everyday::UserStatusArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +182,15 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => verify_audit_log(args).await,
+        Command::User {
+            command: UserCommand::Disable(args),
+        } => Ok(everyday::set_user_status(args, UserStatus::Disabled).await?),
+        Command::User {
+            command: UserCommand::Enable(args),
+        } => Ok(everyday::set_user_status(args, UserStatus::Active).await?),
+        Command::Request { command } => Ok(everyday::request(command).await?),
+        Command::Cert { command } => Ok(everyday::cert(command).await?),
+        Command::Key { command } => Ok(everyday::key(command).await?),
     }
 }
 
@@ -242,7 +273,9 @@ async fn write_crls(args: CrlArgs) -> CliResult {
     let store = Arc::new(open_store(&args.database).await?);
     let ca = Arc::new(open_ca(&args.database, &args.public_url)?);
     let started = std::time::Instant::now();
-    let publisher = Publisher::build(store, ca).await?;
+    let bar = everyday::progress(u64::from(crate::ca::CRL_SHARDS), "signing CRLs");
+    let publisher = Publisher::build_reporting(store, ca, &|_| bar.inc(1)).await?;
+    bar.finish_and_clear();
     let signed = started.elapsed();
     std::fs::create_dir_all(&args.out)?;
     let crls = publisher.crls();

@@ -47,6 +47,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
+pub use certificates::{certificate_ref, revocation_reason};
+pub use error::ApiError;
 pub use limits::RateLimit;
 pub use server::serve;
 

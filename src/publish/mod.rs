@@ -119,17 +119,19 @@ impl Publisher {
         store: Arc<Store>,
         ca: Arc<CertificateAuthority>,
     ) -> Result<Publisher, PublishError> {
+        Publisher::build_reporting(store, ca, &|_| {}).await
+    }
+
+    /// As [`Publisher::build`]; `signed` hears of each shard once signed
+    /// (`certd crl`'s progress bar).
+    pub async fn build_reporting(
+        store: Arc<Store>,
+        ca: Arc<CertificateAuthority>,
+        signed: &(dyn Fn(u16) + Send + Sync),
+    ) -> Result<Publisher, PublishError> {
         let started = Instant::now();
-        let crls = crl::Shards::build_all(&store, &ca).await?;
-        let publisher = Publisher {
-            store,
-            ca,
-            crls,
-            ocsp: ocsp::Cache::new(),
-            dirty: Mutex::new(BTreeMap::new()),
-            wake: Notify::new(),
-            announced: None,
-        };
+        let crls = crl::Shards::build_all(&store, &ca, signed).await?;
+        let publisher = Publisher::with_shards(store, ca, crls);
         tracing::info!(
             shards = CRL_SHARDS,
             entries = publisher.crls().iter().map(|c| c.entries).sum::<usize>(),
@@ -137,6 +139,29 @@ impl Publisher {
             "signed all CRL shards"
         );
         Ok(publisher)
+    }
+
+    /// A publisher that signs and serves nothing, for a process that only
+    /// writes (the command line's local mode): its revocations reach the
+    /// serving processes through the database (`store::feed`).
+    pub fn detached(store: Arc<Store>, ca: Arc<CertificateAuthority>) -> Publisher {
+        Publisher::with_shards(store, ca, crl::Shards::none())
+    }
+
+    fn with_shards(
+        store: Arc<Store>,
+        ca: Arc<CertificateAuthority>,
+        crls: crl::Shards,
+    ) -> Publisher {
+        Publisher {
+            store,
+            ca,
+            crls,
+            ocsp: ocsp::Cache::new(),
+            dirty: Mutex::new(BTreeMap::new()),
+            wake: Notify::new(),
+            announced: None,
+        }
     }
 
     /// Called after a revocation has committed.
@@ -204,7 +229,9 @@ impl Publisher {
             match log.since_last(&self.store).await {
                 Ok(revoked) => self.publish(&self.not_announced(revoked)),
                 // The mark stays: the next read covers what this one missed.
-                Err(error) => tracing::warn!(%error, "reading the audit log for revocations failed"),
+                Err(error) => {
+                    tracing::warn!(%error, "reading the audit log for revocations failed")
+                }
             }
         }
     }

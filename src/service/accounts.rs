@@ -97,9 +97,14 @@ impl Service {
         }
         let secret = new_api_key();
         let created_at = now();
-        let key_id =
-            users::insert_key(&mut tx, owner.id, &hash_api_key(&secret), view_only, created_at)
-                .await?;
+        let key_id = users::insert_key(
+            &mut tx,
+            owner.id,
+            &hash_api_key(&secret),
+            view_only,
+            created_at,
+        )
+        .await?;
         audit::record(
             &mut tx,
             Some(ctx),

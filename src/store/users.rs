@@ -226,8 +226,10 @@ pub async fn list_keys(conn: &mut Conn, user_id: Option<i64>) -> StoreResult<Vec
 pub async fn revoke_key(conn: &mut Conn, id: i64) -> StoreResult<bool> {
     let changed = conn
         .execute(
-            sqlx::query("UPDATE api_keys SET status = 'revoked' WHERE id = $1 AND status = 'active'")
-                .bind(id),
+            sqlx::query(
+                "UPDATE api_keys SET status = 'revoked' WHERE id = $1 AND status = 'active'",
+            )
+            .bind(id),
         )
         .await?;
     Ok(changed == 1)
