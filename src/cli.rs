@@ -96,7 +96,8 @@ struct DatabaseArgs {
     #[arg(long, env = "CERTD_DATA", default_value = "./certd-data")]
     data: PathBuf,
     /// Database URL; without it certd uses SQLite in the data directory.
-    #[arg(long, env = "DATABASE_URL")]
+    // Hidden in --help: the URL may hold a password.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Most database connections this process opens.
     #[arg(long, env = "CERTD_DB_MAX_CONNECTIONS", default_value_t = 16)]

@@ -35,15 +35,19 @@ pub enum CliError {
     UnexpectedAnswer { status: StatusCode, body: String },
     #[error("{0}")]
     Setup(String),
-    #[error(transparent)]
-    Io(#[from] std::io::Error),
+    #[error("{failed} of the file's certificates could not be revoked")]
+    PartlyFailed { failed: usize },
 }
 
 impl CliError {
+    /// The contract's code, or a `cli_error|...` one for failures that
+    /// never reached the API or the service.
     pub fn code(&self) -> &str {
         match self {
             CliError::Refused { code, .. } => code,
-            _ => "cli_error|local",
+            CliError::Unreachable(_) => "cli_error|unreachable",
+            CliError::UnexpectedAnswer { .. } => "cli_error|unexpected_answer",
+            CliError::Setup(_) | CliError::PartlyFailed { .. } => "cli_error|local",
         }
     }
 }
@@ -424,11 +428,7 @@ impl Local {
         public_url: &str,
         acting_as: Option<&str>,
     ) -> CliResult<Local> {
-        let store = Arc::new(
-            open_store(database)
-                .await
-                .map_err(|e| CliError::Setup(format!("database: {e}")))?,
-        );
+        // The CA first: a wrong --data must not leave a new database behind.
         let ca_dir = database.data.join("ca");
         let ca = CertificateAuthority::open_existing(&ca_dir, PublicUrls::new(public_url))
             .map_err(|e| CliError::Setup(e.to_string()))?
@@ -439,6 +439,11 @@ impl Local {
                 ))
             })?;
         let ca = Arc::new(ca);
+        let store = Arc::new(
+            open_store(database)
+                .await
+                .map_err(|e| CliError::Setup(format!("database: {e}")))?,
+        );
         let publisher = Arc::new(Publisher::detached(Arc::clone(&store), Arc::clone(&ca)));
         let service = Service::new(store, ca, publisher, AutoApprove::default());
         let caller = service.local_administrator(acting_as).await?;

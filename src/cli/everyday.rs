@@ -121,6 +121,7 @@ pub struct RevokeArgs {
     /// superseded, cessationOfOperation, privilegeWithdrawn.
     #[arg(long)]
     reason: String,
+    /// Why, kept with the request (the API's `comments`).
     #[arg(long)]
     comment: Option<String>,
     /// Revoke at once instead of creating a request that waits for approval.
@@ -306,7 +307,7 @@ async fn revoke_from_file(backend: &Backend, args: &RevokeArgs, file: &PathBuf) 
     let bar = progress(lines.len() as u64, "revoking");
     let (mut results, mut revoked, mut requested, mut failed) = (Vec::new(), 0, 0, 0);
     for (line, certificate) in lines {
-        let result = match revoke_one(backend, args, certificate).await {
+        let mut result = match revoke_one(backend, args, certificate).await {
             Ok(outcome) => {
                 match outcome {
                     Revoked::Now => revoked += 1,
@@ -321,7 +322,6 @@ async fn revoke_from_file(backend: &Backend, args: &RevokeArgs, file: &PathBuf) 
                        "error": {"code": error.code(), "message": error.to_string()}})
             }
         };
-        let mut result = result;
         result["line"] = json!(line);
         results.push(result);
         bar.inc(1);
@@ -333,9 +333,7 @@ async fn revoke_from_file(backend: &Backend, args: &RevokeArgs, file: &PathBuf) 
         format!("{revoked} revoked, {requested} requested, {failed} failed"),
     );
     if failed > 0 {
-        return Err(CliError::Setup(format!(
-            "{failed} of the file's certificates could not be revoked"
-        )));
+        return Err(CliError::PartlyFailed { failed });
     }
     Ok(())
 }

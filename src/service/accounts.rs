@@ -2,6 +2,8 @@
 //! keys, disabling users. Administrators only; certd never lets the last
 //! usable administrator key go, so that it can always be administered.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::users::{hash_api_key, new_api_key};
@@ -64,15 +66,26 @@ impl Service {
             None => None,
         };
         let keys = users::list_keys(&mut conn, owner.as_ref().map(|u| u.id)).await?;
-        let mut views = Vec::with_capacity(keys.len());
-        for key in keys {
-            let owner = match &owner {
-                Some(owner) => owner.clone(),
-                None => existing_user(&mut conn, &UserRef::Id(key.user_id)).await?,
-            };
-            views.push(KeyView { key, owner });
-        }
-        Ok(views)
+        let owners: HashMap<i64, User> = match owner {
+            Some(owner) => HashMap::from([(owner.id, owner)]),
+            None => users::list(&mut conn)
+                .await?
+                .into_iter()
+                .map(|u| (u.id, u))
+                .collect(),
+        };
+        keys.into_iter()
+            .map(|key| match owners.get(&key.user_id) {
+                Some(owner) => Ok(KeyView {
+                    owner: owner.clone(),
+                    key,
+                }),
+                None => Err(ServiceError::Internal(format!(
+                    "key {} names a missing user",
+                    key.id
+                ))),
+            })
+            .collect()
     }
 
     /// Creates a key for a user; returns it with the key in clear, the only

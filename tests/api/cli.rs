@@ -481,6 +481,18 @@ async fn errors_are_clear_exit_non_zero_and_change_nothing() {
     certd(&s, Mode::Local, "", &["request", "list", "--as", &email])
         .fails_with("is not an active administrator");
 
+    // Locally, a directory without the server's CA is refused and left alone.
+    let empty = s.dir.path().join("not-a-data-dir");
+    let out = Command::new(BIN)
+        .args(["request", "list", "--data"])
+        .arg(&empty)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no CA in"));
+    assert!(!empty.join("certd.db").exists(), "no database was created");
+
     // --url without --key says what is missing.
     let out = Command::new(BIN)
         .args(["request", "list", "--url", &s.base])
