@@ -40,6 +40,14 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The human sentence alone, without the code.
+    pub fn message(&self) -> String {
+        match self {
+            CliError::Refused { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     /// The contract's code, or a `cli_error|...` one for failures that
     /// never reached the API or the service.
     pub fn code(&self) -> &str {

@@ -4,7 +4,7 @@
 //! `--json`; progress bars on stderr, and only on a terminal.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{Table, presets};
@@ -295,7 +295,7 @@ fn revoke_result(certificate: &str, outcome: &Revoked) -> (Value, String) {
 
 /// Revokes every certificate a file lists, going on after failures: one
 /// line of output per failure, a summary, exit status 1 if any failed.
-async fn revoke_from_file(backend: &Backend, args: &RevokeArgs, file: &PathBuf) -> CliResult<()> {
+async fn revoke_from_file(backend: &Backend, args: &RevokeArgs, file: &Path) -> CliResult<()> {
     let contents = std::fs::read_to_string(file)
         .map_err(|e| CliError::Setup(format!("cannot read {}: {e}", file.display())))?;
     let lines: Vec<(usize, &str)> = contents
@@ -319,7 +319,7 @@ async fn revoke_from_file(backend: &Backend, args: &RevokeArgs, file: &PathBuf) 
                 failed += 1;
                 bar.suspend(|| eprintln!("line {line}: {certificate}: {error}"));
                 json!({"certificate": certificate, "result": "failed",
-                       "error": {"code": error.code(), "message": error.to_string()}})
+                       "error": {"code": error.code(), "message": error.message()}})
             }
         };
         result["line"] = json!(line);

@@ -306,6 +306,8 @@ async fn bulk_revoke_goes_on_after_a_bad_line_and_fails_at_the_end() {
         answer["results"][1]["error"]["code"],
         "not_found|certificate"
     );
+    let message = answer["results"][1]["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("No certificate"), "{message}");
 }
 
 #[tokio::test]
