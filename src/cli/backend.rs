@@ -17,8 +17,8 @@ use crate::ca::{CertificateAuthority, PublicUrls};
 use crate::model::{Page, RequestStatus, RequestType, UserStatus};
 use crate::publish::Publisher;
 use crate::service::{
-    AutoApprove, Caller, Context, Decision, RequestFilter, RequestSort, RevokeInput, RevokeOutcome,
-    RevokeTarget, Service, ServiceError, UserRef,
+    AutoApprove, Caller, CertificateRef, Context, Decision, RequestFilter, RequestSort,
+    RevokeInput, RevokeOutcome, RevokeTarget, Service, ServiceError, UserRef,
 };
 
 /// The most items one list call returns (the API's cap).
@@ -156,7 +156,12 @@ impl Backend {
                     "comments": comment,
                     "skip_approval": skip_approval,
                 });
-                let path = format!("/certificate/{}/revoke", encode_segment(certificate));
+                // Checked here as the server would: a line of a file may hold
+                // anything, and only an id or a serial may go into the path.
+                let path = match certificate_ref(certificate)? {
+                    CertificateRef::Id(id) => format!("/certificate/{id}/revoke"),
+                    CertificateRef::Serial(serial) => format!("/certificate/{serial}/revoke"),
+                };
                 Ok(match remote.call(Method::PUT, &path, Some(body)).await? {
                     Some(request) => Revoked::Requested(request),
                     None => Revoked::Now,
@@ -284,19 +289,6 @@ fn empty_answer(what: &str) -> CliError {
         status: StatusCode::NO_CONTENT,
         body: format!("no body in the answer to {what}"),
     }
-}
-
-/// A path segment from user input: ids and serials are plain, but a line of
-/// a file may hold anything.
-fn encode_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'-' | b'_' | b'.' | b':' => {
-                char::from(b).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// A running server's HTTP API.
@@ -491,5 +483,27 @@ impl Local {
                 return Ok(items);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_keep_the_first_code_and_every_message() {
+        let answer = json!({"errors": [
+            {"code": "invalid_csr|csr", "message": "The CSR is unusable."},
+            {"code": "invalid_name|dns", "message": "Bad name."},
+        ]});
+        match refusal(Some(&answer)) {
+            Some(CliError::Refused { code, message }) => {
+                assert_eq!(code, "invalid_csr|csr");
+                assert_eq!(message, "The CSR is unusable. Bad name.");
+            }
+            other => panic!("not a refusal: {other:?}"),
+        }
+        assert!(refusal(Some(&json!({"status": "ok"}))).is_none());
+        assert!(refusal(None).is_none());
     }
 }

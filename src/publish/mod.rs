@@ -319,3 +319,21 @@ impl Publisher {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announced_serials_are_skipped_once_and_forgotten_after_two_reads() {
+        let mut recent = RecentSerials::default();
+        recent.current.insert("0A".into());
+        recent.current.insert("0B".into());
+        assert!(recent.take("0A"), "reported by the log: skipped");
+        assert!(!recent.take("0A"), "a second revocation of it is published");
+        recent.rotate();
+        assert!(recent.previous.contains("0B"), "kept for one more read");
+        recent.rotate();
+        assert!(!recent.take("0B"), "gone after two reads");
+    }
+}
