@@ -1,5 +1,8 @@
 //! The command line: parses arguments and wires the layers together.
 
+mod backend;
+mod everyday;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::api;
 use crate::ca::{CaError, CertificateAuthority, PublicUrls};
-use crate::model::Role;
+use crate::model::{Role, UserStatus};
 use crate::publish::Publisher;
 use crate::service::{AutoApprove, NewUserInput, RequestEvents, Service, create_user};
 use crate::store::audit::ChainReport;
@@ -55,12 +58,31 @@ enum Command {
     /// Sign the current CRL shards and write them to a directory
     /// (`N.crl`, DER), for operators who publish CRLs elsewhere.
     Crl(CrlArgs),
+    /// Approval requests: list, approve, reject.
+    Request {
+        #[command(subcommand)]
+        command: everyday::RequestCommand,
+    },
+    /// Certificates: revoke one, or every one listed in a file.
+    Cert {
+        #[command(subcommand)]
+        command: everyday::CertCommand,
+    },
+    /// API keys: create, revoke, list.
+    Key {
+        #[command(subcommand)]
+        command: everyday::KeyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Create a user with an API key and print only the key.
     Add(UserAddArgs),
+    /// Disable a user: their API keys stop working at once.
+    Disable(everyday::UserStatusArgs),
+    /// Enable a disabled user again.
+    Enable(everyday::UserStatusArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,7 +98,8 @@ struct DatabaseArgs {
     #[arg(long, env = "CERTD_DATA", default_value = "./certd-data")]
     data: PathBuf,
     /// Database URL; without it certd uses SQLite in the data directory.
-    #[arg(long, env = "DATABASE_URL")]
+    // Hidden in --help: the URL may hold a password.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Most database connections this process opens.
     #[arg(long, env = "CERTD_DB_MAX_CONNECTIONS", default_value_t = 16)]
@@ -207,6 +230,15 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Audit {
             command: AuditCommand::Verify(args),
         } => verify_audit_log(args).await,
+        Command::User {
+            command: UserCommand::Disable(args),
+        } => Ok(everyday::set_user_status(args, UserStatus::Disabled).await?),
+        Command::User {
+            command: UserCommand::Enable(args),
+        } => Ok(everyday::set_user_status(args, UserStatus::Active).await?),
+        Command::Request { command } => Ok(everyday::request(command).await?),
+        Command::Cert { command } => Ok(everyday::cert(command).await?),
+        Command::Key { command } => Ok(everyday::key(command).await?),
     }
 }
 
@@ -296,7 +328,9 @@ async fn write_crls(args: CrlArgs) -> CliResult {
     let store = Arc::new(open_store(&args.database).await?);
     let ca = Arc::new(open_ca(&args.database, &args.public_url)?);
     let started = std::time::Instant::now();
-    let publisher = Publisher::build(store, ca).await?;
+    let bar = everyday::progress(u64::from(crate::ca::CRL_SHARDS), "signing CRLs");
+    let publisher = Publisher::build_reporting(store, ca, &|_| bar.inc(1)).await?;
+    bar.finish_and_clear();
     let signed = started.elapsed();
     std::fs::create_dir_all(&args.out)?;
     let crls = publisher.crls();

@@ -59,6 +59,8 @@ impl Role {
 
 string_enum!(UserStatus { Active = "active", Disabled = "disabled" });
 
+string_enum!(KeyStatus { Active = "active", Revoked = "revoked" });
+
 string_enum!(OrderStatus {
     Pending = "pending",
     Issued = "issued",
@@ -191,6 +193,17 @@ impl User {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Administrator
     }
+}
+
+/// An API key as certd keeps it: never the key itself, nor its hash.
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: i64,
+    pub user_id: i64,
+    /// CertCentral restriction 102: GET calls only.
+    pub view_only: bool,
+    pub status: KeyStatus,
+    pub created_at: UnixTime,
 }
 
 #[derive(Debug, Clone)]

@@ -14,7 +14,8 @@ use super::wire::{CertificateObject, RequestObject, RevokeBody};
 use crate::model::{ReasonRejection, RevocationReason};
 use crate::service::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
 
-fn certificate_ref(text: &str) -> Result<CertificateRef, ApiError> {
+/// A certificate id or serial number from a path (or the command line).
+pub fn certificate_ref(text: &str) -> Result<CertificateRef, ApiError> {
     CertificateRef::parse(text).ok_or_else(|| ApiError::not_found("certificate"))
 }
 
@@ -62,7 +63,9 @@ pub async fn revoke_response(
     }
 }
 
-fn revocation_reason(name: Option<&str>) -> Result<RevocationReason, ApiError> {
+/// A `revocation_reason` as the contract spells it, with its error answers
+/// (the command line's local mode gives the same).
+pub fn revocation_reason(name: Option<&str>) -> Result<RevocationReason, ApiError> {
     let Some(name) = name else {
         return Ok(RevocationReason::Unspecified);
     };

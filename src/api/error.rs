@@ -33,6 +33,16 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// The contract's `family|detail` code.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The human sentence.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -13,7 +13,8 @@ mod orders;
 mod publication;
 mod requests;
 mod server;
-mod wire;
+mod users;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
+pub use certificates::{certificate_ref, revocation_reason};
+pub use error::ApiError;
 pub use limits::RateLimit;
 pub use server::serve;
 
@@ -88,7 +91,13 @@ pub fn router(service: Arc<Service>, limits: Limits) -> Router {
         )
         .route("/request", get(requests::list_requests))
         .route("/request/{id}", get(requests::request_details))
-        .route("/request/{id}/status", put(requests::set_request_status));
+        .route("/request/{id}/status", put(requests::set_request_status))
+        .route("/user", get(users::list_users))
+        .route("/user/{id}", get(users::user_details))
+        .route("/user/{id}/status", put(users::set_user_status))
+        .route("/key", get(users::list_keys))
+        .route("/key/user/{id}", post(users::create_key))
+        .route("/key/{id}/status", put(users::set_key_status));
     let v2 = match limits.rate_limit {
         Some(limit) => v2.layer(axum::middleware::from_fn_with_state(limit, limits::enforce)),
         None => v2,

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::model::{AuditEntry, Certificate, Order, Request, RevocationReason, User};
-use crate::service::RequestView;
+use crate::service::{KeyView, RequestView};
 
 // ---- times ---------------------------------------------------------------
 
@@ -467,6 +467,67 @@ impl From<AuditEntry> for AuditEntryWire {
 pub struct AuditLog {
     pub entries: Vec<AuditEntryWire>,
     pub page: ListPage,
+}
+
+// ---- users and API keys -------------------------------------------------
+
+/// CertCentral's API key restriction "view only".
+pub const VIEW_ONLY_ROLE_ID: i64 = 102;
+
+#[derive(Debug, Deserialize)]
+pub struct KeyBody {
+    /// CertCentral's `name` is accepted and not kept: certd keys have no names.
+    #[serde(default)]
+    pub restricted_to_role_id: Option<i64>,
+}
+
+/// The body of the status endpoints of keys and users.
+#[derive(Debug, Deserialize)]
+pub struct StatusBody {
+    pub status: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserList {
+    pub users: Vec<UserDetails>,
+    pub page: ListPage,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyCreated {
+    pub id: i64,
+    pub api_key: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyDetails {
+    pub id: i64,
+    pub user: UserSummary,
+    pub status: &'static str,
+    pub date_created: String,
+    /// 0: no restriction; 102: view only.
+    pub restricted_to_role_id: i64,
+}
+
+impl From<&KeyView> for KeyDetails {
+    fn from(view: &KeyView) -> Self {
+        KeyDetails {
+            id: view.key.id,
+            user: (&view.owner).into(),
+            status: view.key.status.as_str(),
+            date_created: date_time(view.key.created_at),
+            restricted_to_role_id: if view.key.view_only {
+                VIEW_ONLY_ROLE_ID
+            } else {
+                0
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeyList {
+    pub keys: Vec<KeyDetails>,
 }
 
 #[cfg(test)]

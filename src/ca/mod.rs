@@ -64,6 +64,17 @@ pub struct CertificateAuthority {
 }
 
 impl CertificateAuthority {
+    /// Loads the CA from `dir`; `None` if there is none (the command line's
+    /// local mode must find the server's CA, never make its own).
+    pub fn open_existing(
+        dir: &Path,
+        urls: PublicUrls,
+    ) -> Result<Option<CertificateAuthority>, CaError> {
+        store::read(dir)?
+            .map(|material| Self::load(material, urls))
+            .transpose()
+    }
+
     /// Loads the CA from `dir`, or creates it there on first use (see `store`).
     /// `urls` are written into every leaf it signs.
     pub fn open_or_create(dir: &Path, urls: PublicUrls) -> Result<CertificateAuthority, CaError> {

@@ -86,9 +86,11 @@ pub(super) struct Shards {
 }
 
 impl Shards {
+    /// Reads and signs every shard; `signed` hears of each one done.
     pub(super) async fn build_all(
         store: &Store,
         ca: &Arc<CertificateAuthority>,
+        signed: &(dyn Fn(u16) + Send + Sync),
     ) -> Result<Shards, PublishError> {
         let mut shards = Vec::with_capacity(usize::from(CRL_SHARDS));
         let mut listed = Vec::with_capacity(usize::from(CRL_SHARDS));
@@ -96,11 +98,20 @@ impl Shards {
             let revoked = read_shard(store, shard).await?;
             shards.push(Arc::new(sign_shard(ca, shard, 0, &revoked).await?));
             listed.push(revoked);
+            signed(shard);
         }
         Ok(Shards {
             shards: RwLock::new(shards),
             listed: Mutex::new(listed),
         })
+    }
+
+    /// No shards: for a process that publishes nothing.
+    pub(super) fn none() -> Shards {
+        Shards {
+            shards: RwLock::new(Vec::new()),
+            listed: Mutex::new(Vec::new()),
+        }
     }
 
     pub(super) fn get(&self, shard: u16) -> Option<Arc<PublishedCrl>> {

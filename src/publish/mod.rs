@@ -6,12 +6,13 @@
 //! commits. That drops the certificate's cached OCSP answers at once (the next
 //! query reads the database) and marks its CRL shard dirty; a background task
 //! re-signs dirty shards within [`DEBOUNCE`] and re-signs every shard before
-//! it gets old.
+//! it gets old. Revocations by other processes arrive through the database:
+//! PostgreSQL's feed, or on SQLite the audit log, read every [`LOG_POLL`].
 
 mod crl;
 mod ocsp;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ pub use ocsp::{OcspAnswer, OcspCaching};
 
 use crate::ca::{CRL_SHARDS, CaError, CertificateAuthority};
 use crate::model::RevokedSerial;
-use crate::store::feed::{FeedEvent, RevocationFeed};
+use crate::store::feed::{FeedEvent, RevocationFeed, RevocationLog};
 use crate::store::{Store, StoreError};
 
 /// How long after a revocation dirty shards are re-signed: long enough to
@@ -42,6 +43,12 @@ const MIN_PAUSE: Duration = Duration::from_millis(500);
 const MAX_PAUSE: Duration = Duration::from_millis(1500);
 /// The pause after a round in which a shard failed (e.g. the database was away).
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How often a SQLite server reads the audit log for revocations by other
+/// processes: a revocation by `certd cert revoke` on the data directory then
+/// reaches OCSP within this and the CRL within this plus a re-sign, well
+/// inside the contract's 5 seconds. The read is one indexed `MAX(id)` when
+/// nothing changed.
+pub const LOG_POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -61,6 +68,29 @@ pub struct Publisher {
     /// Shards to re-sign, with what changed in each.
     dirty: Mutex<BTreeMap<u16, ShardChanges>>,
     wake: Notify,
+    /// While the audit log is followed (SQLite): the serials this process
+    /// announced itself, which the log will report again.
+    announced: Option<Mutex<RecentSerials>>,
+}
+
+/// Serials announced in-process, kept for two reads of the audit log (the
+/// log may report a revocation just before or just after its notice), so
+/// that a revocation made here does not re-sign its shard twice.
+#[derive(Default)]
+struct RecentSerials {
+    current: HashSet<String>,
+    previous: HashSet<String>,
+}
+
+impl RecentSerials {
+    /// Whether `serial` was announced here; entries older than two reads go.
+    fn take(&mut self, serial: &str) -> bool {
+        self.current.remove(serial) || self.previous.remove(serial)
+    }
+
+    fn rotate(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
 }
 
 impl Publisher {
@@ -69,10 +99,17 @@ impl Publisher {
         store: Arc<Store>,
         ca: Arc<CertificateAuthority>,
     ) -> Result<Arc<Publisher>, PublishError> {
-        let publisher = Arc::new(Publisher::build(store, ca).await?);
+        // Before the shards are read: what commits later is in the log.
+        let log = store.revocation_log().await?;
+        let mut publisher = Publisher::build(store, ca).await?;
+        publisher.announced = log.is_some().then(Mutex::default);
+        let publisher = Arc::new(publisher);
         tokio::spawn(Arc::clone(&publisher).keep_fresh());
         if let Some(feed) = publisher.store.revocation_feed().await? {
             tokio::spawn(Arc::clone(&publisher).follow_other_nodes(feed));
+        }
+        if let Some(log) = log {
+            tokio::spawn(Arc::clone(&publisher).follow_other_processes(log));
         }
         Ok(publisher)
     }
@@ -82,16 +119,19 @@ impl Publisher {
         store: Arc<Store>,
         ca: Arc<CertificateAuthority>,
     ) -> Result<Publisher, PublishError> {
+        Publisher::build_reporting(store, ca, &|_| {}).await
+    }
+
+    /// As [`Publisher::build`]; `signed` hears of each shard once signed
+    /// (`certd crl`'s progress bar).
+    pub async fn build_reporting(
+        store: Arc<Store>,
+        ca: Arc<CertificateAuthority>,
+        signed: &(dyn Fn(u16) + Send + Sync),
+    ) -> Result<Publisher, PublishError> {
         let started = Instant::now();
-        let crls = crl::Shards::build_all(&store, &ca).await?;
-        let publisher = Publisher {
-            store,
-            ca,
-            crls,
-            ocsp: ocsp::Cache::new(),
-            dirty: Mutex::new(BTreeMap::new()),
-            wake: Notify::new(),
-        };
+        let crls = crl::Shards::build_all(&store, &ca, signed).await?;
+        let publisher = Publisher::with_shards(store, ca, crls);
         tracing::info!(
             shards = CRL_SHARDS,
             entries = publisher.crls().iter().map(|c| c.entries).sum::<usize>(),
@@ -101,8 +141,42 @@ impl Publisher {
         Ok(publisher)
     }
 
+    /// A publisher that signs and serves nothing, for a process that only
+    /// writes (the command line's local mode): its revocations reach the
+    /// serving processes through the database (`store::feed`).
+    pub fn detached(store: Arc<Store>, ca: Arc<CertificateAuthority>) -> Publisher {
+        Publisher::with_shards(store, ca, crl::Shards::none())
+    }
+
+    fn with_shards(
+        store: Arc<Store>,
+        ca: Arc<CertificateAuthority>,
+        crls: crl::Shards,
+    ) -> Publisher {
+        Publisher {
+            store,
+            ca,
+            crls,
+            ocsp: ocsp::Cache::new(),
+            dirty: Mutex::new(BTreeMap::new()),
+            wake: Notify::new(),
+            announced: None,
+        }
+    }
+
     /// Called after a revocation has committed.
     pub fn revoked(&self, certificates: &[RevokedSerial]) {
+        if let Some(announced) = &self.announced {
+            let mut announced = lock(announced);
+            for certificate in certificates {
+                announced.current.insert(certificate.serial_number.clone());
+            }
+        }
+        self.publish(certificates);
+    }
+
+    /// Drops the certificates' cached OCSP answers and marks their shards.
+    fn publish(&self, certificates: &[RevokedSerial]) {
         if certificates.is_empty() {
             return;
         }
@@ -131,7 +205,7 @@ impl Publisher {
     async fn follow_other_nodes(self: Arc<Self>, mut feed: RevocationFeed) {
         loop {
             match feed.next().await {
-                Ok(FeedEvent::Revoked(notice)) => self.revoked(std::slice::from_ref(&notice)),
+                Ok(FeedEvent::Revoked(notice)) => self.publish(std::slice::from_ref(&notice)),
                 Ok(FeedEvent::Gap) => {
                     tracing::warn!("revocation feed reconnected; republishing everything");
                     self.republish_all();
@@ -143,6 +217,33 @@ impl Publisher {
                 }
             }
         }
+    }
+
+    /// Applies revocations that other processes committed to the SQLite
+    /// file (the command line's local mode), read from the audit log.
+    async fn follow_other_processes(self: Arc<Self>, mut log: RevocationLog) {
+        let mut poll = tokio::time::interval(LOG_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            poll.tick().await;
+            match log.since_last(&self.store).await {
+                Ok(revoked) => self.publish(&self.not_announced(revoked)),
+                // The mark stays: the next read covers what this one missed.
+                Err(error) => {
+                    tracing::warn!(%error, "reading the audit log for revocations failed")
+                }
+            }
+        }
+    }
+
+    /// Leaves out what this process announced itself; forgets old entries.
+    fn not_announced(&self, mut revoked: Vec<RevokedSerial>) -> Vec<RevokedSerial> {
+        if let Some(announced) = &self.announced {
+            let mut announced = lock(announced);
+            revoked.retain(|r| !announced.take(&r.serial_number));
+            announced.rotate();
+        }
+        revoked
     }
 
     pub fn crl(&self, shard: u16) -> Option<Arc<PublishedCrl>> {
@@ -211,6 +312,28 @@ impl Publisher {
     }
 
     fn dirty(&self) -> std::sync::MutexGuard<'_, BTreeMap<u16, ShardChanges>> {
-        self.dirty.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.dirty)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announced_serials_are_skipped_once_and_forgotten_after_two_reads() {
+        let mut recent = RecentSerials::default();
+        recent.current.insert("0A".into());
+        recent.current.insert("0B".into());
+        assert!(recent.take("0A"), "reported by the log: skipped");
+        assert!(!recent.take("0A"), "a second revocation of it is published");
+        recent.rotate();
+        assert!(recent.previous.contains("0B"), "kept for one more read");
+        recent.rotate();
+        assert!(!recent.take("0B"), "gone after two reads");
     }
 }

@@ -2,6 +2,7 @@
 //! guard, revocation reasons. Knows the store and the CA, never HTTP.
 
 mod access;
+mod accounts;
 mod audit;
 mod events;
 mod names;
@@ -12,6 +13,7 @@ mod users;
 
 pub use access::{Caller, Context};
 pub use events::{RenderRequest, RequestEvents};
+pub use accounts::{KeyView, UserRef};
 pub use orders::{OrderPlacement, ReissueInput};
 pub use requests::{Decision, RequestView};
 pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};

@@ -24,13 +24,13 @@ pub struct NewUserInput {
     pub view_only: bool,
 }
 
-fn new_api_key() -> String {
+pub(super) fn new_api_key() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode_upper(bytes)
 }
 
-fn hash_api_key(key: &str) -> String {
+pub(super) fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 

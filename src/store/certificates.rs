@@ -186,7 +186,7 @@ pub async fn revoke(
     Ok(())
 }
 
-fn shard_from_stored(value: i64) -> StoreResult<u16> {
+pub(super) fn shard_from_stored(value: i64) -> StoreResult<u16> {
     u16::try_from(value).map_err(|_| StoreError::Corrupt(format!("crl_shard {value}")))
 }
 

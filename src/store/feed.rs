@@ -6,7 +6,15 @@
 //! database delivers it only if and when that transaction commits, in commit
 //! order, to every listening node. A listener that loses its connection may
 //! miss notices; it reports a [`FeedEvent::Gap`] and the publisher then
-//! re-reads everything. On SQLite there is one node, so there is no feed.
+//! re-reads everything.
+//!
+//! On SQLite there is one server, but other processes on the same file (the
+//! command line's local mode) revoke too, and SQLite has no notices: the
+//! server reads the audit log's new `certificate_revoked` entries instead
+//! ([`RevocationLog`]). Every revocation writes one in its own transaction,
+//! and the log's ids only grow (one writer at a time, rows never deleted),
+//! so "entries after the last id seen" misses nothing; the read is a
+//! primary-key range of the entries written since, usually none.
 
 use sqlx::postgres::PgListener;
 
@@ -60,6 +68,63 @@ impl RevocationFeed {
             Some(notice) => parse(notice.payload()).map(FeedEvent::Revoked),
         }
     }
+}
+
+/// Revocations committed by any process on a SQLite file, read from the
+/// audit log after a high-water mark.
+pub struct RevocationLog {
+    last_seen: i64,
+}
+
+impl Store {
+    /// On SQLite, the revocations committed from now on by any process;
+    /// `None` on PostgreSQL, whose feed tells every node.
+    pub async fn revocation_log(&self) -> StoreResult<Option<RevocationLog>> {
+        if self.backend != super::Backend::Sqlite {
+            return Ok(None);
+        }
+        let mut conn = self.read().await?;
+        let last_seen = latest_audit_id(&mut conn).await?;
+        Ok(Some(RevocationLog { last_seen }))
+    }
+}
+
+impl RevocationLog {
+    /// The certificates revoked since the previous call.
+    pub async fn since_last(&mut self, store: &Store) -> StoreResult<Vec<RevokedSerial>> {
+        let mut conn = store.read().await?;
+        let latest = latest_audit_id(&mut conn).await?;
+        if latest <= self.last_seen {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, i64)> = conn
+            .fetch_all(
+                sqlx::query_as(
+                    "SELECT c.serial_number, c.crl_shard FROM audit_log a \
+                     JOIN certificates c ON c.id = a.object_id \
+                     WHERE a.id > $1 AND a.id <= $2 AND a.action = 'certificate_revoked'",
+                )
+                .bind(self.last_seen)
+                .bind(latest),
+            )
+            .await?;
+        self.last_seen = latest;
+        rows.into_iter()
+            .map(|(serial_number, shard)| {
+                Ok(RevokedSerial {
+                    serial_number,
+                    crl_shard: super::certificates::shard_from_stored(shard)?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn latest_audit_id(conn: &mut Conn) -> StoreResult<i64> {
+    conn.scalar_one(sqlx::query_scalar(
+        "SELECT COALESCE(MAX(id), 0) FROM audit_log",
+    ))
+    .await
 }
 
 fn parse(payload: &str) -> StoreResult<RevokedSerial> {

@@ -3,7 +3,7 @@
 use sqlx::AssertSqlSafe;
 
 use super::{Conn, StoreResult, bool_to_int, parse_stored};
-use crate::model::{Role, UnixTime, User, UserStatus};
+use crate::model::{ApiKey, KeyStatus, Role, UnixTime, User, UserStatus};
 
 const USER_COLUMNS: &str =
     "u.id, u.first_name, u.last_name, u.email, u.role, u.status, u.created_at";
@@ -130,4 +130,126 @@ pub async fn find_by_email(conn: &mut Conn, email: &str) -> StoreResult<Option<U
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(email))
         .await?;
     row.map(UserRow::into_user).transpose()
+}
+
+pub async fn list(conn: &mut Conn) -> StoreResult<Vec<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id");
+    let rows: Vec<UserRow> = conn.fetch_all(sqlx::query_as(AssertSqlSafe(sql))).await?;
+    rows.into_iter().map(UserRow::into_user).collect()
+}
+
+/// The active administrator with the lowest id (the first one created).
+pub async fn first_active_admin(conn: &mut Conn) -> StoreResult<Option<User>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u \
+         WHERE u.role = 'administrator' AND u.status = 'active' ORDER BY u.id LIMIT 1"
+    );
+    let row: Option<UserRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)))
+        .await?;
+    row.map(UserRow::into_user).transpose()
+}
+
+pub async fn set_status(conn: &mut Conn, id: i64, status: UserStatus) -> StoreResult<()> {
+    conn.execute(
+        sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Serializes changes to who can administer certd: on PostgreSQL, a row
+/// lock on every administrator, taken before the "is this the last usable
+/// administrator key" check, so that two nodes cannot each revoke one of the
+/// last two keys. On SQLite the write transaction already excludes others.
+pub async fn lock_administrators(conn: &mut Conn) -> StoreResult<()> {
+    if conn.is_postgres() {
+        conn.execute(sqlx::query(
+            "SELECT id FROM users WHERE role = 'administrator' FOR UPDATE",
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: i64,
+    user_id: i64,
+    view_only: i64,
+    status: String,
+    created_at: i64,
+}
+
+impl KeyRow {
+    fn into_key(self) -> StoreResult<ApiKey> {
+        Ok(ApiKey {
+            id: self.id,
+            user_id: self.user_id,
+            view_only: self.view_only != 0,
+            status: parse_stored(&self.status, KeyStatus::parse)?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// Never the hash: nothing that lists keys needs it.
+const KEY_COLUMNS: &str = "id, user_id, view_only, status, created_at";
+
+pub async fn find_key(conn: &mut Conn, id: i64) -> StoreResult<Option<ApiKey>> {
+    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
+    let row: Option<KeyRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
+        .await?;
+    row.map(KeyRow::into_key).transpose()
+}
+
+/// Every key, or one user's, in creation order.
+pub async fn list_keys(conn: &mut Conn, user_id: Option<i64>) -> StoreResult<Vec<ApiKey>> {
+    let rows: Vec<KeyRow> = match user_id {
+        Some(user_id) => {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id");
+            conn.fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(user_id))
+                .await?
+        }
+        None => {
+            let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id");
+            conn.fetch_all(sqlx::query_as(AssertSqlSafe(sql))).await?
+        }
+    };
+    rows.into_iter().map(KeyRow::into_key).collect()
+}
+
+/// Revokes an active key; false if it was not active.
+pub async fn revoke_key(conn: &mut Conn, id: i64) -> StoreResult<bool> {
+    let changed = conn
+        .execute(
+            sqlx::query(
+                "UPDATE api_keys SET status = 'revoked' WHERE id = $1 AND status = 'active'",
+            )
+            .bind(id),
+        )
+        .await?;
+    Ok(changed == 1)
+}
+
+/// Active keys that can administer certd (not view-only, of an active
+/// administrator), leaving out one key and one user (0: none).
+pub async fn count_admin_keys_except(
+    conn: &mut Conn,
+    key_id: i64,
+    user_id: i64,
+) -> StoreResult<i64> {
+    conn.scalar_one(
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM api_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.status = 'active' AND k.view_only = 0 AND u.status = 'active' \
+             AND u.role = 'administrator' AND k.id <> $1 AND u.id <> $2",
+        )
+        .bind(key_id)
+        .bind(user_id),
+    )
+    .await
 }

@@ -98,7 +98,7 @@ impl Server {
     }
 
     /// `--database-url URL` when the server runs on PostgreSQL.
-    fn database_args(&self) -> Vec<String> {
+    pub fn database_args(&self) -> Vec<String> {
         match &self.postgres {
             Some(db) => vec!["--database-url".into(), db.url.clone()],
             None => Vec::new(),

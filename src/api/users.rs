@@ -1,0 +1,149 @@
+//! Administering users and API keys over HTTP, so that the CLI's remote mode
+//! (and any CertCentral client) can do it: CertCentral's paths and shapes
+//! where it has them (`/user`, `/user/{id}`, `/key/user/{id}`,
+//! `/key/{id}/status`), certd's own `/key` list and `/user/{id}/status`.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Auth, JsonBody, ListQuery, path_id};
+use super::wire::{
+    KeyBody, KeyCreated, KeyDetails, KeyList, ListPage, StatusBody, UserDetails, UserList,
+    VIEW_ONLY_ROLE_ID,
+};
+use crate::model::{KeyStatus, UserStatus};
+use crate::service::UserRef;
+
+pub async fn list_users(
+    State(state): State<AppState>,
+    auth: Auth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<UserList>, ApiError> {
+    let list = ListQuery::parse(query.as_deref(), &[])?;
+    let users = state.service.users(auth.ctx()).await?;
+    let total = users.len() as i64;
+    let users = users
+        .iter()
+        .skip(usize::try_from(list.page.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(list.page.limit).unwrap_or(0))
+        .map(UserDetails::from)
+        .collect();
+    Ok(Json(UserList {
+        users,
+        page: ListPage {
+            total,
+            limit: list.page.limit,
+            offset: list.page.offset,
+        },
+    }))
+}
+
+pub async fn user_details(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<UserDetails>, ApiError> {
+    let user = UserRef::Id(path_id(&id, "user")?);
+    let user = state.service.user(auth.ctx(), &user).await?;
+    Ok(Json(UserDetails::from(&user)))
+}
+
+/// `{"status": "disabled"}` or `{"status": "active"}`; 204.
+pub async fn set_user_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StatusBody>,
+) -> Result<StatusCode, ApiError> {
+    let user = UserRef::Id(path_id(&id, "user")?);
+    let status = UserStatus::parse(&body.status).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_status|status",
+            format!(
+                "status must be \"active\" or \"disabled\", not {:?}.",
+                body.status
+            ),
+        )
+    })?;
+    state
+        .service
+        .set_user_status(auth.ctx(), &user, status)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every key, or one user's with `filters[user_id]`; never a key or its hash.
+pub async fn list_keys(
+    State(state): State<AppState>,
+    auth: Auth,
+    RawQuery(query): RawQuery,
+) -> Result<Json<KeyList>, ApiError> {
+    let list = ListQuery::parse(query.as_deref(), &["user_id"])?;
+    let owner = list
+        .filters
+        .get("user_id")
+        .map(|id| path_id(id, "user").map(UserRef::Id))
+        .transpose()?;
+    let keys = state.service.api_keys(auth.ctx(), owner.as_ref()).await?;
+    Ok(Json(KeyList {
+        keys: keys.iter().map(KeyDetails::from).collect(),
+    }))
+}
+
+/// CertCentral's *Create key*: 201 `{"id", "api_key"}`, the key shown once.
+pub async fn create_key(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(user_id): Path<String>,
+    JsonBody(body): JsonBody<KeyBody>,
+) -> Result<(StatusCode, Json<KeyCreated>), ApiError> {
+    let owner = UserRef::Id(path_id(&user_id, "user")?);
+    let view_only = match body.restricted_to_role_id {
+        None | Some(0) => false,
+        Some(VIEW_ONLY_ROLE_ID) => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_restriction|restricted_to_role_id",
+                format!(
+                    "restricted_to_role_id {other} is not supported; use 0 (none) or \
+                     {VIEW_ONLY_ROLE_ID} (view only)."
+                ),
+            ));
+        }
+    };
+    let (view, api_key) = state
+        .service
+        .create_api_key(auth.ctx(), &owner, view_only)
+        .await?;
+    let created = KeyCreated {
+        id: view.key.id,
+        api_key,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// CertCentral's *Update key status*, `{"status": "revoked"}`; 204. A
+/// revoked key stays revoked: certd does not bring keys back.
+pub async fn set_key_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<StatusBody>,
+) -> Result<StatusCode, ApiError> {
+    let key_id = path_id(&id, "key")?;
+    if KeyStatus::parse(&body.status) != Some(KeyStatus::Revoked) {
+        return Err(ApiError::bad_request(
+            "invalid_status|status",
+            format!(
+                "status must be \"revoked\", not {:?}; a revoked key cannot be reactivated \
+                 (create a new one).",
+                body.status
+            ),
+        ));
+    }
+    state.service.revoke_api_key(auth.ctx(), key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
