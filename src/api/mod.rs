@@ -8,6 +8,7 @@ mod extract;
 mod limits;
 mod metrics;
 mod observe;
+mod openapi;
 mod orders;
 mod publication;
 mod requests;
@@ -80,7 +81,8 @@ pub fn router(service: Arc<Service>, limits: Limits) -> Router {
         )
         .route("/request", get(requests::list_requests))
         .route("/request/{id}", get(requests::request_details))
-        .route("/request/{id}/status", put(requests::set_request_status));
+        .route("/request/{id}/status", put(requests::set_request_status))
+        .route("/openapi.json", get(openapi::document));
     let v2 = match limits.rate_limit {
         Some(limit) => v2.layer(axum::middleware::from_fn_with_state(limit, limits::enforce)),
         None => v2,

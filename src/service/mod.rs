@@ -10,7 +10,7 @@ mod revoke;
 mod users;
 
 pub use access::{Caller, Context};
-pub use orders::{OrderPlacement, ReissueInput};
+pub use orders::{MAX_COMMENT_CHARS, OrderPlacement, ReissueInput};
 pub use requests::{Decision, RequestView};
 pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
 pub use users::{NewUserInput, create_user};
