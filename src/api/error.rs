@@ -1,12 +1,12 @@
 //! The one place where errors become HTTP answers: the contract's JSON error
 //! list, `{"errors":[{"code":"family|detail","message":"..."}]}`.
 
+use super::wire::{ErrorItem, ErrorList};
+use crate::service::ServiceError;
 use axum::Json;
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
-use super::wire::{ErrorItem, ErrorList};
-use crate::service::ServiceError;
 
 #[derive(Debug)]
 pub struct ApiError {

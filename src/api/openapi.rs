@@ -89,7 +89,10 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     responses((status = 200, description = "This OpenAPI 3.1 document", body = Object))
 )]
 pub async fn document() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
 }
 
 /// Answers every `/services/v2` operation can give, added here once rather
@@ -299,17 +302,99 @@ pub fn access_role_name() -> RefOr<Schema> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
     use super::*;
     use crate::api::extract::API_KEY_HEADER;
+    use crate::service::MAX_COMMENT_CHARS;
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).unwrap()
+    }
+
+    /// `/a/{id}/b` and `/a/{order_id}/b` are one route.
+    fn shape(path: &str) -> String {
+        let mut shape = String::new();
+        let mut in_parameter = false;
+        for c in path.chars() {
+            match c {
+                '{' => in_parameter = true,
+                '}' => {
+                    in_parameter = false;
+                    shape.push_str("{}");
+                }
+                _ if !in_parameter => shape.push(c),
+                _ => {}
+            }
+        }
+        shape
+    }
+
+    /// `(METHOD, path shape)` of every `/services/v2` route, read from the
+    /// router's source, so that a route added there must be documented.
+    fn routed() -> BTreeSet<(String, String)> {
+        let source = include_str!("mod.rs");
+        let start = source.find("let v2 = Router::new()").unwrap();
+        let end = start + source[start..].find(';').unwrap();
+        let mut routes = BTreeSet::new();
+        for route in source[start..end].split(".route(").skip(1) {
+            let path = route.split('"').nth(1).unwrap();
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let called = route
+                    .match_indices(&format!("{method}("))
+                    .any(|(i, _)| !route[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+                if called {
+                    routes.insert((method.to_uppercase(), shape(&format!("/services/v2{path}"))));
+                }
+            }
+        }
+        routes
+    }
+
+    #[test]
+    fn every_services_v2_route_is_documented_and_nothing_else() {
+        let doc = document();
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(path, _)| path.starts_with("/services/v2/"))
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|method| (method.to_uppercase(), shape(path)))
+            })
+            .collect();
+        let routed = routed();
+        assert!(
+            routed.len() >= 15,
+            "router source not understood: {routed:?}"
+        );
+        assert_eq!(documented, routed);
+    }
 
     #[test]
     fn security_scheme_names_the_header_the_extractor_reads() {
-        let doc = ApiDoc::openapi();
-        let scheme = &doc.components.unwrap().security_schemes[API_KEY_SCHEME];
-        let SecurityScheme::ApiKey(ApiKey::Header(value)) = scheme else {
-            panic!("not a header API key: {scheme:?}");
-        };
-        let json = serde_json::to_value(value).unwrap();
-        assert!(json["name"].as_str().unwrap().eq_ignore_ascii_case(API_KEY_HEADER));
+        let doc = document();
+        let scheme = &doc["components"]["securitySchemes"][API_KEY_SCHEME];
+        assert_eq!(scheme["in"], "header");
+        assert!(
+            scheme["name"]
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case(API_KEY_HEADER)
+        );
+    }
+
+    #[test]
+    fn comment_limits_match_the_service() {
+        let doc = document();
+        for body in ["OrderBody", "ReissueBody", "RevokeBody"] {
+            let limit = &doc["components"]["schemas"][body]["properties"]["comments"]["maxLength"];
+            assert_eq!(limit.as_u64(), Some(MAX_COMMENT_CHARS as u64), "{body}");
+        }
     }
 }
