@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use axum::http::header;
 use axum::response::IntoResponse;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
@@ -32,8 +33,10 @@ const API_KEY_SCHEME: &str = "api_key";
     info(
         title = "certd",
         description = "A certificate revocation service speaking DigiCert CertCentral's REST API. \
-            Every `/services/v2` call but this document's needs an `X-DC-DEVKEY` key; every \
-            error is a JSON error list."
+            Every `/services/v2` call but this document's needs an `X-DC-DEVKEY` key. Every \
+            error is a JSON error list, `{\"errors\":[{\"code\":\"family|detail\",\"message\"}]}`, \
+            also for an unknown path (404 `not_found|route`) and for a method a path does not \
+            support (405, with an `Allow` header)."
     ),
     paths(
         account::user_me,
@@ -111,9 +114,19 @@ impl Modify for CommonAnswers {
             ))),
         );
         for (name, response) in COMMON_ANSWERS {
+            let mut response = error_response(response.description);
+            if name == RATE_LIMITED {
+                response.headers.insert(
+                    "Retry-After".to_string(),
+                    HeaderBuilder::new()
+                        .schema(i64::schema())
+                        .description(Some("Seconds until the key may call again"))
+                        .build(),
+                );
+            }
             components
                 .responses
-                .insert(name.to_string(), error_response(response.description));
+                .insert(name.to_string(), response.into());
         }
         for (path, item) in doc.paths.paths.iter_mut() {
             if !path.starts_with("/services/v2/") {
@@ -135,6 +148,8 @@ struct CommonAnswer {
     /// Only for operations that read a request body.
     with_body: bool,
 }
+
+const RATE_LIMITED: &str = "RateLimited";
 
 const COMMON_ANSWERS: [(&str, CommonAnswer); 6] = [
     (
@@ -167,7 +182,7 @@ const COMMON_ANSWERS: [(&str, CommonAnswer); 6] = [
         },
     ),
     (
-        "RateLimited",
+        RATE_LIMITED,
         CommonAnswer {
             status: "429",
             description: "`request_limit_exceeded`: too many calls a second with this key; \
@@ -228,7 +243,7 @@ fn add_common_answers(operation: &mut Operation, keyed: bool) {
     }
 }
 
-fn error_response(description: &str) -> RefOr<Response> {
+fn error_response(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -238,7 +253,6 @@ fn error_response(description: &str) -> RefOr<Response> {
                 .build(),
         )
         .build()
-        .into()
 }
 
 /// The schema of a binary body (a CRL, an OCSP message, a ZIP file); it
@@ -373,7 +387,12 @@ mod tests {
             routed.len() >= 15,
             "router source not understood: {routed:?}"
         );
-        assert_eq!(documented, routed);
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            undocumented.is_empty() && unrouted.is_empty(),
+            "routed but not documented: {undocumented:?}; documented but not routed: {unrouted:?}"
+        );
     }
 
     #[test]
