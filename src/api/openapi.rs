@@ -270,6 +270,39 @@ impl PartialSchema for Binary {
 
 impl ToSchema for Binary {}
 
+// ---- examples ------------------------------------------------------------
+
+/// A real P-256 CSR for `shop.example.com`, so that the examples can be sent
+/// as they are (and fuzzers that start from them reach real orders).
+const EXAMPLE_CSR: &str = "-----BEGIN CERTIFICATE REQUEST-----
+MIIBAzCBqwIBADAbMRkwFwYDVQQDDBBzaG9wLmV4YW1wbGUuY29tMFkwEwYHKoZI
+zj0CAQYIKoZIzj0DAQcDQgAE+aidHk+6GlFd1RziAjkWO8f4m7ZT9cBLH18aU1dV
+0+18tb3j9pog4CHvn3FcHu2Vy5Zchri0LjJFlZdI6xJ4S6AuMCwGCSqGSIb3DQEJ
+DjEfMB0wGwYDVR0RBBQwEoIQc2hvcC5leGFtcGxlLmNvbTAKBggqhkjOPQQDAgNH
+ADBEAiBqCdyq+fzDwDbsB3kMmVV3hejzJXVnPX464OjqYIVxXwIgNvOB+UT5aPHG
+GY6NP+h4f9szJQjSgqM85f23n4UHj4I=
+-----END CERTIFICATE REQUEST-----
+";
+
+pub fn order_example() -> serde_json::Value {
+    serde_json::json!({
+        "certificate": {
+            "common_name": "shop.example.com",
+            "dns_names": ["www.shop.example.com"],
+            "csr": EXAMPLE_CSR,
+        },
+        "validity_years": 1,
+        "comments": "For the web shop.",
+    })
+}
+
+pub fn reissue_example() -> serde_json::Value {
+    serde_json::json!({
+        "certificate": {"csr": EXAMPLE_CSR},
+        "comments": "New key after the server move.",
+    })
+}
+
 // ---- enums ---------------------------------------------------------------
 // Their values come from the model's own lists, so a status added there is
 // documented at once.

@@ -47,6 +47,7 @@ pub struct RevokeBody {
 /// accepted and ignored. Validity: `order_validity.days`, then `validity_days`,
 /// then `order_validity.years`, then `validity_years`; default one year.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = crate::api::openapi::order_example)]
 pub struct OrderBody {
     pub certificate: OrderCertificate,
     #[serde(default)]
@@ -83,6 +84,7 @@ pub struct OrderValidity {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = crate::api::openapi::reissue_example)]
 pub struct ReissueBody {
     pub certificate: ReissueCertificate,
     /// Reissue at once instead of asking for approval; administrators only.

@@ -325,6 +325,26 @@ async fn served_document_describes_real_answers() {
         .await;
     assert_any_error(&r, 400);
 
+    // The documented examples work as they are.
+    let example = |schema: &str| spec.doc["components"]["schemas"][schema]["example"].clone();
+    let (order_example, reissue_example) = (example("OrderBody"), example("ReissueBody"));
+    let placed = spec
+        .call(&s, u, M::POST, place, &ssl_basic, Some(order_example))
+        .await;
+    placed.ok(201);
+    s.approve(placed.request_id()).await.ok(204);
+    let reissue_placed = v2(&format!("/order/certificate/{}/reissue", placed.id()));
+    spec.call(
+        &s,
+        u,
+        M::POST,
+        "/services/v2/order/certificate/{order_id}/reissue",
+        &reissue_placed,
+        Some(reissue_example),
+    )
+    .await
+    .ok(201);
+
     // Order details before and after issuance, and lists.
     spec.call(
         &s,
