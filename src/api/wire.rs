@@ -71,6 +71,8 @@ pub struct OrderCertificate {
     pub dns_names: Option<Vec<String>>,
     /// PEM PKCS#10: RSA 2048+ or ECDSA P-256/P-384.
     pub csr: String,
+    /// `sha256`, `sha384` or `sha512` (any letter case); certd's CA signs
+    /// with SHA-256 whichever is named.
     #[serde(default)]
     pub signature_hash: Option<String>,
 }
@@ -104,6 +106,7 @@ pub struct ReissueCertificate {
     pub common_name: Option<String>,
     #[serde(default)]
     pub dns_names: Option<Vec<String>>,
+    /// As in an order.
     #[serde(default)]
     pub signature_hash: Option<String>,
 }
