@@ -117,7 +117,7 @@ pub async fn request_details(
         (status = 400, description = "A status other than `approved` or `rejected`, or a malformed body", body = ErrorList),
         (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
         (status = 404, description = "`not_found|request`: no such request", body = ErrorList),
-        (status = 409, description = "`request_not_pending`: the request was approved or rejected already; nothing changed", body = ErrorList),
+        (status = 409, description = "`request_not_pending`: the request was approved or rejected already; or `order_expired`: the order's validity ended before its certificate could be issued. Nothing changed", body = ErrorList),
     )
 )]
 pub async fn set_request_status(
