@@ -71,10 +71,10 @@ pub struct NewCertificate<'a> {
 }
 
 pub async fn insert(conn: &mut Conn, cert: &NewCertificate<'_>) -> StoreResult<i64> {
-    let id = conn.scalar_one(sqlx::query_scalar(
+    let id = conn.insert_returning_id(sqlx::query(
         "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, csr, \
          signature_hash, pem, valid_from, valid_till, crl_shard, created_at) \
-         VALUES ($1, $2, 'issued', $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+         VALUES ($1, $2, 'issued', $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(cert.order_id)
     .bind(cert.serial_number)

@@ -52,9 +52,9 @@ pub struct NewOrder<'a> {
 }
 
 pub async fn insert(conn: &mut Conn, order: &NewOrder<'_>) -> StoreResult<i64> {
-    let id = conn.scalar_one(sqlx::query_scalar(
+    let id = conn.insert_returning_id(sqlx::query(
         "INSERT INTO orders (user_id, product, status, common_name, dns_names, csr, signature_hash, \
-         validity_days, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+         validity_days, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(order.user_id)
     .bind(order.product.as_str())

@@ -81,31 +81,45 @@ impl RequestRow {
 pub async fn insert(conn: &mut Conn, request: &NewRequest) -> StoreResult<Request> {
     let reissue = request.reissue.as_ref();
     let processed_at = (request.status != RequestStatus::Pending).then_some(request.created_at);
-    let sql = format!(
-        "INSERT INTO requests (type, status, order_id, certificate_id, requester_id, processor_id, comments, \
-         revocation_reason, csr, common_name, dns_names, signature_hash, created_at, processed_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
-    );
-    let row: RequestRow = conn
-        .fetch_one(
-            sqlx::query_as(AssertSqlSafe(sql))
-                .bind(request.kind.as_str())
-                .bind(request.status.as_str())
-                .bind(request.order_id)
-                .bind(request.certificate_id)
-                .bind(request.requester_id)
-                .bind(request.processor_id)
-                .bind(request.comments.as_deref())
-                .bind(request.revocation_reason.map(RevocationReason::code))
-                .bind(reissue.map(|r| r.csr.as_str()))
-                .bind(reissue.map(|r| r.common_name.as_str()))
-                .bind(reissue.map(|r| names_to_json(&r.dns_names)))
-                .bind(reissue.map(|r| r.signature_hash.as_str()))
-                .bind(request.created_at)
-                .bind(processed_at),
+    let id = conn
+        .insert_returning_id(
+            sqlx::query(
+                "INSERT INTO requests (type, status, order_id, certificate_id, requester_id, processor_id, \
+                 comments, revocation_reason, csr, common_name, dns_names, signature_hash, created_at, \
+                 processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(request.kind.as_str())
+            .bind(request.status.as_str())
+            .bind(request.order_id)
+            .bind(request.certificate_id)
+            .bind(request.requester_id)
+            .bind(request.processor_id)
+            .bind(request.comments.as_deref())
+            .bind(request.revocation_reason.map(RevocationReason::code))
+            .bind(reissue.map(|r| r.csr.as_str()))
+            .bind(reissue.map(|r| r.common_name.as_str()))
+            .bind(reissue.map(|r| names_to_json(&r.dns_names)))
+            .bind(reissue.map(|r| r.signature_hash.as_str()))
+            .bind(request.created_at)
+            .bind(processed_at),
         )
         .await?;
-    row.into_request()
+    // Every column is what was just written: no need to read the row back.
+    Ok(Request {
+        id,
+        kind: request.kind,
+        status: request.status,
+        order_id: request.order_id,
+        certificate_id: request.certificate_id,
+        requester_id: request.requester_id,
+        processor_id: request.processor_id,
+        comments: request.comments.clone(),
+        processor_comment: None,
+        revocation_reason: request.revocation_reason,
+        reissue: request.reissue.clone(),
+        created_at: request.created_at,
+        processed_at,
+    })
 }
 
 pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Request>> {

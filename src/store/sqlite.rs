@@ -192,6 +192,12 @@ impl SqliteConn {
         columns
     }
 
+    /// Runs one INSERT and returns the rowid of the row it inserted.
+    pub fn insert(&self, sql: &str, arguments: Option<AnyArguments>) -> StoreResult<i64> {
+        self.execute(sql, arguments)?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
     /// Runs one statement to completion and returns the rows it changed.
     pub fn execute(&self, sql: &str, arguments: Option<AnyArguments>) -> StoreResult<u64> {
         let mut statement = self.prepared(sql, arguments)?;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Instructions per revocation, counted by callgrind: a figure that stays the
+# same from run to run on the same binary and inputs, whatever else the
+# machine is doing, unlike requests per second on a shared 2-core VM. Use it
+# to compare two builds of the revocation path (see docs/benchmarks.md).
+#
+#   bash bench/instructions.sh        # COUNT=2000 CERTS=20000
+#
+# certd (the `profiling` profile: release code with line tables) runs under
+# callgrind with collection off while it starts; a few revocations warm it up
+# (prepared statements, caches), then COUNT skip_approval revocations are
+# counted, sent one after another (each its own commit: see instructions.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+COUNT=${COUNT:-2000}
+CERTS=${CERTS:-20000}
+WARMUP=50
+
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+cargo build --profile profiling --quiet --bin certd --example bench_seed
+CERTD=target/profiling/certd
+SEED=target/profiling/examples/bench_seed
+
+WORK=$(mktemp -d)
+PID=
+cleanup() {
+    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
+
+wait_for_line() {  # file sed-expression -> the captured text
+    local found=
+    for _ in $(seq 1 1200); do
+        found=$(sed -n "$2" "$1")
+        [ -n "$found" ] && { echo "$found"; return; }
+        sleep 0.1
+    done
+    cat "$WORK/certd.log" >&2
+    exit 1
+}
+
+# First start creates the CA and the administrator; then the seed goes in.
+$CERTD serve --data "$WORK/data" --listen 127.0.0.1:0 --rate-limit 0 >"$WORK/first.out" 2>"$WORK/certd.log" &
+PID=$!
+KEY=$(wait_for_line "$WORK/first.out" 's/^Administrator API key.*: //p')
+wait_for_line "$WORK/first.out" 's/^certd listening on //p' >/dev/null
+kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+$SEED "sqlite://$WORK/data/certd.db" "$WORK/data/ca" "$CERTS" 0 "$WORK/set" >/dev/null
+
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out" \
+    $CERTD serve --data "$WORK/data" --listen 127.0.0.1:0 --rate-limit 0 \
+    >"$WORK/serve.out" 2>"$WORK/certd.log" &
+PID=$!
+BASE=$(wait_for_line "$WORK/serve.out" 's/^certd listening on //p')
+
+head -n "$WARMUP" "$WORK/set/serials.txt" >"$WORK/warmup.txt"
+tail -n +"$((WARMUP + 1))" "$WORK/set/serials.txt" >"$WORK/counted.txt"
+python3 bench/instructions.py "$BASE" "$KEY" "$WORK/warmup.txt" "$WARMUP"
+callgrind_control --instr=on "$PID" >/dev/null
+python3 bench/instructions.py "$BASE" "$KEY" "$WORK/counted.txt" "$COUNT"
+callgrind_control --instr=off "$PID" >/dev/null
+callgrind_control --dump "$PID" >/dev/null
+sleep 1
+
+# The dump holds the counted part only (collection was off before and after).
+REPORT=$(ls -t "$WORK"/callgrind.out* | head -n 1)
+total=$(awk '/^(summary|totals):/ {print $2; exit}' "$REPORT")
+inclusive() {  # function-name-pattern -> its inclusive instruction count
+    callgrind_annotate --inclusive=yes "$REPORT" 2>/dev/null \
+        | awk -v pat="$1" '$0 ~ pat {gsub(",", "", $1); print $1; exit}'
+}
+sqlite=$(inclusive ' sqlite3_step ')
+commit=$(inclusive 'sqlite3VdbeHalt')
+printf '| measure | instructions per revocation |\n|---|---:|\n'
+printf '| whole process | %s |\n' "$((total / COUNT))"
+printf '| inside sqlite3_step (all statements, COMMIT included) | %s |\n' "$(( ${sqlite:-0} / COUNT ))"
+printf '(COUNT=%s sequential skip_approval revocations, %s certificates in the database)\n' "$COUNT" "$CERTS"
