@@ -18,7 +18,6 @@ mod limits;
 mod logs;
 mod metrics;
 mod nodes;
-mod openapi;
 mod order_revoke;
 mod orders;
 mod publication;
