@@ -12,8 +12,8 @@ mod revoke;
 mod users;
 
 pub use access::{Caller, Context};
-pub use events::{RenderRequest, RequestEvents};
 pub use accounts::{KeyView, UserRef};
+pub use events::{RenderRequest, RequestEvents};
 pub use orders::{OrderPlacement, ReissueInput};
 pub use requests::{Decision, RequestView};
 pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
