@@ -302,6 +302,12 @@ impl Server {
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// The `/metrics` page as text.
+    pub async fn metrics_text(&self) -> String {
+        let answer = self.client.get(self.url("/metrics")).send().await.unwrap();
+        answer.text().await.unwrap()
+    }
+
     pub async fn get(&self, key: &str, path: &str) -> Resp {
         self.send(self.rb(Method::GET, path, Some(key))).await
     }

@@ -3,7 +3,7 @@
 //! user status. Administrators only.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::*;
 
@@ -210,43 +210,25 @@ async fn administrators_cannot_lock_certd_out() {
     )
     .await
     .ok(204);
-    let r = s
-        .put(
-            &second,
-            &format!("/user/{admin_id}/status"),
-            json!({"status": "disabled"}),
-        )
-        .await;
+    let r = set_user_status(&s, &second, &admin_id, "disabled").await;
     r.ok(204);
-    let r = s
-        .put(
-            &second,
-            &format!("/user/{second_id}/status"),
-            json!({"status": "disabled"}),
-        )
-        .await;
+    let r = set_user_status(&s, &second, &second_id, "disabled").await;
     assert_error_code(&r, 409, "invalid_user_status|cannot_disable_self");
-    let r = s
-        .put(
-            &second,
-            &format!("/user/{admin_id}/status"),
-            json!({"status": "paused"}),
-        )
-        .await;
+    let r = set_user_status(&s, &second, &admin_id, "paused").await;
     assert_error_code(&r, 400, "invalid_status|status");
+    set_user_status(&s, &second, &admin_id, "active")
+        .await
+        .ok(204);
+    let r = set_user_status(&s, &second, &admin_id, "active").await;
+    assert_error_code(&r, 409, "invalid_user_status|unchanged");
+}
+
+/// `PUT /user/{id}/status` with the given status, as `key`.
+async fn set_user_status(s: &Server, key: &str, user_id: &Value, status: &str) -> Resp {
     s.put(
-        &second,
-        &format!("/user/{admin_id}/status"),
-        json!({"status": "active"}),
+        key,
+        &format!("/user/{user_id}/status"),
+        json!({"status": status}),
     )
     .await
-    .ok(204);
-    let r = s
-        .put(
-            &second,
-            &format!("/user/{admin_id}/status"),
-            json!({"status": "active"}),
-        )
-        .await;
-    assert_error_code(&r, 409, "invalid_user_status|unchanged");
 }

@@ -283,12 +283,7 @@ async fn a_receiver_failing_twice_gets_the_event_on_the_third_attempt() {
         assert_eq!(attempt.body, delivered.body, "the same body each time");
         attempt.assert_signed(SECRET);
     }
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics_text().await;
     assert!(
         metrics.contains(r#"certd_webhook_deliveries_total{outcome="retry"} 2"#),
         "{metrics}"
@@ -420,12 +415,7 @@ async fn a_dead_receiver_gets_eight_attempts_then_the_event_is_kept_as_failed() 
     // No ninth attempt comes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.deliveries().len(), 8);
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics_text().await;
     assert!(
         metrics.contains(r#"certd_webhook_deliveries_total{outcome="failed"} 1"#),
         "{metrics}"
