@@ -8,8 +8,17 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Auth, ListQuery};
-use super::wire::{AuditLog, ListPage, UserDetails};
+use super::wire::{AuditLog, ErrorList, ListPage, UserDetails};
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "publication",
+    responses(
+        (status = 200, description = "`{\"status\":\"ok\"}`: the database is reachable", body = Object),
+        (status = 503, description = "The database is unavailable", body = ErrorList),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     if state.service.healthy().await {
         Ok(Json(json!({"status": "ok"})))
@@ -22,10 +31,32 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/services/v2/user/me",
+    tag = "account",
+    responses((status = 200, description = "The caller's user", body = UserDetails))
+)]
 pub async fn user_me(auth: Auth) -> Json<UserDetails> {
     Json((&auth.caller.user).into())
 }
 
+/// Newest first; administrators only.
+#[utoipa::path(
+    get,
+    path = "/services/v2/audit-log",
+    tag = "account",
+    params(
+        ("offset" = Option<i64>, Query, minimum = 0, description = "Entries to skip; default 0"),
+        ("limit" = Option<i64>, Query, minimum = 1, description = "Entries a page; default and most 1000"),
+        ("filters[action]" = Option<String>, Query, description = "Only entries of this action, such as `revoke`"),
+    ),
+    responses(
+        (status = 200, description = "A page of audit log entries", body = AuditLog),
+        (status = 400, description = "An unknown filter or bad paging", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
+    )
+)]
 pub async fn audit_log(
     State(state): State<AppState>,
     auth: Auth,

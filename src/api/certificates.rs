@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Auth, JsonBody};
-use super::wire::{CertificateObject, RequestObject, RevokeBody};
+use super::openapi::Binary;
+use super::wire::{CertificateObject, ErrorList, RequestObject, RevokeBody};
 use crate::model::{ReasonRejection, RevocationReason};
 use crate::service::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
 
@@ -19,6 +20,16 @@ pub fn certificate_ref(text: &str) -> Result<CertificateRef, ApiError> {
     CertificateRef::parse(text).ok_or_else(|| ApiError::not_found("certificate"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/services/v2/certificate/{certificate_id}",
+    tag = "certificates",
+    params(("certificate_id" = String, Path, description = "The certificate's id, or its serial number in hex (colons allowed, any case)")),
+    responses(
+        (status = 200, description = "The certificate", body = CertificateObject),
+        (status = 404, description = "`not_found|certificate`: no such certificate, or not the caller's", body = ErrorList),
+    )
+)]
 pub async fn certificate_details(
     State(state): State<AppState>,
     auth: Auth,
@@ -31,6 +42,22 @@ pub async fn certificate_details(
     Ok(Json(CertificateObject::issued(&certificate, true)))
 }
 
+/// The seed's endpoint: ask to revoke, or (administrators) revoke at once.
+#[utoipa::path(
+    put,
+    path = "/services/v2/certificate/{certificate_id}/revoke",
+    tag = "certificates",
+    params(("certificate_id" = String, Path, description = "The certificate's id, or its serial number in hex (colons allowed, any case)")),
+    request_body(content = RevokeBody, description = "May be empty: every field is optional"),
+    responses(
+        (status = 201, description = "A pending revoke request was created; nothing is revoked yet", body = RequestObject),
+        (status = 204, description = "Revoked at once (`skip_approval` by an administrator, or revokes are auto-approved)"),
+        (status = 400, description = "A malformed body, an unknown or refused reason, or comments over 1000 characters; nothing recorded", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, a view-only key, or `skip_approval` or `privilegeWithdrawn` from a non-administrator; nothing recorded", body = ErrorList),
+        (status = 404, description = "`not_found|certificate`: no such certificate, or not the caller's", body = ErrorList),
+        (status = 409, description = "`already_revoked`, `reissue_pending` or `duplicate_request` (the message names the pending request); nothing recorded", body = ErrorList),
+    )
+)]
 pub async fn revoke_certificate(
     State(state): State<AppState>,
     auth: Auth,
@@ -88,11 +115,31 @@ pub fn revocation_reason(name: Option<&str>) -> Result<RevocationReason, ApiErro
 }
 
 /// The PEM files of a certificate's chain, leaf first.
+#[derive(utoipa::ToSchema)]
 enum ChainFormat {
+    /// Leaf, intermediate, root.
+    #[schema(rename = "pem_all")]
     All,
+    /// Leaf, intermediate.
+    #[schema(rename = "pem_noroot")]
     NoRoot,
 }
 
+/// Works for revoked certificates too.
+#[utoipa::path(
+    get,
+    path = "/services/v2/certificate/{certificate_id}/download/format/{format}",
+    tag = "certificates",
+    params(("certificate_id" = String, Path, description = "The certificate's id, or its serial number in hex (colons allowed, any case)"), ("format" = inline(ChainFormat), Path, description = "Which files (any letter case)")),
+    responses(
+        (status = 200, description = "The chain, leaf first; a ZIP of `certificate.pem`, `intermediate.pem` and `root.pem` when `Accept` starts with `application/zip`", content(
+            (String = "application/x-pem-file"),
+            (inline(Binary) = "application/zip"),
+        )),
+        (status = 400, description = "`invalid_format`: an unknown format", body = ErrorList),
+        (status = 404, description = "`not_found|certificate`: no such certificate, or not the caller's", body = ErrorList),
+    )
+)]
 pub async fn download_format(
     State(state): State<AppState>,
     auth: Auth,
@@ -113,6 +160,19 @@ pub async fn download_format(
 }
 
 /// Every platform gets the full PEM chain.
+#[utoipa::path(
+    get,
+    path = "/services/v2/certificate/{certificate_id}/download/platform/{platform_id}",
+    tag = "certificates",
+    params(("certificate_id" = String, Path, description = "The certificate's id, or its serial number in hex (colons allowed, any case)"), ("platform_id" = String, Path, description = "Any CertCentral platform id")),
+    responses(
+        (status = 200, description = "The chain, leaf first; a ZIP of `certificate.pem`, `intermediate.pem` and `root.pem` when `Accept` starts with `application/zip`", content(
+            (String = "application/x-pem-file"),
+            (inline(Binary) = "application/zip"),
+        )),
+        (status = 404, description = "`not_found|certificate`: no such certificate, or not the caller's", body = ErrorList),
+    )
+)]
 pub async fn download_platform(
     State(state): State<AppState>,
     auth: Auth,

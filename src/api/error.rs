@@ -1,13 +1,12 @@
 //! The one place where errors become HTTP answers: the contract's JSON error
 //! list, `{"errors":[{"code":"family|detail","message":"..."}]}`.
 
+use super::wire::{ErrorItem, ErrorList};
+use crate::service::ServiceError;
 use axum::Json;
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
-use serde_json::json;
-
-use crate::service::ServiceError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -95,7 +94,12 @@ fn internal_error() -> ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
-        let body = json!({"errors": [{"code": self.code, "message": self.message}]});
+        let body = ErrorList {
+            errors: vec![ErrorItem {
+                code: self.code,
+                message: self.message,
+            }],
+        };
         (self.status, Json(body)).into_response()
     }
 }

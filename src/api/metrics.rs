@@ -29,6 +29,12 @@ pub fn install() -> Option<PrometheusHandle> {
         .ok()
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "publication",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"))
+)]
 pub async fn render(State(state): State<AppState>) -> Response {
     let Some(handle) = &state.metrics else {
         return (StatusCode::NOT_FOUND, "metrics are not enabled").into_response();

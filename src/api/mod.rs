@@ -9,6 +9,7 @@ mod extract;
 mod limits;
 mod metrics;
 mod observe;
+mod openapi;
 mod orders;
 mod publication;
 mod requests;
@@ -97,7 +98,8 @@ pub fn router(service: Arc<Service>, limits: Limits) -> Router {
         .route("/user/{id}/status", put(users::set_user_status))
         .route("/key", get(users::list_keys))
         .route("/key/user/{id}", post(users::create_key))
-        .route("/key/{id}/status", put(users::set_key_status));
+        .route("/key/{id}/status", put(users::set_key_status))
+        .route("/openapi.json", get(openapi::document));
     let v2 = match limits.rate_limit {
         Some(limit) => v2.layer(axum::middleware::from_fn_with_state(limit, limits::enforce)),
         None => v2,

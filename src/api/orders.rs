@@ -10,14 +10,28 @@ use super::certificates::revoke_response;
 use super::error::ApiError;
 use super::extract::{Auth, JsonBody, ListQuery, path_id};
 use super::wire::{
-    ListPage, OrderBody, OrderCreated, OrderDetails, OrderList, OrderStatusBody, ReissueBody,
-    RequestStatusRef, RevokeBody,
+    ErrorList, ListPage, OrderBody, OrderCreated, OrderDetails, OrderList, OrderStatusBody,
+    ReissueBody, RequestObject, RequestStatusRef, RevokeBody,
 };
 use crate::model::{OrderStatus, Product};
 use crate::service::{OrderFilter, OrderPlacement, ReissueInput, RevokeTarget};
 
 const DAYS_PER_YEAR: i64 = 365;
 
+/// An administrator's `skip_approval` order is issued at once; any other
+/// waits as a `new_request` request until an administrator approves it.
+#[utoipa::path(
+    post,
+    path = "/services/v2/order/certificate/{id}",
+    tag = "orders",
+    params(("id" = Product, Path, description = "The product's `name_id`")),
+    request_body = OrderBody,
+    responses(
+        (status = 201, description = "The order, with its certificate id when issued at once", body = OrderCreated),
+        (status = 400, description = "An unknown product, a bad CSR, bad names or validity, or a malformed body", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, a view-only key, or `skip_approval` from a non-administrator", body = ErrorList),
+    )
+)]
 pub async fn place_order(
     State(state): State<AppState>,
     auth: Auth,
@@ -65,6 +79,16 @@ pub async fn place_order(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/services/v2/order/certificate/{id}",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderDetails),
+        (status = 404, description = "`not_found|order`: no such order, or not the caller's", body = ErrorList),
+    )
+)]
 pub async fn order_details(
     State(state): State<AppState>,
     auth: Auth,
@@ -81,6 +105,24 @@ pub async fn order_details(
     )))
 }
 
+/// A user sees their own orders; an administrator sees all.
+#[utoipa::path(
+    get,
+    path = "/services/v2/order/certificate",
+    tag = "orders",
+    params(
+        ("offset" = Option<i64>, Query, minimum = 0, description = "Orders to skip; default 0"),
+        ("limit" = Option<i64>, Query, minimum = 1, description = "Orders a page; default and most 1000"),
+        ("filters[status]" = Option<OrderStatus>, Query, description = "Only orders in this status"),
+        ("filters[common_name]" = Option<String>, Query, description = "Only orders for this common name"),
+        ("filters[serial_number]" = Option<String>, Query, description = "Only the order of the certificate with this serial number (hex, colons allowed)"),
+        ("filters[organization_id]" = Option<String>, Query, description = "certd has one organization, 1; any other id matches nothing"),
+    ),
+    responses(
+        (status = 200, description = "A page of orders", body = OrderList),
+        (status = 400, description = "An unknown filter or status, or bad paging", body = ErrorList),
+    )
+)]
 pub async fn list_orders(
     State(state): State<AppState>,
     auth: Auth,
@@ -140,6 +182,21 @@ pub async fn list_orders(
     }))
 }
 
+/// The old certificate stays valid unless revoked.
+#[utoipa::path(
+    post,
+    path = "/services/v2/order/certificate/{order_id}/reissue",
+    tag = "orders",
+    params(("order_id" = i64, Path, description = "The order's id")),
+    request_body = ReissueBody,
+    responses(
+        (status = 201, description = "The reissue request, approved when issued at once", body = OrderCreated),
+        (status = 400, description = "A bad CSR, bad names or a malformed body", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, a view-only key, or `skip_approval` from a non-administrator", body = ErrorList),
+        (status = 404, description = "`not_found|order`: no such order, or not the caller's", body = ErrorList),
+        (status = 409, description = "The order is revoked, not issued, expired, or has a pending request", body = ErrorList),
+    )
+)]
 pub async fn reissue(
     State(state): State<AppState>,
     auth: Auth,
@@ -169,6 +226,20 @@ pub async fn reissue(
     ))
 }
 
+/// Cancels a pending order or a pending reissue.
+#[utoipa::path(
+    put,
+    path = "/services/v2/order/certificate/{order_id}/status",
+    tag = "orders",
+    params(("order_id" = i64, Path, description = "The order's id")),
+    request_body = OrderStatusBody,
+    responses(
+        (status = 204, description = "Canceled"),
+        (status = 400, description = "A status other than `canceled`, or a malformed body", body = ErrorList),
+        (status = 404, description = "`not_found|order`: no such order, or not the caller's", body = ErrorList),
+        (status = 409, description = "`invalid_order_status`: nothing is pending on the order", body = ErrorList),
+    )
+)]
 pub async fn set_order_status(
     State(state): State<AppState>,
     auth: Auth,
@@ -189,6 +260,23 @@ pub async fn set_order_status(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Approval revokes every unrevoked certificate the order ever had and
+/// makes the order `revoked`.
+#[utoipa::path(
+    put,
+    path = "/services/v2/order/certificate/{order_id}/revoke",
+    tag = "orders",
+    params(("order_id" = i64, Path, description = "The order's id")),
+    request_body(content = RevokeBody, description = "May be empty: every field is optional"),
+    responses(
+        (status = 201, description = "A pending revoke request was created; nothing is revoked yet", body = RequestObject),
+        (status = 204, description = "Revoked at once (`skip_approval` by an administrator, or revokes are auto-approved)"),
+        (status = 400, description = "A malformed body, an unknown or refused reason, or comments over 1000 characters; nothing recorded", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, a view-only key, or `skip_approval` or `privilegeWithdrawn` from a non-administrator; nothing recorded", body = ErrorList),
+        (status = 404, description = "`not_found|order`: no such order, or not the caller's", body = ErrorList),
+        (status = 409, description = "Already revoked, never issued, or a reissue or revoke is pending on the order", body = ErrorList),
+    )
+)]
 pub async fn revoke_order(
     State(state): State<AppState>,
     auth: Auth,

@@ -16,7 +16,8 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::error::ApiError;
-use super::wire::date_time;
+use super::openapi::Binary;
+use super::wire::{ErrorList, date_time};
 use crate::ca::malformed_response;
 
 /// How long HTTP caches may keep a CRL or an OCSP answer. Short, because a
@@ -33,6 +34,12 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// `GET /crl/`: every shard with its number, validity and size.
+#[utoipa::path(
+    get,
+    path = "/crl/",
+    tag = "publication",
+    responses((status = 200, description = "`{\"crls\":[{\"url\",\"number\",\"this_update\",\"next_update\",\"entries\",\"bytes\"}]}`", body = Object))
+)]
 pub async fn crl_index(State(state): State<AppState>) -> Json<Value> {
     let crls: Vec<Value> = state
         .service
@@ -54,6 +61,17 @@ pub async fn crl_index(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `GET /crl/{shard}.crl`: the shard's DER CRL.
+#[utoipa::path(
+    get,
+    path = "/crl/{file}",
+    tag = "publication",
+    params(("file" = String, Path, description = "`N.crl`, N a shard number that `GET /crl/` lists")),
+    responses(
+        (status = 200, description = "The shard's CRL, signed by the issuing CA", body = inline(Binary), content_type = "application/pkix-crl"),
+        (status = 304, description = "Not modified: `If-None-Match` names the current `ETag`"),
+        (status = 404, description = "`not_found|crl`: no such shard", body = ErrorList),
+    )
+)]
 pub async fn crl_shard(
     State(state): State<AppState>,
     Path(file): Path<String>,
@@ -82,6 +100,13 @@ pub async fn crl_shard(
 
 /// `POST /ocsp` with a DER `OCSPRequest` body (RFC 6960 appendix A.1).
 /// The content type is not checked: the body says what it is.
+#[utoipa::path(
+    post,
+    path = "/ocsp",
+    tag = "publication",
+    request_body(content = inline(Binary), content_type = "application/ocsp-request"),
+    responses((status = 200, description = "A signed RFC 6960 answer, or an unsigned `malformedRequest`", body = inline(Binary), content_type = "application/ocsp-response"))
+)]
 pub async fn ocsp_post(State(state): State<AppState>, body: Bytes) -> Response {
     let answer = state.service.publisher().ocsp(&body).await;
     // POST answers are not cacheable by HTTP caches (RFC 5019 §5), so no validators.
@@ -90,6 +115,16 @@ pub async fn ocsp_post(State(state): State<AppState>, body: Bytes) -> Response {
 
 /// `GET /ocsp/{base64}`: the request base64-encoded in the path, percent-encoded
 /// or raw (its `/` then splits the path, which the wildcard keeps).
+#[utoipa::path(
+    get,
+    path = "/ocsp/{request}",
+    tag = "publication",
+    params(("request" = String, Path, description = "The DER OCSPRequest in base64, percent-encoded or raw")),
+    responses(
+        (status = 200, description = "A signed RFC 6960 answer, or an unsigned `malformedRequest`", body = inline(Binary), content_type = "application/ocsp-response"),
+        (status = 304, description = "Not modified: `If-None-Match` names the current `ETag`"),
+    )
+)]
 pub async fn ocsp_get(
     State(state): State<AppState>,
     Path(encoded): Path<String>,
@@ -124,6 +159,12 @@ pub async fn ocsp_get(
 }
 
 /// `GET /ca/chain.pem`: the issuing intermediate, then the root.
+#[utoipa::path(
+    get,
+    path = "/ca/chain.pem",
+    tag = "publication",
+    responses((status = 200, description = "The issuing intermediate, then the root", body = String, content_type = "application/pem-certificate-chain"))
+)]
 pub async fn chain_pem(State(state): State<AppState>) -> Response {
     let ca = state.service.ca();
     let chain = format!("{}{}", ca.intermediate_pem(), ca.root_pem());
@@ -136,6 +177,12 @@ pub async fn chain_pem(State(state): State<AppState>) -> Response {
 
 /// `GET /ca/issuer.der`: the issuing intermediate in DER, the leaves' AIA
 /// caIssuers URL.
+#[utoipa::path(
+    get,
+    path = "/ca/issuer.der",
+    tag = "publication",
+    responses((status = 200, description = "The issuing intermediate", body = inline(Binary), content_type = "application/pkix-cert"))
+)]
 pub async fn issuer_der(State(state): State<AppState>) -> Response {
     let der = Bytes::copy_from_slice(state.service.ca().intermediate_der());
     ([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response()

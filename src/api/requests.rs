@@ -7,10 +7,27 @@ use axum::http::StatusCode;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Auth, JsonBody, ListQuery, path_id};
-use super::wire::{ListPage, RequestDetails, RequestList, RequestStatusBody};
+use super::wire::{ErrorList, ListPage, RequestDetails, RequestList, RequestStatusBody};
 use crate::model::{RequestStatus, RequestType};
 use crate::service::{Decision, RequestFilter, RequestSort};
 
+/// A user sees the requests they made; an administrator sees all.
+#[utoipa::path(
+    get,
+    path = "/services/v2/request",
+    tag = "requests",
+    params(
+        ("offset" = Option<i64>, Query, minimum = 0, description = "Requests to skip; default 0"),
+        ("limit" = Option<i64>, Query, minimum = 1, description = "Requests a page; default and most 1000"),
+        ("sort" = Option<String>, Query, description = "`id` (default), `-id`, `date` or `-date`"),
+        ("filters[status]" = Option<RequestStatus>, Query, description = "Only requests in this status"),
+        ("filters[type]" = Option<RequestType>, Query, description = "Only requests of this type"),
+    ),
+    responses(
+        (status = 200, description = "A page of requests", body = RequestList),
+        (status = 400, description = "An unknown filter, filter value or sort, or bad paging", body = ErrorList),
+    )
+)]
 pub async fn list_requests(
     State(state): State<AppState>,
     auth: Auth,
@@ -65,6 +82,16 @@ fn parse_filter<T>(
         .transpose()
 }
 
+#[utoipa::path(
+    get,
+    path = "/services/v2/request/{request_id}",
+    tag = "requests",
+    params(("request_id" = i64, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The request", body = RequestDetails),
+        (status = 404, description = "`not_found|request`: no such request, or not the caller's", body = ErrorList),
+    )
+)]
 pub async fn request_details(
     State(state): State<AppState>,
     auth: Auth,
@@ -77,6 +104,22 @@ pub async fn request_details(
     Ok(Json(RequestDetails::from(&view)))
 }
 
+/// Approving a revoke request revokes at that moment; rejecting changes
+/// nothing else. Administrators only.
+#[utoipa::path(
+    put,
+    path = "/services/v2/request/{request_id}/status",
+    tag = "requests",
+    params(("request_id" = i64, Path, description = "The request's id")),
+    request_body = RequestStatusBody,
+    responses(
+        (status = 204, description = "Approved or rejected"),
+        (status = 400, description = "A status other than `approved` or `rejected`, or a malformed body", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 404, description = "`not_found|request`: no such request", body = ErrorList),
+        (status = 409, description = "`request_not_pending`: the request was approved or rejected already; or `order_expired`: the order's validity ended before its certificate could be issued. Nothing changed", body = ErrorList),
+    )
+)]
 pub async fn set_request_status(
     State(state): State<AppState>,
     auth: Auth,

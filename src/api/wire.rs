@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
+use utoipa::ToSchema;
 
-use crate::model::{AuditEntry, Certificate, Order, Request, RevocationReason, User};
+use crate::model::{AuditEntry, Certificate, Order, Request, RevocationReason, Role, User};
 use crate::service::{KeyView, RequestView};
 
 // ---- times ---------------------------------------------------------------
@@ -26,17 +27,27 @@ pub fn date(unix: i64) -> String {
 
 // ---- request bodies ------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RevokeBody {
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub comments: Option<String>,
+    /// Revoke at once instead of asking for approval; administrators only.
     #[serde(default)]
     pub skip_approval: Option<bool>,
+    /// An RFC 5280 reason name in camelCase or snake_case, any letter case
+    /// (`keyCompromise`, `key_compromise`, `affiliation_change`, ...); default
+    /// `unspecified`. `certificateHold`, `removeFromCRL`, `cACompromise` and
+    /// `aACompromise` are refused; `privilegeWithdrawn` needs an administrator.
     #[serde(default)]
     pub revocation_reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Fields certd has no use for (`organization`, `payment_method`, ...) are
+/// accepted and ignored. Validity: `order_validity.days`, then `validity_days`,
+/// then `order_validity.years`, then `validity_years`; default one year.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = crate::api::openapi::order_example)]
 pub struct OrderBody {
     pub certificate: OrderCertificate,
     #[serde(default)]
@@ -45,23 +56,28 @@ pub struct OrderBody {
     pub validity_days: Option<i64>,
     #[serde(default)]
     pub order_validity: Option<OrderValidity>,
+    /// Issue at once instead of asking for approval; administrators only.
     #[serde(default)]
     pub skip_approval: Option<bool>,
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub comments: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderCertificate {
     pub common_name: String,
     #[serde(default)]
     pub dns_names: Option<Vec<String>>,
+    /// PEM PKCS#10: RSA 2048+ or ECDSA P-256/P-384.
     pub csr: String,
+    /// `sha256`, `sha384` or `sha512` (any letter case); certd's CA signs
+    /// with SHA-256 whichever is named.
     #[serde(default)]
     pub signature_hash: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderValidity {
     #[serde(default)]
     pub years: Option<i64>,
@@ -69,35 +85,43 @@ pub struct OrderValidity {
     pub days: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = crate::api::openapi::reissue_example)]
 pub struct ReissueBody {
     pub certificate: ReissueCertificate,
+    /// Reissue at once instead of asking for approval; administrators only.
     #[serde(default)]
     pub skip_approval: Option<bool>,
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub comments: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// Names left out default to the order's.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ReissueCertificate {
+    /// PEM PKCS#10: RSA 2048+ or ECDSA P-256/P-384.
     pub csr: String,
     #[serde(default)]
     pub common_name: Option<String>,
     #[serde(default)]
     pub dns_names: Option<Vec<String>>,
+    /// As in an order.
     #[serde(default)]
     pub signature_hash: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct OrderStatusBody {
+    /// `canceled` (any letter case): the only status a client may set.
     pub status: String,
     #[serde(default)]
     pub note: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RequestStatusBody {
+    /// `approved` or `rejected` (any letter case).
     pub status: String,
     #[serde(default)]
     pub processor_comment: Option<String>,
@@ -105,7 +129,7 @@ pub struct RequestStatusBody {
 
 // ---- responses -----------------------------------------------------------
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserSummary {
     pub id: i64,
     pub first_name: String,
@@ -124,31 +148,38 @@ impl From<&User> for UserSummary {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccessRole {
+    /// CertCentral's role id: 1 administrator, 2 user.
     pub id: i64,
+    #[schema(schema_with = crate::api::openapi::access_role_name)]
     pub name: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+/// CertCentral's display name of a role.
+pub fn access_role_name(role: Role) -> &'static str {
+    match role {
+        Role::Administrator => "Administrator",
+        Role::User => "User",
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserDetails {
     pub id: i64,
     pub username: String,
     pub first_name: String,
     pub last_name: String,
     pub email: String,
+    #[schema(value_type = crate::model::UserStatus)]
     pub status: &'static str,
+    #[schema(format = DateTime)]
     pub date_created: String,
     pub access_roles: Vec<AccessRole>,
 }
 
 impl From<&User> for UserDetails {
     fn from(user: &User) -> Self {
-        let role_name = if user.is_admin() {
-            "Administrator"
-        } else {
-            "User"
-        };
         UserDetails {
             id: user.id,
             username: user.email.clone(),
@@ -159,21 +190,25 @@ impl From<&User> for UserDetails {
             date_created: date_time(user.created_at),
             access_roles: vec![AccessRole {
                 id: user.role.certcentral_id(),
-                name: role_name,
+                name: access_role_name(user.role),
             }],
         }
     }
 }
 
 /// The seed's 201 answer to a revoke.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RequestObject {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub date: String,
     #[serde(rename = "type")]
+    #[schema(value_type = crate::model::RequestType)]
     pub kind: &'static str,
+    #[schema(value_type = crate::model::RequestStatus)]
     pub status: &'static str,
     pub requester: UserSummary,
+    #[schema(required = true)]
     pub comments: Option<String>,
 }
 
@@ -190,38 +225,48 @@ impl From<&RequestView> for RequestObject {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RequestCertificateRef {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub id: Option<i64>,
     pub common_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub serial_number: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RequestOrderRef {
     pub id: i64,
     pub certificate: RequestCertificateRef,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RequestDetails {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub date: String,
     #[serde(rename = "type")]
+    #[schema(value_type = crate::model::RequestType)]
     pub kind: &'static str,
+    #[schema(value_type = crate::model::RequestStatus)]
     pub status: &'static str,
     pub requester: UserSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub processor: Option<UserSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = DateTime)]
     pub date_processed: Option<String>,
+    #[schema(required = true)]
     pub comments: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub processor_comment: Option<String>,
     pub order: RequestOrderRef,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<crate::model::RevocationReason>)]
     pub revocation_reason: Option<&'static str>,
 }
 
@@ -259,54 +304,64 @@ impl From<&RequestView> for RequestDetails {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ListPage {
     pub total: i64,
     pub limit: i64,
     pub offset: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RequestList {
     pub requests: Vec<RequestDetails>,
     pub page: ListPage,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RequestStatusRef {
     pub id: i64,
+    #[schema(value_type = crate::model::RequestStatus)]
     pub status: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderCreated {
     pub id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub certificate_id: Option<i64>,
     pub requests: Vec<RequestStatusRef>,
 }
 
 /// The `certificate` object of order and certificate details. Before issuance
 /// it describes what was ordered (no id, serial or dates yet).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CertificateObject {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub order_id: Option<i64>,
     pub common_name: String,
     pub dns_names: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub serial_number: Option<String>,
+    #[schema(value_type = crate::model::CertificateStatus)]
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = Date)]
     pub valid_from: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = Date)]
     pub valid_till: Option<String>,
     pub signature_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = DateTime)]
     pub date_revoked: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<crate::model::RevocationReason>)]
     pub revocation_reason: Option<&'static str>,
     pub csr: String,
 }
@@ -354,18 +409,23 @@ impl CertificateObject {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProductRef {
+    #[schema(value_type = crate::model::Product)]
     pub name_id: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderRequestSummary {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub date: String,
     #[serde(rename = "type")]
+    #[schema(value_type = crate::model::RequestType)]
     pub kind: &'static str,
+    #[schema(value_type = crate::model::RequestStatus)]
     pub status: &'static str,
+    #[schema(required = true)]
     pub comments: Option<String>,
 }
 
@@ -381,15 +441,18 @@ impl From<&Request> for OrderRequestSummary {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderDetails {
     pub id: i64,
+    #[schema(value_type = crate::model::OrderStatus)]
     pub status: &'static str,
+    #[schema(format = DateTime)]
     pub date_created: String,
     pub product: ProductRef,
     pub validity_days: i64,
     pub certificate: CertificateObject,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub requests: Option<Vec<OrderRequestSummary>>,
 }
 
@@ -413,33 +476,42 @@ impl OrderDetails {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderList {
     pub orders: Vec<OrderDetails>,
     pub page: ListPage,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditActor {
     pub id: i64,
+    /// `null` once the user is gone.
+    #[schema(required = true)]
     pub email: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditObject {
     #[serde(rename = "type")]
     pub kind: String,
     pub id: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AuditEntry)]
 pub struct AuditEntryWire {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub date: String,
+    /// `null` for changes made outside the API (the command line).
+    #[schema(required = true)]
     pub actor: Option<AuditActor>,
     pub action: String,
     pub object: AuditObject,
+    /// The `X-Request-ID` of the call that made the change.
+    #[schema(required = true)]
     pub request_id: Option<String>,
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 
@@ -463,7 +535,7 @@ impl From<AuditEntry> for AuditEntryWire {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditLog {
     pub entries: Vec<AuditEntryWire>,
     pub page: ListPage,
@@ -528,6 +600,22 @@ impl From<&KeyView> for KeyDetails {
 #[derive(Debug, Serialize)]
 pub struct KeyList {
     pub keys: Vec<KeyDetails>,
+}
+
+/// Every error answer: always a list, always JSON.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorList {
+    #[schema(min_items = 1)]
+    pub errors: Vec<ErrorItem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorItem {
+    /// `family|detail`, such as `not_found|certificate`; scripts branch on it.
+    #[schema(pattern = r"^[a-z_]+\|[a-z0-9_]+$")]
+    pub code: String,
+    /// A human sentence.
+    pub message: String,
 }
 
 #[cfg(test)]

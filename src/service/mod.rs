@@ -14,7 +14,7 @@ mod users;
 pub use access::{Caller, Context};
 pub use accounts::{KeyView, UserRef};
 pub use events::{RenderRequest, RequestEvents};
-pub use orders::{OrderPlacement, ReissueInput};
+pub use orders::{MAX_COMMENT_CHARS, OrderPlacement, ReissueInput};
 pub use requests::{Decision, RequestView};
 pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
 pub use users::{NewUserInput, create_user};

@@ -18,6 +18,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod nodes;
+mod openapi;
 mod order_revoke;
 mod orders;
 mod publication;
