@@ -17,10 +17,10 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::wire::{self, ErrorList};
-use super::{account, certificates, metrics, orders, publication, requests};
+use super::{account, certificates, metrics, orders, publication, requests, users};
 use crate::model::{
-    CertificateStatus, OrderStatus, Product, RequestStatus, RequestType, RevocationReason, Role,
-    UserStatus,
+    CertificateStatus, KeyStatus, OrderStatus, Product, RequestStatus, RequestType,
+    RevocationReason, Role, UserStatus,
 };
 
 /// Where the document is served.
@@ -54,6 +54,12 @@ const API_KEY_SCHEME: &str = "api_key";
         requests::list_requests,
         requests::request_details,
         requests::set_request_status,
+        users::list_users,
+        users::user_details,
+        users::set_user_status,
+        users::list_keys,
+        users::create_key,
+        users::set_key_status,
         document,
         account::health,
         publication::crl_index,
@@ -71,6 +77,7 @@ const API_KEY_SCHEME: &str = "api_key";
         (name = "orders", description = "Ordering, reissuing, canceling and revoking orders"),
         (name = "certificates", description = "Certificate details, downloads and the revoke endpoint"),
         (name = "requests", description = "The approval workflow"),
+        (name = "users", description = "Administering users and API keys; administrators only"),
         (name = "publication", description = "Health, CRLs, OCSP and the CA chain; no key needed"),
     )
 )]
@@ -327,6 +334,7 @@ macro_rules! model_enum_schemas {
 
 model_enum_schemas!(
     CertificateStatus,
+    KeyStatus,
     OrderStatus,
     Product,
     RequestStatus,

@@ -11,12 +11,26 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Auth, JsonBody, ListQuery, path_id};
 use super::wire::{
-    KeyBody, KeyCreated, KeyDetails, KeyList, ListPage, StatusBody, UserDetails, UserList,
-    VIEW_ONLY_ROLE_ID,
+    ErrorList, KeyBody, KeyCreated, KeyDetails, KeyList, ListPage, StatusBody, UserDetails,
+    UserList, VIEW_ONLY_ROLE_ID,
 };
 use crate::model::{KeyStatus, UserStatus};
 use crate::service::UserRef;
 
+#[utoipa::path(
+    get,
+    path = "/services/v2/user",
+    tag = "users",
+    params(
+        ("offset" = Option<i64>, Query, minimum = 0, description = "Users to skip; default 0"),
+        ("limit" = Option<i64>, Query, minimum = 1, description = "Users a page; default and most 1000"),
+    ),
+    responses(
+        (status = 200, description = "A page of users, oldest first", body = UserList),
+        (status = 400, description = "Bad paging or an unknown filter", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
+    )
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     auth: Auth,
@@ -41,6 +55,17 @@ pub async fn list_users(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/services/v2/user/{user_id}",
+    tag = "users",
+    params(("user_id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = UserDetails),
+        (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
+        (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
+    )
+)]
 pub async fn user_details(
     State(state): State<AppState>,
     auth: Auth,
@@ -52,6 +77,20 @@ pub async fn user_details(
 }
 
 /// `{"status": "disabled"}` or `{"status": "active"}`; 204.
+#[utoipa::path(
+    put,
+    path = "/services/v2/user/{user_id}/status",
+    tag = "users",
+    params(("user_id" = i64, Path, description = "The user's id")),
+    request_body = StatusBody,
+    responses(
+        (status = 204, description = "Disabled or enabled; a disabled user's keys stop working at once"),
+        (status = 400, description = "A status other than `active` or `disabled`, or a malformed body", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
+        (status = 409, description = "`invalid_user_status|unchanged`, `invalid_user_status|cannot_disable_self` or `last_admin_key|would_lock_out`. Nothing changed", body = ErrorList),
+    )
+)]
 pub async fn set_user_status(
     State(state): State<AppState>,
     auth: Auth,
@@ -76,6 +115,18 @@ pub async fn set_user_status(
 }
 
 /// Every key, or one user's with `filters[user_id]`; never a key or its hash.
+#[utoipa::path(
+    get,
+    path = "/services/v2/key",
+    tag = "users",
+    params(("filters[user_id]" = Option<i64>, Query, description = "Only this user's keys")),
+    responses(
+        (status = 200, description = "The keys, never their secrets", body = KeyList),
+        (status = 400, description = "An unknown filter or a bad user id", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
+        (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
+    )
+)]
 pub async fn list_keys(
     State(state): State<AppState>,
     auth: Auth,
@@ -94,6 +145,20 @@ pub async fn list_keys(
 }
 
 /// CertCentral's *Create key*: 201 `{"id", "api_key"}`, the key shown once.
+#[utoipa::path(
+    post,
+    path = "/services/v2/key/user/{user_id}",
+    tag = "users",
+    params(("user_id" = i64, Path, description = "The id of the user who will own the key")),
+    request_body = KeyBody,
+    responses(
+        (status = 201, description = "The new key; `api_key` is shown this once", body = KeyCreated),
+        (status = 400, description = "An unsupported `restricted_to_role_id`, or a malformed body", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
+        (status = 409, description = "`invalid_user_status|user_disabled`: the user is disabled. Nothing changed", body = ErrorList),
+    )
+)]
 pub async fn create_key(
     State(state): State<AppState>,
     auth: Auth,
@@ -127,6 +192,20 @@ pub async fn create_key(
 
 /// CertCentral's *Update key status*, `{"status": "revoked"}`; 204. A
 /// revoked key stays revoked: certd does not bring keys back.
+#[utoipa::path(
+    put,
+    path = "/services/v2/key/{key_id}/status",
+    tag = "users",
+    params(("key_id" = i64, Path, description = "The key's id")),
+    request_body = StatusBody,
+    responses(
+        (status = 204, description = "Revoked; the key stops working at once"),
+        (status = 400, description = "A status other than `revoked`, or a malformed body", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 404, description = "`not_found|key`: no such key", body = ErrorList),
+        (status = 409, description = "`already_revoked|key_already_revoked` or `last_admin_key|would_lock_out`. Nothing changed", body = ErrorList),
+    )
+)]
 pub async fn set_key_status(
     State(state): State<AppState>,
     auth: Auth,

@@ -546,36 +546,40 @@ pub struct AuditLog {
 /// CertCentral's API key restriction "view only".
 pub const VIEW_ONLY_ROLE_ID: i64 = 102;
 
-#[derive(Debug, Deserialize)]
+/// CertCentral's `name` is accepted and not kept: certd keys have no names.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct KeyBody {
-    /// CertCentral's `name` is accepted and not kept: certd keys have no names.
+    /// 0 or absent: no restriction; 102: view only.
     #[serde(default)]
     pub restricted_to_role_id: Option<i64>,
 }
 
 /// The body of the status endpoints of keys and users.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct StatusBody {
+    /// Users: `active` or `disabled`; keys: `revoked`.
     pub status: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserList {
     pub users: Vec<UserDetails>,
     pub page: ListPage,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyCreated {
     pub id: i64,
     pub api_key: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyDetails {
     pub id: i64,
     pub user: UserSummary,
+    #[schema(value_type = crate::model::KeyStatus)]
     pub status: &'static str,
+    #[schema(format = DateTime)]
     pub date_created: String,
     /// 0: no restriction; 102: view only.
     pub restricted_to_role_id: i64,
@@ -597,7 +601,7 @@ impl From<&KeyView> for KeyDetails {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
     pub keys: Vec<KeyDetails>,
 }

@@ -865,6 +865,120 @@ async fn served_document_describes_real_answers() {
         .await;
     assert_any_error(&r, 400);
 
+    // Users and API keys, administrators only.
+    let users = "/services/v2/user";
+    let a_user = "/services/v2/user/{user_id}";
+    let user_status = "/services/v2/user/{user_id}/status";
+    let keys = "/services/v2/key";
+    let create_key = "/services/v2/key/user/{user_id}";
+    let key_status = "/services/v2/key/{key_id}/status";
+    let user_id = s.me(&user).await["id"].as_i64().unwrap();
+    spec.call(
+        &s,
+        a,
+        M::GET,
+        users,
+        &format!("{users}?limit=2&offset=1"),
+        None,
+    )
+    .await
+    .ok(200);
+    let r = spec.call(&s, u, M::GET, users, users, None).await;
+    assert_any_error(&r, 403);
+    let user_path = v2(&format!("/user/{user_id}"));
+    spec.call(&s, a, M::GET, a_user, &user_path, None)
+        .await
+        .ok(200);
+    let r = spec
+        .call(&s, a, M::GET, a_user, &v2("/user/999999"), None)
+        .await;
+    assert_any_error(&r, 404);
+    let created = spec
+        .call(
+            &s,
+            a,
+            M::POST,
+            create_key,
+            &v2(&format!("/key/user/{user_id}")),
+            Some(json!({"name": "deploy", "restricted_to_role_id": 102})),
+        )
+        .await;
+    created.ok(201);
+    let key_id = created.json["id"].as_i64().unwrap();
+    let r = spec
+        .call(
+            &s,
+            a,
+            M::POST,
+            create_key,
+            &v2(&format!("/key/user/{user_id}")),
+            Some(json!({"restricted_to_role_id": 7})),
+        )
+        .await;
+    assert_any_error(&r, 400);
+    spec.call(
+        &s,
+        a,
+        M::GET,
+        keys,
+        &format!("{keys}?filters[user_id]={user_id}"),
+        None,
+    )
+    .await
+    .ok(200);
+    let key_path = v2(&format!("/key/{key_id}/status"));
+    let revoked = Some(json!({"status": "revoked"}));
+    spec.call(&s, a, M::PUT, key_status, &key_path, revoked.clone())
+        .await
+        .ok(204);
+    let r = spec
+        .call(&s, a, M::PUT, key_status, &key_path, revoked)
+        .await;
+    assert_any_error(&r, 409);
+    let status_path = v2(&format!("/user/{user_id}/status"));
+    let r = spec
+        .call(
+            &s,
+            a,
+            M::PUT,
+            user_status,
+            &status_path,
+            Some(json!({"status": "gone"})),
+        )
+        .await;
+    assert_any_error(&r, 400);
+    spec.call(
+        &s,
+        a,
+        M::PUT,
+        user_status,
+        &status_path,
+        Some(json!({"status": "disabled"})),
+    )
+    .await
+    .ok(204);
+    let r = spec
+        .call(
+            &s,
+            a,
+            M::POST,
+            create_key,
+            &v2(&format!("/key/user/{user_id}")),
+            Some(json!({})),
+        )
+        .await;
+    assert_any_error(&r, 409);
+    spec.call(
+        &s,
+        a,
+        M::PUT,
+        user_status,
+        &status_path,
+        Some(json!({"status": "active"})),
+    )
+    .await
+    .ok(204);
+
     // Methods a path does not support.
     spec.unsupported(
         &s,
