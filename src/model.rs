@@ -239,6 +239,14 @@ pub struct Certificate {
     pub crl_shard: u16,
 }
 
+/// An order's pending request (at most one, by the schema), as the guards
+/// against a second one need to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingRequest {
+    pub id: i64,
+    pub kind: RequestType,
+}
+
 /// A certificate that has just been revoked, as publication needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokedSerial {

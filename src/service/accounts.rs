@@ -124,8 +124,7 @@ impl Service {
             "key_created",
             ("api_key", key_id),
             json!({"user_id": owner.id, "view_only": view_only}),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         let key = ApiKey {
             id: key_id,
@@ -159,8 +158,7 @@ impl Service {
             "key_revoked",
             ("api_key", key_id),
             json!({"user_id": key.user_id}),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         Ok(())
     }
@@ -203,8 +201,7 @@ impl Service {
             action,
             ("user", target.id),
             json!({"email": target.email}),
-        )
-        .await?;
+        )?;
         tx.commit().await?;
         target.status = status;
         Ok(target)

@@ -7,13 +7,14 @@ use super::{Context, Service, ServiceResult};
 use crate::model::{AuditEntry, Page, now};
 use crate::store::audit::{self, NewAuditEntry};
 
-/// Appends one entry inside the caller's transaction, so the change and its
-/// record commit together or not at all.
-pub(super) async fn record(
+/// Records one entry in the caller's write transaction; it is written when
+/// the transaction commits, so the change and its record commit together or
+/// not at all.
+pub(super) fn record(
     conn: &mut Conn,
     ctx: Option<Context<'_>>,
-    action: &str,
-    object: (&str, i64),
+    action: &'static str,
+    object: (&'static str, i64),
     details: Value,
 ) -> ServiceResult<()> {
     let entry = NewAuditEntry {
@@ -21,11 +22,11 @@ pub(super) async fn record(
         action,
         object_type: object.0,
         object_id: object.1,
-        request_id: ctx.and_then(|c| c.request_id),
+        request_id: ctx.and_then(|c| c.request_id).map(str::to_string),
         details,
         created_at: now(),
     };
-    audit::append(conn, &entry).await?;
+    audit::queue(conn, entry)?;
     Ok(())
 }
 

@@ -167,8 +167,7 @@ impl Service {
             "order_created",
             ("order", order_id),
             json!({"product": placement.product.as_str(), "common_name": common_name}),
-        )
-        .await?;
+        )?;
         let certificate_id = match &issued {
             Some(issued) => Some(store_leaf(&mut tx, Some(ctx), &order, &leaf, issued).await?),
             None => None,
@@ -365,8 +364,7 @@ impl Service {
             action,
             ("order", order_id),
             json!({"request_id": request.id, "note": note}),
-        )
-        .await?;
+        )?;
         self.commit_with_request_event(tx, request.id).await?;
         Ok(())
     }
@@ -434,8 +432,7 @@ async fn store_leaf(
         "certificate_issued",
         ("certificate", certificate_id),
         json!({"order_id": order.id, "serial_number": issued.serial_hex, "key": leaf.csr.key_description()}),
-    )
-    .await?;
+    )?;
     Ok(certificate_id)
 }
 
@@ -459,8 +456,7 @@ pub(super) async fn insert_request(
             "certificate_id": request.certificate_id,
             "revocation_reason": request.revocation_reason.map(|r| r.name()),
         }),
-    )
-    .await?;
+    )?;
     Ok(stored)
 }
 

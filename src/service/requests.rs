@@ -115,8 +115,7 @@ impl Service {
             action,
             ("request", request.id),
             json!({"type": request.kind.as_str(), "processor_comment": processor_comment}),
-        )
-        .await?;
+        )?;
         let revoked = match decision {
             Decision::Approve => self.carry_out(&mut tx, ctx, &request).await?,
             Decision::Reject => {

@@ -3,14 +3,14 @@
 use crate::store::Conn;
 use serde_json::json;
 
-use super::orders::{check_comments, insert_request, new_request, visible_order};
+use super::orders::{check_comments, insert_request, new_request};
 use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit};
-use crate::model::RevokedSerial;
 use crate::model::{
     Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Request, RequestType,
     RevocationReason, now,
 };
-use crate::store::{Bind, certificates, feed, orders, requests};
+use crate::model::{PendingRequest, RevokedSerial};
+use crate::store::{Bind, certificates, feed, orders};
 
 /// How a client names a certificate in a path: its numeric id, or its serial
 /// number in hex.
@@ -82,18 +82,7 @@ impl Service {
     ) -> ServiceResult<RevokeOutcome> {
         check_comments("comments", input.comments.as_deref())?;
         let mut tx = self.store.write().await?;
-        // Take the order's lock first, then read its state afresh under it.
-        let (order, certificate) = match &target {
-            RevokeTarget::Certificate(reference) => {
-                certificates::lock_order_of(&mut tx, reference.to_bind()).await?;
-                let (certificate, order) = visible_certificate(&mut tx, ctx, reference).await?;
-                (order, Some(certificate))
-            }
-            RevokeTarget::Order(order_id) => {
-                orders::lock(&mut tx, *order_id).await?;
-                (visible_order(&mut tx, ctx, *order_id).await?, None)
-            }
-        };
+        let (order, certificate, pending) = revocation_target(&mut tx, ctx, &target).await?;
         if input.skip_approval {
             ctx.require_admin("use skip_approval")?;
         }
@@ -104,7 +93,7 @@ impl Service {
             Some(certificate) => check_certificate_revocable(certificate, input.reason)?,
             None => check_order_revocable(&order)?,
         }
-        check_no_pending_request(&mut tx, &order).await?;
+        check_no_pending_request(&order, pending)?;
 
         let approve_now = input.skip_approval || self.auto_approve.revokes;
         let request = NewRequest {
@@ -138,17 +127,54 @@ impl Service {
     }
 }
 
+/// What a revocation works on, read under the order's lock: the order, the
+/// certificate (none when the whole order is revoked) and the order's
+/// pending request, if the caller may see them.
+async fn revocation_target(
+    conn: &mut Conn,
+    ctx: Context<'_>,
+    target: &RevokeTarget,
+) -> ServiceResult<(Order, Option<Certificate>, Option<PendingRequest>)> {
+    // Take the order's lock first, then read its state afresh under it.
+    let (certificate, order_id, missing) = match target {
+        RevokeTarget::Certificate(reference) => {
+            certificates::lock_order_of(conn, reference.to_bind()).await?;
+            let certificate = find_certificate(conn, reference)
+                .await?
+                .ok_or_else(|| ServiceError::not_found("certificate"))?;
+            let order_id = certificate.order_id;
+            (Some(certificate), order_id, "certificate")
+        }
+        RevokeTarget::Order(order_id) => {
+            orders::lock(conn, *order_id).await?;
+            (None, *order_id, "order")
+        }
+    };
+    match orders::find_with_pending(conn, order_id).await? {
+        Some((order, pending)) if ctx.can_see(order.user_id) => Ok((order, certificate, pending)),
+        _ => Err(ServiceError::not_found(missing)),
+    }
+}
+
+async fn find_certificate(
+    conn: &mut Conn,
+    reference: &CertificateRef,
+) -> ServiceResult<Option<Certificate>> {
+    Ok(match reference {
+        CertificateRef::Id(id) => certificates::find(conn, *id).await?,
+        CertificateRef::Serial(serial) => certificates::find_by_serial(conn, serial).await?,
+    })
+}
+
 /// The certificate and its order, if the caller may see them.
 async fn visible_certificate(
     conn: &mut Conn,
     ctx: Context<'_>,
     reference: &CertificateRef,
 ) -> ServiceResult<(Certificate, Order)> {
-    let certificate = match reference {
-        CertificateRef::Id(id) => certificates::find(conn, *id).await?,
-        CertificateRef::Serial(serial) => certificates::find_by_serial(conn, serial).await?,
-    }
-    .ok_or_else(|| ServiceError::not_found("certificate"))?;
+    let certificate = find_certificate(conn, reference)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("certificate"))?;
     match orders::find(conn, certificate.order_id).await? {
         Some(order) if ctx.can_see(order.user_id) => Ok((certificate, order)),
         _ => Err(ServiceError::not_found("certificate")),
@@ -199,8 +225,8 @@ fn check_order_revocable(order: &Order) -> ServiceResult<()> {
 
 /// The reissue guard and the duplicate-request guard: nothing may be pending
 /// on the order. (The schema enforces the same with a unique index.)
-async fn check_no_pending_request(conn: &mut Conn, order: &Order) -> ServiceResult<()> {
-    match requests::find_pending_for_order(conn, order.id).await? {
+fn check_no_pending_request(order: &Order, pending: Option<PendingRequest>) -> ServiceResult<()> {
+    match pending {
         None => Ok(()),
         Some(pending) if pending.kind == RequestType::Revoke => Err(ServiceError::conflict(
             "duplicate_request|revoke_request_pending",
@@ -248,8 +274,7 @@ pub(super) async fn apply_revocation(
                 "order_revoked",
                 ("order", request.order_id),
                 json!({"request_id": request.id}),
-            )
-            .await?;
+            )?;
             certificates::list_for_order(conn, request.order_id)
                 .await?
                 .into_iter()
@@ -266,8 +291,7 @@ pub(super) async fn apply_revocation(
             "certificate_revoked",
             ("certificate", certificate.id),
             json!({"reason": reason.name(), "request_id": request.id}),
-        )
-        .await?;
+        )?;
         let notice = RevokedSerial {
             serial_number: certificate.serial_number,
             crl_shard: certificate.crl_shard,

@@ -124,8 +124,7 @@ async fn insert_user_with_key(
         "user_created",
         ("user", user_id),
         json!({"email": email, "role": input.role.as_str(), "view_only": input.view_only}),
-    )
-    .await?;
+    )?;
     let user = users::find(conn, user_id)
         .await?
         .ok_or_else(|| ServiceError::Internal("user vanished after insert".into()))?;

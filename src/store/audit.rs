@@ -19,37 +19,62 @@ const GENESIS: &str = "certd-audit-log-v1";
 const CHAIN_LOCK: i64 = 0x6365_7274_6461_7564;
 
 /// One change, as the service describes it.
-pub struct NewAuditEntry<'a> {
+pub struct NewAuditEntry {
     pub actor_id: Option<i64>,
-    pub action: &'a str,
-    pub object_type: &'a str,
+    pub action: &'static str,
+    pub object_type: &'static str,
     pub object_id: i64,
-    pub request_id: Option<&'a str>,
+    pub request_id: Option<String>,
     pub details: serde_json::Value,
     pub created_at: UnixTime,
 }
 
-pub async fn append(conn: &mut Conn, entry: &NewAuditEntry<'_>) -> StoreResult<()> {
+/// Most entries one INSERT carries (9 parameters each; SQLite allows 32,766).
+const ENTRIES_PER_INSERT: usize = 256;
+
+/// Adds an entry to the write transaction `conn`. The transaction's entries
+/// are appended when it commits, together, in one statement (see
+/// [`append_all`]), so the change and its record commit together or not at
+/// all.
+pub fn queue(conn: &mut Conn, entry: NewAuditEntry) -> StoreResult<()> {
+    conn.queue_audit(entry)
+}
+
+/// Appends a committing transaction's entries, in order, chained to the log's
+/// head. One statement per [`ENTRIES_PER_INSERT`] entries instead of one per
+/// entry: on SQLite every statement is time inside the single writer's turn.
+pub(super) async fn append_all(conn: &mut Conn, entries: &[NewAuditEntry]) -> StoreResult<()> {
     // Appends must take turns so that each sees its predecessor: SQLite's
     // write transaction already excludes others; PostgreSQL needs a lock,
-    // held until commit.
+    // held until commit (taken here, at commit, so that it is held briefly).
     if conn.is_postgres() {
         conn.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK))
             .await?;
     }
-    let details = entry.details.to_string();
-    let fields = ChainFields {
-        created_at: entry.created_at,
-        actor_id: entry.actor_id,
-        action: entry.action,
-        object_type: entry.object_type,
-        object_id: entry.object_id,
-        request_id: entry.request_id,
-        details: &details,
-    };
+    let details: Vec<String> = entries.iter().map(|e| e.details.to_string()).collect();
+    let fields: Vec<ChainFields<'_>> = entries
+        .iter()
+        .zip(&details)
+        .map(|(entry, details)| ChainFields {
+            created_at: entry.created_at,
+            actor_id: entry.actor_id,
+            action: entry.action,
+            object_type: entry.object_type,
+            object_id: entry.object_id,
+            request_id: entry.request_id.as_deref(),
+            details,
+        })
+        .collect();
+    for chunk in fields.chunks(ENTRIES_PER_INSERT) {
+        append_chunk(conn, chunk).await?;
+    }
+    Ok(())
+}
+
+async fn append_chunk(conn: &mut Conn, chunk: &[ChainFields<'_>]) -> StoreResult<()> {
     let guess = head_guess().clone();
     if let Some(previous) = guess
-        && let Some(hash) = insert_after(conn, &fields, &previous).await?
+        && let Some(hash) = insert_after(conn, chunk, &previous).await?
     {
         *head_guess() = Some(hash);
         return Ok(());
@@ -60,7 +85,7 @@ pub async fn append(conn: &mut Conn, entry: &NewAuditEntry<'_>) -> StoreResult<(
         ))
         .await?;
     let previous = previous.flatten().unwrap_or_else(|| GENESIS.to_string());
-    let hash = insert_after(conn, &fields, &previous)
+    let hash = insert_after(conn, chunk, &previous)
         .await?
         .ok_or_else(|| StoreError::Corrupt("the audit log's head moved under its lock".into()))?;
     *head_guess() = Some(hash);
@@ -77,31 +102,49 @@ fn head_guess() -> std::sync::MutexGuard<'static, Option<String>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Inserts the entry chained to `previous` if that is still the newest
-/// entry's hash; returns the new entry's hash, or `None` if it was not.
+/// Inserts the entries, each chained to the one before and the first to
+/// `previous`, if that is still the newest entry's hash; returns the last
+/// new entry's hash, or `None` if `previous` was not the head (nothing is
+/// inserted then). The rows go in as one `VALUES` list, numbered in
+/// `column1` so that their ids follow the chain's order.
 async fn insert_after(
     conn: &mut Conn,
-    fields: &ChainFields<'_>,
+    chunk: &[ChainFields<'_>],
     previous: &str,
 ) -> StoreResult<Option<String>> {
-    let hash = fields.hash(previous);
-    let inserted = conn.execute(sqlx::query(
+    let mut rows = Vec::with_capacity(chunk.len());
+    for n in 0..chunk.len() {
+        let first = n * 9 + 1;
+        let placeholders: Vec<String> = (first..first + 9).map(|i| format!("${i}")).collect();
+        rows.push(format!("({})", placeholders.join(", ")));
+    }
+    let guard = chunk.len() * 9 + 1;
+    let sql = format!(
         "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, \
-         details, entry_hash) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-         WHERE COALESCE((SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1), $9) = $10",
-    )
-    .bind(fields.created_at)
-    .bind(fields.actor_id)
-    .bind(fields.action)
-    .bind(fields.object_type)
-    .bind(fields.object_id)
-    .bind(fields.request_id)
-    .bind(fields.details)
-    .bind(&hash)
-    .bind(GENESIS)
-    .bind(previous))
-    .await?;
-    Ok((inserted == 1).then_some(hash))
+         details, entry_hash) SELECT column2, column3, column4, column5, column6, column7, \
+         column8, column9 FROM (VALUES {}) AS v \
+         WHERE COALESCE((SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1), ${guard}) = ${} \
+         ORDER BY column1",
+        rows.join(", "),
+        guard + 1
+    );
+    let mut hash = previous.to_string();
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (n, fields) in chunk.iter().enumerate() {
+        hash = fields.hash(&hash);
+        query = query
+            .bind(n as i64)
+            .bind(fields.created_at)
+            .bind(fields.actor_id)
+            .bind(fields.action)
+            .bind(fields.object_type)
+            .bind(fields.object_id)
+            .bind(fields.request_id)
+            .bind(fields.details)
+            .bind(hash.clone());
+    }
+    let inserted = conn.execute(query.bind(GENESIS).bind(previous)).await?;
+    Ok((inserted == chunk.len() as u64).then_some(hash))
 }
 
 /// The fields an entry's hash covers, as stored.
@@ -271,7 +314,7 @@ mod tests {
     use super::*;
     use crate::store::{PoolSettings, Store};
 
-    fn entry(object_id: i64) -> NewAuditEntry<'static> {
+    fn entry(object_id: i64) -> NewAuditEntry {
         NewAuditEntry {
             actor_id: None,
             action: "test",
@@ -285,7 +328,7 @@ mod tests {
 
     async fn append_committed(store: &Store, object_id: i64) {
         let mut tx = store.write().await.unwrap();
-        append(&mut tx, &entry(object_id)).await.unwrap();
+        queue(&mut tx, entry(object_id)).unwrap();
         tx.commit().await.unwrap();
     }
 
@@ -300,7 +343,7 @@ mod tests {
         append_committed(&store, 1).await;
         // Rolled back: the guess now names an entry that does not exist.
         let mut tx = store.write().await.unwrap();
-        append(&mut tx, &entry(2)).await.unwrap();
+        queue(&mut tx, entry(2)).unwrap();
         drop(tx);
         append_committed(&store, 3).await;
         // What another process's append leaves behind: a guess that is not the head.
@@ -310,5 +353,44 @@ mod tests {
             store.verify_audit_chain().await.unwrap(),
             ChainReport::Intact { entries: 3, .. }
         ));
+    }
+
+    /// A transaction's entries go in together, in the order recorded, across
+    /// more than one INSERT when there are many.
+    #[tokio::test]
+    async fn a_transactions_entries_are_chained_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
+            .await
+            .unwrap();
+        let count = ENTRIES_PER_INSERT as i64 * 2 + 3;
+        let mut tx = store.write().await.unwrap();
+        for object_id in 1..=count {
+            queue(&mut tx, entry(object_id)).unwrap();
+        }
+        tx.commit().await.unwrap();
+        append_committed(&store, count + 1).await;
+        let mut conn = store.read().await.unwrap();
+        let ids: Vec<i64> = conn
+            .scalar_all(sqlx::query_scalar(
+                "SELECT object_id FROM audit_log ORDER BY id",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(ids, (1..=count + 1).collect::<Vec<_>>());
+        assert!(matches!(
+            store.verify_audit_chain().await.unwrap(),
+            ChainReport::Intact { entries, .. } if entries == count as u64 + 1
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_read_connection_refuses_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
+            .await
+            .unwrap();
+        let mut conn = store.read().await.unwrap();
+        assert!(queue(&mut conn, entry(1)).is_err());
     }
 }

@@ -9,12 +9,15 @@ use sqlx::pool::PoolConnection;
 use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Execute, FromRow, SqlStr, Transaction};
 
+use super::audit::{self, NewAuditEntry};
 use super::group_commit::Member;
 use super::sqlite::{PooledReader, SqliteConn};
 use super::{StoreError, StoreResult};
 
 pub struct Conn {
     inner: Inner,
+    /// A write transaction's audit entries, appended when it commits.
+    audit: Vec<NewAuditEntry>,
 }
 
 enum Inner {
@@ -35,32 +38,49 @@ enum Target<'a> {
 }
 
 impl Conn {
-    pub(super) fn pooled(conn: PoolConnection<Any>) -> Conn {
+    fn new(inner: Inner) -> Conn {
         Conn {
-            inner: Inner::Pooled(conn),
+            inner,
+            audit: Vec::new(),
         }
+    }
+
+    pub(super) fn pooled(conn: PoolConnection<Any>) -> Conn {
+        Conn::new(Inner::Pooled(conn))
     }
 
     pub(super) fn sqlite_reader(reader: PooledReader) -> Conn {
-        Conn {
-            inner: Inner::SqliteReader(reader),
-        }
+        Conn::new(Inner::SqliteReader(reader))
     }
 
     pub(super) fn transaction(tx: Transaction<'static, Any>) -> Conn {
-        Conn {
-            inner: Inner::Transaction(tx),
-        }
+        Conn::new(Inner::Transaction(tx))
     }
 
     pub(super) fn writer(member: Member) -> Conn {
-        Conn {
-            inner: Inner::Writer(member),
+        Conn::new(Inner::Writer(member))
+    }
+
+    /// See [`audit::queue`]: only a write transaction keeps entries.
+    pub(super) fn queue_audit(&mut self, entry: NewAuditEntry) -> StoreResult<()> {
+        match self.inner {
+            Inner::Transaction(_) | Inner::Writer(_) => {
+                self.audit.push(entry);
+                Ok(())
+            }
+            Inner::Pooled(_) | Inner::SqliteReader(_) => Err(StoreError::Database(
+                "an audit entry was recorded outside a write transaction".into(),
+            )),
         }
     }
 
-    /// Makes a write transaction durable; a read connection has nothing to do.
-    pub(super) async fn commit(self) -> StoreResult<()> {
+    /// Appends the queued audit entries and makes a write transaction
+    /// durable; a read connection has nothing to do.
+    pub(super) async fn commit(mut self) -> StoreResult<()> {
+        let entries = std::mem::take(&mut self.audit);
+        if !entries.is_empty() {
+            audit::append_all(&mut self, &entries).await?;
+        }
         match self.inner {
             Inner::Pooled(_) | Inner::SqliteReader(_) => Ok(()),
             Inner::Transaction(tx) => Ok(tx.commit().await?),

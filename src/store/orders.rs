@@ -3,7 +3,7 @@
 use sqlx::AssertSqlSafe;
 
 use super::{Bind, Conditions, Conn, StoreResult, names_from_json, names_to_json, parse_stored};
-use crate::model::{Order, OrderStatus, Page, Product, UnixTime};
+use crate::model::{Order, OrderStatus, Page, PendingRequest, Product, RequestType, UnixTime};
 
 const COLUMNS: &str = "o.id, o.user_id, o.product, o.status, o.common_name, o.dns_names, o.csr, \
                        o.signature_hash, o.validity_days, o.created_at";
@@ -75,6 +75,41 @@ pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Order>> {
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
         .await?;
     row.map(OrderRow::into_order).transpose()
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderPendingRow {
+    #[sqlx(flatten)]
+    order: OrderRow,
+    pending_id: Option<i64>,
+    pending_type: Option<String>,
+}
+
+/// The order and its pending request, if any, in one read: a revocation's
+/// checks need both, and on SQLite every statement is time in the single
+/// writer's turn.
+pub async fn find_with_pending(
+    conn: &mut Conn,
+    id: i64,
+) -> StoreResult<Option<(Order, Option<PendingRequest>)>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, r.id AS pending_id, r.type AS pending_type FROM orders o \
+         LEFT JOIN requests r ON r.order_id = o.id AND r.status = 'pending' WHERE o.id = $1"
+    );
+    let row: Option<OrderPendingRow> = conn
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let pending = match (row.pending_id, row.pending_type) {
+        (Some(id), Some(kind)) => Some(PendingRequest {
+            id,
+            kind: parse_stored(&kind, RequestType::parse)?,
+        }),
+        _ => None,
+    };
+    Ok(Some((row.order.into_order()?, pending)))
 }
 
 /// Locks an order's row until the transaction ends, so that writers of one
