@@ -18,8 +18,10 @@ CERTS=${CERTS:-20000}
 WARMUP=50
 
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
-cargo build --profile profiling --quiet --bin certd --example bench_seed
-CERTD=target/profiling/certd
+# CERTD=path/to/certd compares another build (the seed tool is this tree's).
+cargo build --profile profiling --quiet --example bench_seed
+[ -n "${CERTD:-}" ] || cargo build --profile profiling --quiet --bin certd
+CERTD=${CERTD:-target/profiling/certd}
 SEED=target/profiling/examples/bench_seed
 
 WORK=$(mktemp -d)
@@ -67,10 +69,11 @@ sleep 1
 
 # The dump holds the counted part only (collection was off before and after).
 REPORT=$(ls -t "$WORK"/callgrind.out* | head -n 1)
-total=$(awk '/^(summary|totals):/ {print $2; exit}' "$REPORT")
+# `totals` is the dump's own sum; `summary` can be 0 when collection started late.
+total=$(awk '/^totals:/ {t = $2} /^summary:/ {s = $2} END {print (t > 0 ? t : s)}' "$REPORT")
 inclusive() {  # function-name-pattern -> its inclusive instruction count
     callgrind_annotate --inclusive=yes "$REPORT" 2>/dev/null \
-        | awk -v pat="$1" '$0 ~ pat {gsub(",", "", $1); print $1; exit}'
+        | awk -v pat="$1" '!found && $0 ~ pat {gsub(",", "", $1); print $1; found = 1}'
 }
 sqlite=$(inclusive ' sqlite3_step ')
 commit=$(inclusive 'sqlite3VdbeHalt')

@@ -149,10 +149,9 @@ PLANS=$(
         "SELECT u.id FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = 'x' AND k.status = 'active'" \
         "SELECT id FROM certificates WHERE serial_number = 'x'" \
         "SELECT id FROM certificates WHERE id = 1" \
-        "SELECT o.id FROM orders o WHERE o.id = 1" \
-        "SELECT id FROM requests WHERE order_id = 1 AND status = 'pending'" \
+        "SELECT o.id, r.id AS pending_id, r.type AS pending_type FROM orders o LEFT JOIN requests r ON r.order_id = o.id AND r.status = 'pending' WHERE o.id = 1" \
         "UPDATE certificates SET status = 'revoked', revoked_at = COALESCE(revoked_at, 1), revocation_reason = 4 WHERE id = 1" \
-        "SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1" \
+        "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, details, entry_hash) SELECT column2, column3, column4, column5, column6, column7, column8, column9 FROM (VALUES (0, 0, 1, 'a', 'b', 1, NULL, '{}', 'h1'), (1, 0, 1, 'a', 'b', 1, NULL, '{}', 'h2')) AS v WHERE COALESCE((SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1), 'g') = 'x' ORDER BY column1" \
         "SELECT revoked_at, revocation_reason FROM certificates WHERE serial_number = 'x'" \
         "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates WHERE crl_shard = 1 AND valid_till >= 0 AND revoked_at IS NOT NULL ORDER BY serial_number" \
         "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates WHERE serial_number IN ('x', 'y') AND revoked_at IS NOT NULL"; do

@@ -92,6 +92,21 @@ enum AuditCommand {
     Verify(DatabaseArgs),
 }
 
+/// `--public-url` of the commands that use the CA beside a server: it must be
+/// the one the server runs with.
+#[derive(Debug, Args)]
+struct ServedPublicUrl {
+    /// The public base URL `certd serve` runs with: names each CRL shard in
+    /// its issuing distribution point, and goes into certificates that an
+    /// approval issues.
+    #[arg(
+        long,
+        env = "CERTD_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    public_url: String,
+}
+
 #[derive(Debug, Args)]
 struct DatabaseArgs {
     /// Directory for the embedded database and the CA keys.
@@ -181,14 +196,8 @@ impl WebhookArgs {
 struct CrlArgs {
     #[command(flatten)]
     database: DatabaseArgs,
-    /// The public base URL `certd serve` runs with (names each shard in its
-    /// issuing distribution point).
-    #[arg(
-        long,
-        env = "CERTD_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    public_url: String,
+    #[command(flatten)]
+    public_url: ServedPublicUrl,
     /// Directory to write the CRLs to (created if missing).
     #[arg(long)]
     out: PathBuf,
@@ -326,7 +335,7 @@ async fn verify_audit_log(args: DatabaseArgs) -> CliResult {
 
 async fn write_crls(args: CrlArgs) -> CliResult {
     let store = Arc::new(open_store(&args.database).await?);
-    let ca = Arc::new(open_ca(&args.database, &args.public_url)?);
+    let ca = Arc::new(open_ca(&args.database, &args.public_url.public_url)?);
     let started = std::time::Instant::now();
     let bar = everyday::progress(u64::from(crate::ca::CRL_SHARDS), "signing CRLs");
     let publisher = Publisher::build_reporting(store, ca, &|_| bar.inc(1)).await?;

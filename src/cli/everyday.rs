@@ -11,8 +11,8 @@ use comfy_table::{Table, presets};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use super::DatabaseArgs;
 use super::backend::{Backend, CliError, CliResult, Local, Remote, Revoked};
+use super::{DatabaseArgs, ServedPublicUrl};
 use crate::model::{RequestStatus, RequestType, UserStatus};
 use crate::service::Decision;
 
@@ -32,14 +32,9 @@ pub struct TargetArgs {
     /// [default: the first active administrator].
     #[arg(long = "as", env = "CERTD_AS", value_name = "EMAIL")]
     acting_as: Option<String>,
-    /// Without `--url`: the public base URL `certd serve` runs with, written
-    /// into certificates that an approval issues.
-    #[arg(
-        long,
-        env = "CERTD_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    public_url: String,
+    // Without `--url` only.
+    #[command(flatten)]
+    public_url: ServedPublicUrl,
     /// Print the API's JSON instead of tables and sentences.
     #[arg(long)]
     json: bool,
@@ -53,7 +48,12 @@ impl TargetArgs {
                 "--url needs --key (or CERTD_API_KEY): an administrator's API key".into(),
             )),
             (None, _) => Ok(Backend::Local(Box::new(
-                Local::open(&self.database, &self.public_url, self.acting_as.as_deref()).await?,
+                Local::open(
+                    &self.database,
+                    &self.public_url.public_url,
+                    self.acting_as.as_deref(),
+                )
+                .await?,
             ))),
         }
     }
