@@ -75,8 +75,8 @@ inclusive() {  # function-name-pattern -> its inclusive instruction count
     callgrind_annotate --inclusive=yes "$REPORT" 2>/dev/null \
         | awk -v pat="$1" '!found && $0 ~ pat {gsub(",", "", $1); print $1; found = 1}'
 }
-sqlite=$(inclusive ' sqlite3_step ')
-commit=$(inclusive 'sqlite3VdbeHalt')
+# Lines read `Ir (pct)  file:function [binary]`.
+sqlite=$(inclusive ':sqlite3_step ')
 printf '| measure | instructions per revocation |\n|---|---:|\n'
 printf '| whole process | %s |\n' "$((total / COUNT))"
 printf '| inside sqlite3_step (all statements, COMMIT included) | %s |\n' "$(( ${sqlite:-0} / COUNT ))"

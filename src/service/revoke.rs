@@ -6,10 +6,9 @@ use serde_json::json;
 use super::orders::{check_comments, insert_request, new_request};
 use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit};
 use crate::model::{
-    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Request, RequestType,
-    RevocationReason, now,
+    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, PendingRequest, Request,
+    RequestType, RevocationReason, RevokedSerial, now,
 };
-use crate::model::{PendingRequest, RevokedSerial};
 use crate::store::{Bind, certificates, feed, orders};
 
 /// How a client names a certificate in a path: its numeric id, or its serial

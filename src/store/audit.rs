@@ -29,7 +29,10 @@ pub struct NewAuditEntry {
     pub created_at: UnixTime,
 }
 
-/// Most entries one INSERT carries (9 parameters each; SQLite allows 32,766).
+/// Parameters of one entry's row in the INSERT: its number, then the eight
+/// stored columns.
+const PARAMETERS_PER_ENTRY: usize = 9;
+/// Most entries one INSERT carries (SQLite allows 32,766 parameters).
 const ENTRIES_PER_INSERT: usize = 256;
 
 /// Adds an entry to the write transaction `conn`. The transaction's entries
@@ -114,11 +117,13 @@ async fn insert_after(
 ) -> StoreResult<Option<String>> {
     let mut rows = Vec::with_capacity(chunk.len());
     for n in 0..chunk.len() {
-        let first = n * 9 + 1;
-        let placeholders: Vec<String> = (first..first + 9).map(|i| format!("${i}")).collect();
+        let first = n * PARAMETERS_PER_ENTRY + 1;
+        let placeholders: Vec<String> = (first..first + PARAMETERS_PER_ENTRY)
+            .map(|i| format!("${i}"))
+            .collect();
         rows.push(format!("({})", placeholders.join(", ")));
     }
-    let guard = chunk.len() * 9 + 1;
+    let guard = chunk.len() * PARAMETERS_PER_ENTRY + 1;
     let sql = format!(
         "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, \
          details, entry_hash) SELECT column2, column3, column4, column5, column6, column7, \
@@ -332,8 +337,9 @@ mod tests {
         tx.commit().await.unwrap();
     }
 
-    /// The in-memory guess of the head goes stale when an append is rolled
-    /// back or another process appends; the chain must not notice.
+    /// The in-memory guess of the head goes stale when a commit fails after
+    /// its entries went in, or another process appends (both leave a guess
+    /// that is not the head, as set below); the chain must not notice.
     #[tokio::test]
     async fn a_stale_head_guess_never_breaks_the_chain() {
         let dir = tempfile::tempdir().unwrap();
@@ -341,7 +347,7 @@ mod tests {
             .await
             .unwrap();
         append_committed(&store, 1).await;
-        // Rolled back: the guess now names an entry that does not exist.
+        // Dropped before commit: its entry is never written.
         let mut tx = store.write().await.unwrap();
         queue(&mut tx, entry(2)).unwrap();
         drop(tx);
