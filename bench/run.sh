@@ -35,7 +35,7 @@ SEED=target/release/examples/bench_seed
 WORK=$(mktemp -d)
 cleanup() {
     stop_certd
-    cfssl_stop "$WORK/cfssl" 2>/dev/null || true
+    for dir in cfssl cfssl-full cfssl-journal; do cfssl_stop "$WORK/$dir" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -174,8 +174,11 @@ cfssl_revokes() {  # dir -> one "rps p99 non2xx" line per repeat, each on serial
         mv "$1/rest.txt" "$1/cfssl-serials.txt"
     done
 }
-cfssl_run() {  # dir wal -> "revoke_rps revoke_p99 revoke_bad sign_rps sign_p99 sign_bad"
-    CFSSL_SQLITE_WAL=$2 cfssl_setup "$1" "$CFSSL_ROWS" >/dev/null
+# Three certdbs: WAL as go-sqlite3 opens it (synchronous=NORMAL: no fsync at
+# commit, so a 200 can be lost to a power cut), WAL with synchronous=FULL
+# (durable at 200, as certd is at 2xx), and the rollback journal cfssl ships.
+cfssl_run() {  # dir wal sync -> "revoke_rps revoke_p99 revoke_bad sign_rps sign_p99 sign_bad"
+    CFSSL_SQLITE_WAL=$2 CFSSL_SQLITE_SYNC=$3 cfssl_setup "$1" "$CFSSL_ROWS" >/dev/null
     cfssl_start "$1" 18888
     local revoke sign
     revoke=$(cfssl_revokes "$1" | median_of)
@@ -183,8 +186,9 @@ cfssl_run() {  # dir wal -> "revoke_rps revoke_p99 revoke_bad sign_rps sign_p99 
     cfssl_stop "$1"
     echo "$revoke $sign"
 }
-read -r cw_rps cw_p99 cw_bad cws_rps cws_p99 cws_bad <<<"$(cfssl_run "$WORK/cfssl" 1)"
-read -r cj_rps cj_p99 cj_bad cjs_rps cjs_p99 cjs_bad <<<"$(cfssl_run "$WORK/cfssl-journal" 0)"
+read -r cw_rps cw_p99 cw_bad cws_rps cws_p99 cws_bad <<<"$(cfssl_run "$WORK/cfssl" 1 "")"
+read -r cf_rps cf_p99 cf_bad cfs_rps cfs_p99 cfs_bad <<<"$(cfssl_run "$WORK/cfssl-full" 1 FULL)"
+read -r cj_rps cj_p99 cj_bad cjs_rps cjs_p99 cjs_bad <<<"$(cfssl_run "$WORK/cfssl-journal" 0 "")"
 
 echo "openssl ca: revoke + gencrl, signing" >&2
 openssl_ca_setup "$WORK/ossl2k" 2000 >/dev/null
@@ -201,12 +205,14 @@ CFSSL $(cfssl version 2>/dev/null | head -1 | sed 's/Version: //'), $(openssl ve
 
 | load | certd | baseline | certd ÷ baseline |
 |---|---|---|---|
-| revocations/s, skip_approval, $CERTS certificates | $revoke_rps (p99 $revoke_p99, non-2xx ${revoke_bad:-0}) | CFSSL revoke, WAL: $cw_rps (p99 $cw_p99) | $(ratio "$revoke_rps" "$cw_rps") |
+| revocations/s, skip_approval, $CERTS certificates | $revoke_rps (p99 $revoke_p99, non-2xx ${revoke_bad:-0}) | CFSSL revoke, WAL, synchronous=FULL (durable like certd): $cf_rps (p99 $cf_p99) | $(ratio "$revoke_rps" "$cf_rps") |
+| | | CFSSL revoke, WAL, synchronous=NORMAL (not durable): $cw_rps (p99 $cw_p99) | $(ratio "$revoke_rps" "$cw_rps") |
 | | | CFSSL revoke, rollback journal (as shipped): $cj_rps (p99 $cj_p99) | $(ratio "$revoke_rps" "$cj_rps") |
 | | | openssl ca -revoke + -gencrl, 2,000 entries: $ossl_2k/s | $(ratio "$revoke_rps" "$ossl_2k") |
 | | | openssl ca -revoke + -gencrl, $OSSL_ENTRIES entries: $ossl_100k/s | $(ratio "$revoke_rps" "$ossl_100k") |
 | revoke request + approval pairs/s | $pairs_rps (p99 $pairs_p99 per call, non-2xx ${pairs_bad:-0}) | | |
-| certificates issued/s (P-256 CSR, skip_approval) | $issue_rps (p99 $issue_p99, non-2xx ${issue_bad:-0}; $issued stored) | CFSSL sign, WAL: $cws_rps (p99 $cws_p99) | $(ratio "$issue_rps" "$cws_rps") |
+| certificates issued/s (P-256 CSR, skip_approval) | $issue_rps (p99 $issue_p99, non-2xx ${issue_bad:-0}; $issued stored) | CFSSL sign, WAL, synchronous=FULL: $cfs_rps (p99 $cfs_p99) | $(ratio "$issue_rps" "$cfs_rps") |
+| | | CFSSL sign, WAL, synchronous=NORMAL: $cws_rps (p99 $cws_p99) | $(ratio "$issue_rps" "$cws_rps") |
 | | | CFSSL sign, rollback journal: $cjs_rps (p99 $cjs_p99) | $(ratio "$issue_rps" "$cjs_rps") |
 | | | openssl ca, 2 processes: $ossl_sign/s | $(ratio "$issue_rps" "$ossl_sign") |
 | revocations/s with $BIG certificates, $BIG_REVOKED revoked | $big_rps (p99 $big_p99, non-2xx ${big_bad:-0}; RSS after $big_rss_mb MiB; seeding took ${seed_s}s) | | |

@@ -191,6 +191,9 @@ fn listed_after() -> UnixTime {
 async fn read_shard(store: &Store, shard: u16) -> Result<Listed, PublishError> {
     let mut conn = store.read_bulk().await?;
     let revoked = certificates::revoked_in_shard(&mut conn, shard, listed_after()).await?;
+    drop(conn);
+    // A CRL lists nothing a power cut could take back.
+    store.wait_durable().await?;
     Ok(revoked.into_iter().map(listed).collect::<Result<_, _>>()?)
 }
 
@@ -204,6 +207,8 @@ async fn read_revocations(
     for chunk in serials.chunks(certificates::SERIALS_PER_QUERY) {
         revocations.extend(certificates::revocations_of(&mut conn, chunk).await?);
     }
+    drop(conn);
+    store.wait_durable().await?;
     Ok(revocations)
 }
 

@@ -171,18 +171,21 @@ impl Publisher {
             return Ok(OcspStatus::Unknown);
         }
         let serial = hex::encode_upper(&question.serial);
-        let mut conn = self.store.read().await?;
-        Ok(
-            match certificates::status_of_serial(&mut conn, &serial).await? {
-                SerialStatus::NeverIssued => OcspStatus::Unknown,
-                SerialStatus::Valid => OcspStatus::Good,
-                SerialStatus::Revoked(revocation) => OcspStatus::Revoked {
-                    at: OffsetDateTime::from_unix_timestamp(revocation.revoked_at)
-                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                    reason: revocation.reason,
-                },
+        let status = {
+            let mut conn = self.store.read().await?;
+            certificates::status_of_serial(&mut conn, &serial).await?
+        };
+        // A signed answer states nothing a power cut could take back.
+        self.store.wait_durable().await?;
+        Ok(match status {
+            SerialStatus::NeverIssued => OcspStatus::Unknown,
+            SerialStatus::Valid => OcspStatus::Good,
+            SerialStatus::Revoked(revocation) => OcspStatus::Revoked {
+                at: OffsetDateTime::from_unix_timestamp(revocation.revoked_at)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                reason: revocation.reason,
             },
-        )
+        })
     }
 }
 

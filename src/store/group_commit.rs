@@ -1,10 +1,10 @@
 //! Group commit for SQLite.
 //!
-//! SQLite has one writer, and with `synchronous = FULL` every COMMIT waits for
-//! an fsync (≈ 1.4 ms on the benchmark machine), so one transaction per
-//! request caps writes near 700/s whatever the CPU does. Instead, writers take
-//! turns on one dedicated connection inside a shared transaction, each inside
-//! a SAVEPOINT of its own:
+//! SQLite has one writer, and every durable COMMIT waits for an fsync (0.5–1.4
+//! ms on the benchmark machine), so one transaction and fsync per request caps
+//! writes near 700–2,000/s whatever the CPU does. Instead, writers take turns
+//! on one dedicated connection inside a shared transaction, each inside a
+//! SAVEPOINT of its own:
 //!
 //! - a writer that fails, or is dropped, rolls back to its savepoint and
 //!   leaves the others' changes alone;
@@ -12,9 +12,10 @@
 //!   behind it (or the batch is full or old), it COMMITs for everyone,
 //!   otherwise it leaves that to the next one;
 //! - `commit()` returns only once the COMMIT holding the writer's changes has
-//!   finished, with that COMMIT's outcome. So "2xx means committed" holds
-//!   exactly as with one transaction per request: nobody is answered before
-//!   the fsync, and a failed COMMIT fails every member.
+//!   finished and an fsync of the WAL after it too (`wal_sync`: the fsync runs
+//!   beside the next batch), with their outcome. So "2xx means committed"
+//!   holds exactly as with one transaction per request: nobody is answered
+//!   before the fsync, and a failed COMMIT or fsync fails every member.
 //!
 //! Members of one batch are serialised in lock order (the lock is FIFO), and
 //! each sees the changes of the members before it, as it would have after
@@ -28,10 +29,16 @@ use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 use super::checkpoint::RestartDue;
 use super::sqlite::SqliteConn;
+use super::wal_sync::{CommitNumber, WalSync};
 use super::{StoreError, StoreResult};
 
 /// A batch is committed at this many members even if writers are queued...
-const MAX_MEMBERS: usize = 512;
+/// Since the fsync left the COMMIT (`wal_sync`), a COMMIT costs little
+/// beyond its pages, and a smaller batch answers its first members sooner and
+/// lets the next batch run during its fsync: 16 gave 7,700–7,900
+/// revocations/s where 512 (batches of about 20, bounded by the clients) gave
+/// 6,000–7,300 (issue 7, docs/benchmarks.md change 15).
+const MAX_MEMBERS: usize = 16;
 /// ...or once it has been open this long, so queued writers cannot keep the
 /// first member waiting indefinitely.
 const MAX_AGE: Duration = Duration::from_millis(10);
@@ -39,8 +46,9 @@ const MAX_AGE: Duration = Duration::from_millis(10);
 /// Every path settles its batch, so this is a safety net, not a timing.
 const STALL: Duration = Duration::from_secs(1);
 
-/// The outcome of a batch's COMMIT, sent to each member.
-type Outcome = Result<(), String>;
+/// The outcome of a batch's COMMIT, sent to each member: the COMMIT's
+/// number, whose fsync the member then waits for.
+type Outcome = Result<CommitNumber, String>;
 type BatchGuard = OwnedMutexGuard<Batch>;
 
 /// Counts since start, for `/metrics` (writes per commit = batch size).
@@ -52,6 +60,7 @@ pub struct GroupCommitStats {
 
 pub struct GroupWriter {
     batch: Arc<Mutex<Batch>>,
+    wal: Arc<WalSync>,
     stats: Arc<Counters>,
     /// Writers waiting for the lock: while there are some, a finishing member
     /// leaves the COMMIT to them.
@@ -66,6 +75,7 @@ struct Counters {
 
 struct Batch {
     conn: SqliteConn,
+    wal: Arc<WalSync>,
     stats: Arc<Counters>,
     restart_due: Arc<RestartDue>,
     /// `Some` between BEGIN and COMMIT.
@@ -91,19 +101,24 @@ enum Savepoint {
 }
 
 // Statements run in the member's task, synchronously, so a request cancelled
-// at an await never stops one halfway. The two that can wait on the disk or
-// on another process run on blocking threads: BEGIN IMMEDIATE (the write lock,
-// up to busy_timeout) and COMMIT (an fsync). Both finish, and settle their
-// batch, whatever happens to the member that started them.
+// at an await never stops one halfway; COMMIT too, since it only writes the
+// WAL into the page cache. What can wait on the disk or on another process
+// runs on blocking threads: BEGIN IMMEDIATE (the write lock, up to
+// busy_timeout) and the checkpoint that restarts the WAL. Both finish, and
+// settle their batch, whatever happens to the member that started them.
 
 impl GroupWriter {
+    /// `conn` runs `synchronous = NORMAL`: `wal` makes its COMMITs durable.
     /// `restart_due` comes from the checkpoint thread (see `checkpoint`).
-    pub fn new(conn: SqliteConn, restart_due: Arc<RestartDue>) -> GroupWriter {
+    pub fn new(conn: SqliteConn, wal: WalSync, restart_due: Arc<RestartDue>) -> GroupWriter {
         let stats = Arc::new(Counters::default());
+        let wal = Arc::new(wal);
         GroupWriter {
             stats: Arc::clone(&stats),
+            wal: Arc::clone(&wal),
             batch: Arc::new(Mutex::new(Batch {
                 conn,
+                wal,
                 stats,
                 restart_due,
                 open: None,
@@ -119,8 +134,16 @@ impl GroupWriter {
         }
     }
 
+    /// Returns once every COMMIT so far is durable (see `wal_sync`).
+    pub async fn wait_durable(&self) -> StoreResult<()> {
+        self.wal.wait_all().await
+    }
+
     /// Waits for this writer's turn and opens its savepoint.
     pub async fn begin(&self) -> StoreResult<Member> {
+        if let Some(failure) = self.wal.failure() {
+            return Err(failure);
+        }
         let ticket = QueueTicket::take(self);
         let mut batch = self.batch.clone().lock_owned().await;
         ticket.admitted();
@@ -137,6 +160,7 @@ impl GroupWriter {
         Ok(Member {
             batch: Some(batch),
             writer: self.batch.clone(),
+            wal: self.wal.clone(),
             queued: self.queued.clone(),
         })
     }
@@ -147,6 +171,7 @@ pub struct Member {
     /// `None` once handed to `commit`.
     batch: Option<BatchGuard>,
     writer: Arc<Mutex<Batch>>,
+    wal: Arc<WalSync>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -160,7 +185,8 @@ impl Member {
             .conn
     }
 
-    /// Keeps this member's changes and returns once they are durable.
+    /// Keeps this member's changes and returns once they are durable: its
+    /// batch COMMITted, then the WAL fsynced.
     pub async fn commit(mut self) -> StoreResult<()> {
         let Some(mut batch) = self.batch.take() else {
             return Ok(());
@@ -178,7 +204,8 @@ impl Member {
         settle(batch, &self.queued, false);
         loop {
             match tokio::time::timeout(STALL, &mut outcome).await {
-                Ok(Ok(result)) => return result.map_err(StoreError::CommitFailed),
+                Ok(Ok(Ok(number))) => return self.wal.wait(number).await,
+                Ok(Ok(Err(error))) => return Err(StoreError::CommitFailed(error)),
                 Ok(Err(_)) => {
                     return Err(StoreError::CommitFailed(
                         "the batch ended without an outcome".into(),
@@ -337,25 +364,34 @@ fn settle(mut batch: BatchGuard, queued: &AtomicUsize, force: bool) {
     if !force && !due && queued.load(Ordering::SeqCst) > 0 {
         return;
     }
+    // Decided once: the checkpoint must not land on an async worker.
+    let restart = batch.restart_due.is_due();
+    if !restart {
+        return commit(batch, false);
+    }
     match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => drop(runtime.spawn_blocking(move || commit(batch))),
-        Err(_) => commit(batch),
+        Ok(runtime) => drop(runtime.spawn_blocking(move || commit(batch, true))),
+        Err(_) => commit(batch, true),
     }
 }
 
-/// COMMITs the batch (waiting for its fsync) and tells every member; then,
-/// if the WAL is due to start over, checkpoints before the next batch (see
+/// COMMITs the batch and tells every member which COMMIT holds their
+/// changes (its fsync follows on the WAL thread); then, if `restart` (the WAL
+/// is due to start over), checkpoints before the next batch (see
 /// `checkpoint`).
-fn commit(mut batch: BatchGuard) {
+fn commit(mut batch: BatchGuard, restart: bool) {
     let Some(open) = batch.open.take() else {
         return;
     };
-    let outcome = match batch.conn.batch("COMMIT") {
+    let number = batch.wal.commit_begins();
+    let committed = batch.conn.batch("COMMIT");
+    batch.wal.commit_written(number);
+    let outcome = match committed {
         Ok(()) => {
             batch.stats.commits.fetch_add(1, Ordering::Relaxed);
             let writes = open.members.len() as u64;
             batch.stats.writes.fetch_add(writes, Ordering::Relaxed);
-            Ok(())
+            Ok(number)
         }
         Err(error) => {
             // After a failed COMMIT SQLite may or may not have rolled back.
@@ -363,7 +399,7 @@ fn commit(mut batch: BatchGuard) {
             Err(error.to_string())
         }
     };
-    if !batch.restart_due.is_due() {
+    if !restart {
         drop(batch);
         tell(open, outcome);
         return;
@@ -386,8 +422,11 @@ fn tell(open: OpenBatch, outcome: Outcome) {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::Duration;
 
     use sqlx::Connection;
+
+    use super::{GroupWriter, Member, RestartDue, SqliteConn, WalSync};
 
     use crate::store::Store;
 
@@ -449,6 +488,61 @@ mod tests {
             "64 concurrent writers should share commits, got {} commits",
             after.commits - before.commits
         );
+    }
+
+    /// A writer on a fresh database in `dir` whose WAL fsync is `sync`.
+    fn writer_with_sync(
+        dir: &std::path::Path,
+        sync: impl FnMut() -> std::io::Result<()> + Send + 'static,
+    ) -> GroupWriter {
+        let pragmas = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+        let conn = SqliteConn::open(&dir.join("t.db"), pragmas).unwrap();
+        conn.batch("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
+            .unwrap();
+        let restart_due = Arc::new(RestartDue::default());
+        GroupWriter::new(conn, WalSync::start_with(sync), restart_due)
+    }
+
+    async fn insert_scratch(writer: &GroupWriter) -> Member {
+        let member = writer.begin().await.unwrap();
+        member
+            .conn()
+            .batch("INSERT INTO scratch DEFAULT VALUES")
+            .unwrap();
+        member
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_returns_only_after_the_wal_fsync_that_follows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let writer = writer_with_sync(dir.path(), move || {
+            // Each fsync waits for the test (or for the test to end).
+            let _ = held.recv();
+            Ok(())
+        });
+        let commit = tokio::spawn(insert_scratch(&writer).await.commit());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!commit.is_finished(), "commit returned before its fsync");
+        // The next batch does not wait for that fsync.
+        let next = insert_scratch(&writer).await;
+        release.send(()).unwrap();
+        commit.await.unwrap().unwrap();
+        let next = tokio::spawn(next.commit());
+        release.send(()).unwrap();
+        next.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_fsync_fails_the_commit_and_refuses_later_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer_with_sync(dir.path(), || Err(std::io::Error::other("disk gone")));
+        let error = insert_scratch(&writer).await.commit().await.unwrap_err();
+        assert!(error.to_string().contains("disk gone"), "{error}");
+        match writer.begin().await {
+            Ok(_) => panic!("a write was accepted after a failed fsync"),
+            Err(error) => assert!(error.to_string().contains("disk gone"), "{error}"),
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod requests;
 mod sqlite;
 pub mod users;
+mod wal_sync;
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
@@ -29,6 +30,7 @@ pub use conn::Conn;
 pub use group_commit::GroupCommitStats;
 use group_commit::GroupWriter;
 use sqlite::{SqliteConn, SqliteReaders};
+use wal_sync::WalSync;
 
 /// A driver's error, kept for the log.
 pub type DriverError = Box<dyn std::error::Error + Send + Sync>;
@@ -210,10 +212,12 @@ impl Store {
                 let restart_due = Arc::new(RestartDue::default());
                 let checkpointer = Checkpointer::start(path, SQLITE_PRAGMAS, restart_due.clone())?;
                 let writer = SqliteConn::open(path, SQLITE_PRAGMAS)?;
-                // The writer leaves checkpoints to the checkpoint thread.
-                writer.batch("PRAGMA wal_autocheckpoint = 0")?;
+                // The writer leaves checkpoints to the checkpoint thread, and
+                // the fsync of its COMMITs to the WAL thread (`wal_sync`).
+                writer.batch("PRAGMA wal_autocheckpoint = 0; PRAGMA synchronous = NORMAL")?;
+                let wal = WalSync::start(path)?;
                 (
-                    Some(GroupWriter::new(writer, restart_due)),
+                    Some(GroupWriter::new(writer, wal, restart_due)),
                     Some(SqliteReaders::new(path, settings)),
                     Some(checkpointer),
                 )
@@ -259,6 +263,17 @@ impl Store {
             None => Conn::transaction(self.pool.begin().await?),
         };
         Ok(WriteTx { conn })
+    }
+
+    /// Returns once every write committed so far is durable. On SQLite a
+    /// COMMIT is visible up to one fsync before that (see `wal_sync`): call
+    /// this after a read whose result certd signs or sends out.
+    pub async fn wait_durable(&self) -> StoreResult<()> {
+        match &self.sqlite_writer {
+            Some(writer) => writer.wait_durable().await,
+            // PostgreSQL shows a commit once it is flushed.
+            None => Ok(()),
+        }
     }
 
     /// Recomputes the audit log's hash chain (see `audit`).
