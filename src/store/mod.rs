@@ -156,7 +156,8 @@ const BULK_CONNECTIONS: u32 = 4;
 
 /// WAL lets readers run beside the writer. synchronous=FULL fsyncs the WAL at
 /// every commit, so a 2xx survives power loss too, not only a crash of the
-/// process (NORMAL would only promise the latter). Group commit's savepoints
+/// process (NORMAL would only promise the latter); the writer alone runs
+/// NORMAL and has `wal_sync` do that fsync, off its turn. Group commit's savepoints
 /// journal each page a member first changes; past 64 KiB SQLite spills that
 /// journal to a temp file, a write() per page: temp_store keeps it in memory
 /// (at most a batch's changed pages).

@@ -7,8 +7,8 @@
 //! writer's statements cannot overlap: a revocation's eight statements made
 //! the single writer the bottleneck at about 2,000 revocations/s. certd
 //! therefore runs point reads and the writer's statements in the calling
-//! task, each in microseconds; the COMMIT's fsync goes to a blocking thread
-//! (see `group_commit`), and reads of thousands of rows go through sqlx
+//! task, each in microseconds; the WAL's fsync goes to a thread of its own
+//! (see `wal_sync`), and reads of thousands of rows go through sqlx
 //! (`Store::read_bulk`).
 //!
 //! The store's queries stay written once, as sqlx queries: this module takes
