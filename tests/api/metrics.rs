@@ -89,6 +89,9 @@ async fn metrics_count_what_happened() {
             commits >= 1.0 && writes >= commits,
             "{commits} commits, {writes} writes"
         );
+        // Every answered write waited for an fsync of the WAL.
+        let syncs = sample(&text, "certd_sqlite_wal_syncs_total", &[]).expect("WAL syncs");
+        assert!(syncs >= 1.0, "{syncs} WAL syncs");
     }
     let age = sample(&text, "certd_crl_age_seconds", &["shard=\"0\""]).expect("CRL age");
     assert!((0.0..3600.0).contains(&age), "{age}");
