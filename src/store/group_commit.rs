@@ -500,7 +500,7 @@ mod tests {
         conn.batch("CREATE TABLE scratch (id INTEGER PRIMARY KEY)")
             .unwrap();
         let restart_due = Arc::new(RestartDue::default());
-        GroupWriter::new(conn, WalSync::start_with(sync), restart_due)
+        GroupWriter::new(conn, WalSync::start_with(sync).unwrap(), restart_due)
     }
 
     async fn insert_scratch(writer: &GroupWriter) -> Member {

@@ -75,12 +75,14 @@ impl WalSync {
                 .and_then(|d| d.sync_all())
                 .map_err(|e| unavailable("syncing the database directory", e))?;
         }
-        Ok(WalSync::start_with(move || wal.sync_data()))
+        WalSync::start_with(move || wal.sync_data())
     }
 
     /// Starts the thread with `sync` as the fsync (tests hold it back or make
     /// it fail).
-    pub(super) fn start_with(mut sync: impl FnMut() -> io::Result<()> + Send + 'static) -> WalSync {
+    pub(super) fn start_with(
+        mut sync: impl FnMut() -> io::Result<()> + Send + 'static,
+    ) -> StoreResult<WalSync> {
         let shared = Arc::new(Shared {
             commits: Mutex::default(),
             wake: Condvar::new(),
@@ -90,8 +92,8 @@ impl WalSync {
         std::thread::Builder::new()
             .name("certd-wal-sync".into())
             .spawn(move || thread_shared.run(&mut sync, &report))
-            .expect("spawning the WAL sync thread");
-        WalSync { shared, synced }
+            .map_err(|e| unavailable("starting the WAL sync thread", e))?;
+        Ok(WalSync { shared, synced })
     }
 
     /// Called by the writer just before COMMIT; returns the COMMIT's number.
@@ -176,8 +178,9 @@ impl Shared {
     }
 }
 
+/// A start-up failure: the database cannot be written durably.
 fn unavailable(what: &str, error: io::Error) -> StoreError {
-    StoreError::CommitFailed(format!("{what}: {error}"))
+    StoreError::Unavailable(format!("{what}: {error}").into())
 }
 
 #[cfg(test)]
@@ -211,7 +214,7 @@ mod tests {
     #[tokio::test]
     async fn a_commit_is_durable_only_after_an_fsync_that_followed_it() {
         let (calls, sync) = counting_sync(usize::MAX);
-        let wal = WalSync::start_with(sync);
+        let wal = WalSync::start_with(sync).unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 0, "nothing to sync yet");
         let first = wal.commit_begins();
         wal.commit_written(first);
@@ -231,7 +234,7 @@ mod tests {
     #[tokio::test]
     async fn one_fsync_covers_every_commit_written_before_it() {
         let (calls, sync) = counting_sync(usize::MAX);
-        let wal = WalSync::start_with(sync);
+        let wal = WalSync::start_with(sync).unwrap();
         let mut last = 0;
         for _ in 0..50 {
             last = wal.commit_begins();
@@ -248,7 +251,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_fsync_fails_the_waiting_commits_and_refuses_later_ones() {
         let (_calls, sync) = counting_sync(2);
-        let wal = WalSync::start_with(sync);
+        let wal = WalSync::start_with(sync).unwrap();
         let first = wal.commit_begins();
         wal.commit_written(first);
         wal.wait(first).await.unwrap();
