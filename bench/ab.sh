@@ -24,33 +24,14 @@ cargo build --release --quiet --example bench_seed
 SEED=target/release/examples/bench_seed
 
 WORK=$(mktemp -d)
-PID=
-stop() {
-    [ -n "$PID" ] || return 0
-    kill "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    PID=
-}
-cleanup() { stop; rm -rf "$WORK"; }
+. bench/certd.sh
+cleanup() { certd_stop; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-start() {  # binary data-dir -> sets BASE and PID
-    "$1" serve --data "$2" --listen 127.0.0.1:0 --rate-limit 0 >"$2.out" 2>"$2.log" &
-    PID=$!
-    BASE=
-    for _ in $(seq 1 600); do
-        BASE=$(sed -n 's/^certd listening on //p' "$2.out")
-        [ -n "$BASE" ] && return
-        sleep 0.1
-    done
-    cat "$2.log" >&2
-    exit 1
-}
-
 # One seeded data directory; A creates the CA and the administrator.
-start "$A" "$WORK/seed"
-KEY=$(sed -n 's/^Administrator API key.*: //p' "$WORK/seed.out")
-stop
+certd_start "$A" "$WORK/seed"
+KEY=$(certd_admin_key "$WORK/seed")
+certd_stop
 $SEED "sqlite://$WORK/seed/certd.db" "$WORK/seed/ca" "$CERTS" 0 "$WORK/set" >/dev/null
 
 for run in $(seq 1 "$RUNS"); do
@@ -59,11 +40,11 @@ for run in $(seq 1 "$RUNS"); do
         [ "$side" = B ] && binary=$B
         rm -rf "$WORK/run" && cp -r "$WORK/seed" "$WORK/run"
         sync
-        start "$binary" "$WORK/run"
+        certd_start "$binary" "$WORK/run"
         WRK_THREADS=2 KEY="$KEY" SERIALS="$WORK/set/serials.txt" \
             wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/revoke.lua "$BASE" \
             >"$WORK/wrk.txt" 2>&1 || true
-        stop
+        certd_stop
         echo "$side $run $(_bl_wrk_summary "$WORK/wrk.txt")"
     done
 done | tee "$WORK/runs.txt" >&2

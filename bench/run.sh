@@ -27,6 +27,7 @@ BIG=${BIG:-1000000}
 BIG_REVOKED=$((BIG / 10))
 
 . bench/baselines/baselines.sh
+. bench/certd.sh
 _bl_need wrk openssl sqlite3 curl
 cargo build --release --quiet --bin certd --example bench_seed
 CERTD=target/release/certd
@@ -43,26 +44,13 @@ trap cleanup EXIT
 # --- certd ---------------------------------------------------------------------
 PEAK_RSS_KB=0
 start_certd() {  # data-dir -> sets BASE, KEY, CERTD_PID
-    $CERTD serve --data "$1" --listen 127.0.0.1:0 --rate-limit 0 >"$1.out" 2>"$1.log" &
-    CERTD_PID=$!
-    BASE=
-    for _ in $(seq 1 600); do
-        BASE=$(sed -n 's/^certd listening on //p' "$1.out")
-        [ -n "$BASE" ] && break
-        sleep 0.1
-    done
-    [ -n "$BASE" ] || { cat "$1.log" >&2; exit 1; }
-    KEY=$(sed -n 's/^Administrator API key.*: //p' "$1.out")
+    certd_start "$CERTD" "$1"
+    KEY=$(certd_admin_key "$1")
 }
 
-stop_certd() {
-    [ -n "${CERTD_PID:-}" ] || return 0
-    local peak
-    peak=$(awk '/VmHWM/ {print $2}' "/proc/$CERTD_PID/status" 2>/dev/null || echo 0)
-    [ "${peak:-0}" -gt "$PEAK_RSS_KB" ] && PEAK_RSS_KB=$peak
-    kill "$CERTD_PID" 2>/dev/null || true
-    wait "$CERTD_PID" 2>/dev/null || true
-    CERTD_PID=
+stop_certd() {  # also keeps the highest peak memory seen, for the table
+    certd_stop
+    if [ "${CERTD_PEAK_KB:-0}" -gt "$PEAK_RSS_KB" ]; then PEAK_RSS_KB=$CERTD_PEAK_KB; fi
 }
 
 wrk_run() {  # output-file lua-script [env...] -> runs wrk against $BASE (C connections)
