@@ -578,6 +578,13 @@ impl Resp {
         self
     }
 
+    /// Asserts the status code and a well-formed error list, whatever the code.
+    #[track_caller]
+    pub fn error(&self, status: u16) -> &Self {
+        assert_any_error(self, status);
+        self
+    }
+
     pub fn id(&self) -> i64 {
         int(&self.json["id"])
     }

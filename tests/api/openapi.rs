@@ -280,50 +280,46 @@ async fn served_document_describes_real_answers() {
         )
         .await;
     let (order_b, new_request_b) = (pending.id(), pending.request_id());
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::POST,
-            place,
-            &v2("/order/certificate/ssl_gold"),
-            Some(order_body("c.example.com", false)),
-        )
-        .await;
-    assert_any_error(&r, 400);
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::POST,
-            place,
-            &ssl_basic,
-            Some(order_body("c.example.com", true)),
-        )
-        .await;
-    assert_any_error(&r, 403);
-    let r = spec
-        .call(
-            &s,
-            Some(&viewer),
-            M::POST,
-            place,
-            &ssl_basic,
-            Some(order_body("c.example.com", false)),
-        )
-        .await;
-    assert_any_error(&r, 403);
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::POST,
-            place,
-            &ssl_basic,
-            Some(json!({"certificate": {"common_name": "x.example.com", "csr": "junk"}})),
-        )
-        .await;
-    assert_any_error(&r, 400);
+    spec.call(
+        &s,
+        u,
+        M::POST,
+        place,
+        &v2("/order/certificate/ssl_gold"),
+        Some(order_body("c.example.com", false)),
+    )
+    .await
+    .error(400);
+    spec.call(
+        &s,
+        u,
+        M::POST,
+        place,
+        &ssl_basic,
+        Some(order_body("c.example.com", true)),
+    )
+    .await
+    .error(403);
+    spec.call(
+        &s,
+        Some(&viewer),
+        M::POST,
+        place,
+        &ssl_basic,
+        Some(order_body("c.example.com", false)),
+    )
+    .await
+    .error(403);
+    spec.call(
+        &s,
+        a,
+        M::POST,
+        place,
+        &ssl_basic,
+        Some(json!({"certificate": {"common_name": "x.example.com", "csr": "junk"}})),
+    )
+    .await
+    .error(400);
 
     // The documented examples work as they are.
     let example = |schema: &str| spec.doc["components"]["schemas"][schema]["example"].clone();
@@ -395,17 +391,16 @@ async fn served_document_describes_real_answers() {
         None,
     )
     .await;
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::GET,
-            orders,
-            &format!("{orders}?filters[colour]=red"),
-            None,
-        )
-        .await;
-    assert_any_error(&r, 400);
+    spec.call(
+        &s,
+        a,
+        M::GET,
+        orders,
+        &format!("{orders}?filters[colour]=red"),
+        None,
+    )
+    .await
+    .error(400);
 
     // The approval workflow on the pending order.
     let requests = "/services/v2/request";
@@ -429,43 +424,40 @@ async fn served_document_describes_real_answers() {
         None,
     )
     .await;
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::GET,
-            requests,
-            &format!("{requests}?sort=colour"),
-            None,
-        )
-        .await;
-    assert_any_error(&r, 400);
+    spec.call(
+        &s,
+        a,
+        M::GET,
+        requests,
+        &format!("{requests}?sort=colour"),
+        None,
+    )
+    .await
+    .error(400);
     let new_request_path = v2(&format!("/request/{new_request_b}"));
     spec.call(&s, u, M::GET, request, &new_request_path, None)
         .await;
     let decide_b = format!("{new_request_path}/status");
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::PUT,
-            decide,
-            &decide_b,
-            Some(json!({"status": "approved"})),
-        )
-        .await;
-    assert_any_error(&r, 403);
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::PUT,
-            decide,
-            &decide_b,
-            Some(json!({"status": "maybe"})),
-        )
-        .await;
-    assert_any_error(&r, 400);
+    spec.call(
+        &s,
+        u,
+        M::PUT,
+        decide,
+        &decide_b,
+        Some(json!({"status": "approved"})),
+    )
+    .await
+    .error(403);
+    spec.call(
+        &s,
+        a,
+        M::PUT,
+        decide,
+        &decide_b,
+        Some(json!({"status": "maybe"})),
+    )
+    .await
+    .error(400);
     spec.call(
         &s,
         a,
@@ -476,17 +468,16 @@ async fn served_document_describes_real_answers() {
     )
     .await
     .ok(204);
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::PUT,
-            decide,
-            &decide_b,
-            Some(json!({"status": "rejected"})),
-        )
-        .await;
-    assert_any_error(&r, 409);
+    spec.call(
+        &s,
+        a,
+        M::PUT,
+        decide,
+        &decide_b,
+        Some(json!({"status": "rejected"})),
+    )
+    .await
+    .error(409);
     spec.call(&s, a, M::GET, request, &new_request_path, None)
         .await;
     spec.call(&s, a, M::GET, request, &v2("/request/999999"), None)
@@ -577,8 +568,9 @@ async fn served_document_describes_real_answers() {
         )
         .await;
     asked.ok(201);
-    let r = spec.call(&s, u, M::PUT, revoke, &revoke_b, None).await;
-    assert_any_error(&r, 409);
+    spec.call(&s, u, M::PUT, revoke, &revoke_b, None)
+        .await
+        .error(409);
     let revoke_request = v2(&format!("/request/{}", asked.id()));
     spec.call(&s, a, M::GET, request, &revoke_request, None)
         .await;
@@ -599,37 +591,33 @@ async fn served_document_describes_real_answers() {
         json!({"comments": 5}),
         json!({"comments": "x".repeat(1001)}),
     ] {
-        let r = spec
-            .call(&s, u, M::PUT, revoke, &revoke_b, Some(body))
-            .await;
-        assert_any_error(&r, 400);
+        spec.call(&s, u, M::PUT, revoke, &revoke_b, Some(body))
+            .await
+            .error(400);
     }
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::PUT,
-            revoke,
-            &revoke_b,
-            Some(json!({"skip_approval": true})),
-        )
-        .await;
-    assert_any_error(&r, 403);
-    let r = spec
-        .call(&s, Some(&viewer), M::PUT, revoke, &revoke_b, None)
-        .await;
-    assert_any_error(&r, 403);
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::PUT,
-            revoke,
-            &v2(&format!("/certificate/{cert_a}/revoke")),
-            None,
-        )
-        .await;
-    assert_any_error(&r, 404);
+    spec.call(
+        &s,
+        u,
+        M::PUT,
+        revoke,
+        &revoke_b,
+        Some(json!({"skip_approval": true})),
+    )
+    .await
+    .error(403);
+    spec.call(&s, Some(&viewer), M::PUT, revoke, &revoke_b, None)
+        .await
+        .error(403);
+    spec.call(
+        &s,
+        u,
+        M::PUT,
+        revoke,
+        &v2(&format!("/certificate/{cert_a}/revoke")),
+        None,
+    )
+    .await
+    .error(404);
     let big = s
         .raw(
             M::PUT,
@@ -662,17 +650,16 @@ async fn served_document_describes_real_answers() {
         None,
     )
     .await;
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::PUT,
-            revoke,
-            &v2(&format!("/certificate/{cert_a}/revoke")),
-            Some(json!({"skip_approval": true})),
-        )
-        .await;
-    assert_any_error(&r, 409);
+    spec.call(
+        &s,
+        a,
+        M::PUT,
+        revoke,
+        &v2(&format!("/certificate/{cert_a}/revoke")),
+        Some(json!({"skip_approval": true})),
+    )
+    .await
+    .error(409);
 
     // Reissue, a revoke that meets it, cancellation.
     let reissue = "/services/v2/order/certificate/{order_id}/reissue";
@@ -697,42 +684,40 @@ async fn served_document_describes_real_answers() {
         None,
     )
     .await;
-    let r = spec.call(&s, u, M::PUT, revoke, &revoke_b, None).await;
-    assert_any_error(&r, 409);
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::POST,
-            reissue,
-            &reissue_b,
-            Some(json!({"certificate": {"csr": csr("b.example.com")}})),
-        )
-        .await;
-    assert_any_error(&r, 409);
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::POST,
-            reissue,
-            &v2("/order/certificate/999999/reissue"),
-            Some(json!({"certificate": {"csr": csr("b.example.com")}})),
-        )
-        .await;
-    assert_any_error(&r, 404);
+    spec.call(&s, u, M::PUT, revoke, &revoke_b, None)
+        .await
+        .error(409);
+    spec.call(
+        &s,
+        u,
+        M::POST,
+        reissue,
+        &reissue_b,
+        Some(json!({"certificate": {"csr": csr("b.example.com")}})),
+    )
+    .await
+    .error(409);
+    spec.call(
+        &s,
+        u,
+        M::POST,
+        reissue,
+        &v2("/order/certificate/999999/reissue"),
+        Some(json!({"certificate": {"csr": csr("b.example.com")}})),
+    )
+    .await
+    .error(404);
     let cancel_b = v2(&format!("/order/certificate/{order_b}/status"));
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::PUT,
-            cancel,
-            &cancel_b,
-            Some(json!({"status": "issued"})),
-        )
-        .await;
-    assert_any_error(&r, 400);
+    spec.call(
+        &s,
+        u,
+        M::PUT,
+        cancel,
+        &cancel_b,
+        Some(json!({"status": "issued"})),
+    )
+    .await
+    .error(400);
     spec.call(
         &s,
         u,
@@ -743,28 +728,26 @@ async fn served_document_describes_real_answers() {
     )
     .await
     .ok(204);
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::PUT,
-            cancel,
-            &cancel_b,
-            Some(json!({"status": "canceled"})),
-        )
-        .await;
-    assert_any_error(&r, 409);
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::PUT,
-            cancel,
-            &v2("/order/certificate/999999/status"),
-            Some(json!({"status": "canceled"})),
-        )
-        .await;
-    assert_any_error(&r, 404);
+    spec.call(
+        &s,
+        u,
+        M::PUT,
+        cancel,
+        &cancel_b,
+        Some(json!({"status": "canceled"})),
+    )
+    .await
+    .error(409);
+    spec.call(
+        &s,
+        u,
+        M::PUT,
+        cancel,
+        &v2("/order/certificate/999999/status"),
+        Some(json!({"status": "canceled"})),
+    )
+    .await
+    .error(404);
     spec.call(
         &s,
         a,
@@ -790,10 +773,9 @@ async fn served_document_describes_real_answers() {
         )
         .await;
     asked.ok(201);
-    let r = spec
-        .call(&s, u, M::PUT, revoke_order, &revoke_b_order, None)
-        .await;
-    assert_any_error(&r, 409);
+    spec.call(&s, u, M::PUT, revoke_order, &revoke_b_order, None)
+        .await
+        .error(409);
     spec.call(
         &s,
         a,
@@ -813,17 +795,16 @@ async fn served_document_describes_real_answers() {
         None,
     )
     .await;
-    let r = spec
-        .call(
-            &s,
-            u,
-            M::POST,
-            reissue,
-            &reissue_b,
-            Some(json!({"certificate": {"csr": csr("b.example.com")}})),
-        )
-        .await;
-    assert_any_error(&r, 409);
+    spec.call(
+        &s,
+        u,
+        M::POST,
+        reissue,
+        &reissue_b,
+        Some(json!({"certificate": {"csr": csr("b.example.com")}})),
+    )
+    .await
+    .error(409);
     spec.call(
         &s,
         a,
@@ -834,17 +815,16 @@ async fn served_document_describes_real_answers() {
     )
     .await
     .ok(204);
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::PUT,
-            revoke_order,
-            &v2("/order/certificate/999999/revoke"),
-            None,
-        )
-        .await;
-    assert_any_error(&r, 404);
+    spec.call(
+        &s,
+        a,
+        M::PUT,
+        revoke_order,
+        &v2("/order/certificate/999999/revoke"),
+        None,
+    )
+    .await
+    .error(404);
     spec.call(&s, a, M::GET, requests, requests, None).await;
 
     // The audit log.
@@ -860,10 +840,9 @@ async fn served_document_describes_real_answers() {
     )
     .await;
     spec.call(&s, u, M::GET, audit, audit, None).await;
-    let r = spec
-        .call(&s, a, M::GET, audit, &format!("{audit}?limit=none"), None)
-        .await;
-    assert_any_error(&r, 400);
+    spec.call(&s, a, M::GET, audit, &format!("{audit}?limit=none"), None)
+        .await
+        .error(400);
 
     // Users and API keys, administrators only.
     let users = "/services/v2/user";
@@ -883,16 +862,16 @@ async fn served_document_describes_real_answers() {
     )
     .await
     .ok(200);
-    let r = spec.call(&s, u, M::GET, users, users, None).await;
-    assert_any_error(&r, 403);
+    spec.call(&s, u, M::GET, users, users, None)
+        .await
+        .error(403);
     let user_path = v2(&format!("/user/{user_id}"));
     spec.call(&s, a, M::GET, a_user, &user_path, None)
         .await
         .ok(200);
-    let r = spec
-        .call(&s, a, M::GET, a_user, &v2("/user/999999"), None)
-        .await;
-    assert_any_error(&r, 404);
+    spec.call(&s, a, M::GET, a_user, &v2("/user/999999"), None)
+        .await
+        .error(404);
     let created = spec
         .call(
             &s,
@@ -905,17 +884,16 @@ async fn served_document_describes_real_answers() {
         .await;
     created.ok(201);
     let key_id = created.json["id"].as_i64().unwrap();
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::POST,
-            create_key,
-            &v2(&format!("/key/user/{user_id}")),
-            Some(json!({"restricted_to_role_id": 7})),
-        )
-        .await;
-    assert_any_error(&r, 400);
+    spec.call(
+        &s,
+        a,
+        M::POST,
+        create_key,
+        &v2(&format!("/key/user/{user_id}")),
+        Some(json!({"restricted_to_role_id": 7})),
+    )
+    .await
+    .error(400);
     spec.call(
         &s,
         a,
@@ -931,22 +909,20 @@ async fn served_document_describes_real_answers() {
     spec.call(&s, a, M::PUT, key_status, &key_path, revoked.clone())
         .await
         .ok(204);
-    let r = spec
-        .call(&s, a, M::PUT, key_status, &key_path, revoked)
-        .await;
-    assert_any_error(&r, 409);
+    spec.call(&s, a, M::PUT, key_status, &key_path, revoked)
+        .await
+        .error(409);
     let status_path = v2(&format!("/user/{user_id}/status"));
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::PUT,
-            user_status,
-            &status_path,
-            Some(json!({"status": "gone"})),
-        )
-        .await;
-    assert_any_error(&r, 400);
+    spec.call(
+        &s,
+        a,
+        M::PUT,
+        user_status,
+        &status_path,
+        Some(json!({"status": "gone"})),
+    )
+    .await
+    .error(400);
     spec.call(
         &s,
         a,
@@ -957,17 +933,16 @@ async fn served_document_describes_real_answers() {
     )
     .await
     .ok(204);
-    let r = spec
-        .call(
-            &s,
-            a,
-            M::POST,
-            create_key,
-            &v2(&format!("/key/user/{user_id}")),
-            Some(json!({})),
-        )
-        .await;
-    assert_any_error(&r, 409);
+    spec.call(
+        &s,
+        a,
+        M::POST,
+        create_key,
+        &v2(&format!("/key/user/{user_id}")),
+        Some(json!({})),
+    )
+    .await
+    .error(409);
     spec.call(
         &s,
         a,
