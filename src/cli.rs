@@ -1,6 +1,7 @@
 //! The command line: parses arguments and wires the layers together.
 
 mod backend;
+mod backup;
 mod everyday;
 
 use std::io::Write;
@@ -73,6 +74,11 @@ enum Command {
         #[command(subcommand)]
         command: everyday::KeyCommand,
     },
+    /// Write the database and the CA (private keys included) to one file,
+    /// consistent at one instant, while `certd serve` runs (SQLite).
+    Backup(backup::BackupArgs),
+    /// Make a new data directory from a `certd backup` file.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,6 +151,12 @@ struct ServeArgs {
     /// `/services/v2` calls a second per API key (bursts of as many); 0: no limit.
     #[arg(long, env = "CERTD_RATE_LIMIT", default_value_t = 1000)]
     rate_limit: u32,
+    /// Seconds between the log's summaries of requests outside the API
+    /// (OCSP, CRLs, CA certificates, health, metrics): one line per route
+    /// with counts by status, instead of a line per request. 0: a line per
+    /// request. Full lines are also logged at `debug` (`RUST_LOG=certd::access=debug`).
+    #[arg(long, env = "CERTD_PUBLICATION_LOG_INTERVAL", default_value_t = 60)]
+    publication_log_interval: u64,
     #[command(flatten)]
     webhook: WebhookArgs,
 }
@@ -248,6 +260,8 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Request { command } => Ok(everyday::request(command).await?),
         Command::Cert { command } => Ok(everyday::cert(command).await?),
         Command::Key { command } => Ok(everyday::key(command).await?),
+        Command::Backup(args) => backup::backup(args).await,
+        Command::Restore(args) => backup::restore(args).await,
     }
 }
 
@@ -310,7 +324,11 @@ async fn serve(args: ServeArgs) -> CliResult {
         rate_limit: api::RateLimit::per_second(args.rate_limit),
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
     };
-    api::serve(listener, api::router(service, limits), shutdown_signal()).await?;
+    let access_log = api::AccessLog::start(Duration::from_secs(args.publication_log_interval));
+    let app = api::router(service, limits, Arc::clone(&access_log));
+    api::serve(listener, app, shutdown_signal()).await?;
+    // What was counted since the last summary would be lost otherwise.
+    access_log.summarise();
     Ok(())
 }
 

@@ -3,6 +3,14 @@
 //! service, OCSP in the publisher); gauges that describe state (pending
 //! requests, CRL age) are read when scraped. No key is needed: it holds
 //! counts only, no names, ids or serials.
+//!
+//! Memory stays bounded whether or not anyone scrapes: the exporter keeps
+//! each histogram sample until it folds it into the buckets, which it does
+//! when rendering or in its upkeep, so a task runs the upkeep every
+//! [`UPKEEP_EVERY`]. Without it the samples piled up (about 20 bytes per
+//! request, 1.7 GB a day at 1,000 requests/s) until the first scrape.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -17,16 +25,29 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 30.0,
 ];
 
-/// Installs the process-wide recorder; `None` if one is installed already.
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Installs the process-wide recorder and starts its upkeep; `None` if a
+/// recorder is installed already.
 pub fn install() -> Option<PrometheusHandle> {
-    PrometheusBuilder::new()
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("http_request_duration_seconds".into()),
             &LATENCY_BUCKETS,
         )
         .ok()?
         .install_recorder()
-        .ok()
+        .ok()?;
+    let upkept = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(UPKEEP_EVERY);
+        loop {
+            tick.tick().await;
+            upkept.run_upkeep();
+        }
+    });
+    Some(handle)
 }
 
 #[utoipa::path(

@@ -52,6 +52,7 @@ pub struct AppState {
 pub use certificates::{certificate_ref, revocation_reason};
 pub use error::ApiError;
 pub use limits::RateLimit;
+pub use observe::AccessLog;
 pub use server::serve;
 
 /// A request as `GET /services/v2/request/{id}` answers it: the `request` of
@@ -62,7 +63,7 @@ pub fn request_json(view: &crate::service::RequestView) -> serde_json::Value {
 }
 
 /// The whole HTTP surface.
-pub fn router(service: Arc<Service>, limits: Limits) -> Router {
+pub fn router(service: Arc<Service>, limits: Limits, access_log: Arc<AccessLog>) -> Router {
     let v2 = Router::new()
         .route("/user/me", get(account::user_me))
         .route("/audit-log", get(account::audit_log))
@@ -122,7 +123,10 @@ pub fn router(service: Arc<Service>, limits: Limits) -> Router {
             service,
             metrics: metrics::install(),
         })
-        .layer(axum::middleware::from_fn(observe::track))
+        .layer(axum::middleware::from_fn_with_state(
+            access_log,
+            observe::track,
+        ))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -130,15 +134,21 @@ pub fn router(service: Arc<Service>, limits: Limits) -> Router {
         ))
         .layer(CatchPanicLayer::new())
         .layer(map_response(error::json_error_bodies))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            // Method, path and request id only: headers (the API key) are never logged.
-            let id = request
-                .headers()
-                .get(extract::REQUEST_ID_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    // Method, path and request id only: headers (the API key) are never logged.
+                    let id = request
+                        .headers()
+                        .get(extract::REQUEST_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                })
+                // The access log (`observe`) already reports each 5xx: a
+                // second line per failure would flood the log in an outage.
+                .on_failure(()),
+        )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

@@ -92,6 +92,41 @@ impl CertificateAuthority {
         }
     }
 
+    /// The CA directory's files, name and contents, for a backup; `None` if
+    /// `dir` holds no CA. They are checked to form a working CA first, so a
+    /// backup never carries a broken one.
+    pub fn read_files(dir: &Path) -> Result<Option<Vec<(String, String)>>, CaError> {
+        let Some(material) = store::read(dir)? else {
+            return Ok(None);
+        };
+        let files = material
+            .files()
+            .map(|(name, contents)| (name.to_string(), contents.to_string()));
+        Self::check(material)?;
+        Ok(Some(files.into()))
+    }
+
+    /// Writes a CA directory from files by name (a backup's): `dir` must not
+    /// exist yet; it is created 0700 with the modes certd gives the files
+    /// (keys 0600). The files must form a working CA, checked by the same
+    /// path as start-up before anything is written.
+    pub fn write_files(dir: &Path, files: &[(String, String)]) -> Result<(), CaError> {
+        let material = store::Material::from_files(
+            files
+                .iter()
+                .map(|(name, contents)| (name.as_str(), contents.as_str())),
+        )?;
+        Self::check(material.clone())?;
+        store::write_new_dir(dir, &material)
+    }
+
+    /// Loads the material as start-up would (keys match certificates, the
+    /// intermediate is signed by the root), for its errors only.
+    fn check(material: store::Material) -> Result<(), CaError> {
+        // The URLs only go into what the CA signs; nothing is signed here.
+        Self::load(material, PublicUrls::new("http://localhost")).map(drop)
+    }
+
     pub fn root_pem(&self) -> &str {
         &self.root_pem
     }

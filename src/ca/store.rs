@@ -31,11 +31,59 @@ const ROOT_LIFETIME: Duration = Duration::days(7305); // 20 years incl. leap day
 const INTERMEDIATE_LIFETIME: Duration = Duration::days(3653); // 10 years
 
 /// The four PEM files' contents.
+#[derive(Clone)]
 pub(crate) struct Material {
     pub root_cert: String,
     pub root_key: String,
     pub intermediate_cert: String,
     pub intermediate_key: String,
+}
+
+impl Material {
+    /// Each file's name and contents, in [`FILES`] order.
+    pub(crate) fn files(&self) -> [(&'static str, &str); 4] {
+        [
+            (ROOT_CERT, &self.root_cert),
+            (ROOT_KEY, &self.root_key),
+            (INTERMEDIATE_CERT, &self.intermediate_cert),
+            (INTERMEDIATE_KEY, &self.intermediate_key),
+        ]
+    }
+
+    /// The material from files by name (a backup's copy of them): exactly
+    /// [`FILES`], none missing and nothing else.
+    pub(crate) fn from_files<'a>(
+        files: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Material, CaError> {
+        let mut found: [Option<String>; 4] = Default::default();
+        for (name, contents) in files {
+            let slot = FILES
+                .iter()
+                .position(|known| *known == name)
+                .ok_or_else(|| internal(format!("unknown CA file {name:?}")))?;
+            found[slot] = Some(contents.to_string());
+        }
+        let missing: Vec<&str> = FILES
+            .iter()
+            .zip(&found)
+            .filter(|(_, contents)| contents.is_none())
+            .map(|(name, _)| *name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(internal(format!(
+                "CA files missing: {}",
+                missing.join(", ")
+            )));
+        }
+        let [root_cert, root_key, intermediate_cert, intermediate_key] =
+            found.map(Option::unwrap_or_default);
+        Ok(Material {
+            root_cert,
+            root_key,
+            intermediate_cert,
+            intermediate_key,
+        })
+    }
 }
 
 fn internal(msg: impl Into<String>) -> CaError {
@@ -184,12 +232,7 @@ pub(crate) fn install(dir: &Path, m: &Material) -> Result<(), CaError> {
         hex::encode(suffix)
     ));
 
-    DirBuilder::new()
-        .mode(0o700)
-        .create(&tmp)
-        .map_err(|e| internal(format!("cannot create {}: {e}", tmp.display())))?;
-
-    let result = write_all_files(&tmp, m).and_then(|()| match fs::rename(&tmp, dir) {
+    let result = write_new_dir(&tmp, m).and_then(|()| match fs::rename(&tmp, dir) {
         Ok(()) => sync_dir(&parent),
         Err(e)
             if matches!(
@@ -210,6 +253,17 @@ pub(crate) fn install(dir: &Path, m: &Material) -> Result<(), CaError> {
         let _ = fs::remove_dir_all(&tmp);
     }
     result
+}
+
+/// Creates `dir` (0700; it must not exist) and writes the material into it
+/// with the modes above, flushed to disk. Not atomic by itself: callers build
+/// it under a temporary name and rename it into place.
+pub(crate) fn write_new_dir(dir: &Path, m: &Material) -> Result<(), CaError> {
+    DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| internal(format!("cannot create {}: {e}", dir.display())))?;
+    write_all_files(dir, m)
 }
 
 fn write_all_files(tmp: &Path, m: &Material) -> Result<(), CaError> {

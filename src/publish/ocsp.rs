@@ -1,6 +1,7 @@
 //! Answering OCSP requests: pre-signed answers from a bounded cache, signed
 //! on a miss and dropped as soon as the certificate's status changes.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use crate::ca::{
     CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
     now_whole_seconds, try_later_response,
 };
+use crate::model::now_ms;
 use crate::store::StoreError;
 use crate::store::certificates::{self, SerialStatus};
 
@@ -20,8 +22,23 @@ pub const OCSP_LIFETIME: Duration = Duration::days(4);
 /// A cached answer older than this is signed afresh (half its lifetime, as
 /// the Baseline Requirements ask of responders).
 const OCSP_REFRESH: Duration = Duration::days(2);
-/// Cached answers; each is about 300 bytes of DER.
-const CACHE_ENTRIES: usize = 200_000;
+/// Memory the cached answers may take: a fixed budget, so that the cache
+/// stops growing at a known size however many certificates are asked about
+/// (about 130,000 answers of some 300 bytes of DER each).
+const CACHE_BYTES: u64 = 64 << 20;
+/// What an entry costs beside its DER and serial: the key, the `Arc`ed
+/// answer with its dates and ETag, the cache's slot and allocator slack.
+const ENTRY_OVERHEAD: u64 = 200;
+
+/// Weighs a cached answer by the memory it holds.
+#[derive(Clone)]
+struct AnswerWeight;
+
+impl quick_cache::Weighter<Key, Arc<OcspAnswer>> for AnswerWeight {
+    fn weight(&self, key: &Key, answer: &Arc<OcspAnswer>) -> u64 {
+        (answer.der.len() + key.1.len()) as u64 + ENTRY_OVERHEAD
+    }
+}
 
 /// What to send back: the DER, and for a cacheable answer its validity.
 #[derive(Debug, Clone)]
@@ -47,10 +64,54 @@ impl OcspAnswer {
     }
 }
 
+/// The OCSP failures' warnings: a database outage fails every lookup, and a
+/// line each would flood the log at tens of thousands a second. Every
+/// failure is still counted in `certd_ocsp_responses_total`.
+static FAILURE_WARNINGS: Throttle = Throttle::new(10_000);
+
+/// Lets a warning through at most once per period.
+struct Throttle {
+    period_ms: i64,
+    next_ms: AtomicI64,
+    suppressed: AtomicU64,
+}
+
+impl Throttle {
+    const fn new(period_ms: i64) -> Throttle {
+        Throttle {
+            period_ms,
+            next_ms: AtomicI64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(warnings suppressed since the last one)` when this one may be
+    /// logged.
+    fn allow(&self) -> Option<u64> {
+        let now = now_ms();
+        let next = self.next_ms.load(Ordering::Relaxed);
+        if now >= next
+            && self
+                .next_ms
+                .compare_exchange(
+                    next,
+                    now + self.period_ms,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
 type Key = (CertIdHash, Vec<u8>);
 
 pub(super) struct Cache {
-    answers: quick_cache::sync::Cache<Key, Arc<OcspAnswer>>,
+    answers: quick_cache::sync::Cache<Key, Arc<OcspAnswer>, AnswerWeight>,
     /// Bumped by every invalidation. A miss remembers it before reading the
     /// database and caches its answer only if no invalidation came between,
     /// so a status read just before a revocation committed is never cached
@@ -61,7 +122,11 @@ pub(super) struct Cache {
 impl Cache {
     pub(super) fn new() -> Cache {
         Cache {
-            answers: quick_cache::sync::Cache::new(CACHE_ENTRIES),
+            answers: quick_cache::sync::Cache::with_weighter(
+                (CACHE_BYTES / 500) as usize,
+                CACHE_BYTES,
+                AnswerWeight,
+            ),
             generation: Mutex::new(0),
         }
     }
@@ -114,12 +179,16 @@ impl Publisher {
                 answer
             }
             Err(PublishError::Store(StoreError::Unavailable(error))) => {
-                tracing::warn!(%error, "OCSP lookup: database unavailable");
+                if let Some(suppressed) = FAILURE_WARNINGS.allow() {
+                    tracing::warn!(%error, suppressed, "OCSP lookup: database unavailable");
+                }
                 served("try_later");
                 OcspAnswer::uncached(try_later_response())
             }
             Err(error) => {
-                tracing::warn!(%error, "OCSP lookup failed");
+                if let Some(suppressed) = FAILURE_WARNINGS.allow() {
+                    tracing::warn!(%error, suppressed, "OCSP lookup failed");
+                }
                 served("internal_error");
                 OcspAnswer::uncached(internal_error_response())
             }
@@ -192,4 +261,21 @@ impl Publisher {
 /// Counts an OCSP answer by its response status.
 fn served(status: &'static str) {
     metrics::counter!("certd_ocsp_responses_total", "status" => status).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Throttle;
+
+    #[test]
+    fn a_throttle_lets_one_warning_through_per_period_and_counts_the_rest() {
+        let throttle = Throttle::new(50);
+        assert_eq!(throttle.allow(), Some(0));
+        for _ in 0..3 {
+            assert_eq!(throttle.allow(), None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        assert_eq!(throttle.allow(), Some(3));
+        assert_eq!(throttle.allow(), None);
+    }
 }

@@ -41,6 +41,17 @@ pub const RESTART_FRAMES: u64 = 32768;
 #[cfg(test)]
 pub const RESTART_FRAMES: u64 = 256;
 
+/// SQLite reuses the WAL file after starting it over, at whatever size it
+/// once reached: a WAL that grew while a long read held it (a backup, say)
+/// would keep that size on disk for ever. Truncating it, when it starts over,
+/// to what a restart cycle fills keeps it at about that.
+pub fn wal_size_limit_pragma() -> String {
+    format!("PRAGMA journal_size_limit = {}", RESTART_FRAMES * PAGE_SIZE)
+}
+
+/// SQLite's default page size, which certd keeps.
+const PAGE_SIZE: u64 = 4096;
+
 /// Set by the checkpoint thread when the WAL is due to start over, cleared by
 /// the writer once it has checkpointed. Meanwhile the thread leaves the WAL to
 /// the writer: two checkpoints at once would make the writer wait.
@@ -98,9 +109,7 @@ fn run(conn: SqliteConn, path: &Path, stopped: &mpsc::Receiver<()>, due: &Restar
 
 #[cfg(test)]
 mod tests {
-    use super::RESTART_FRAMES;
-
-    const PAGE: u64 = 4096;
+    use super::{PAGE_SIZE as PAGE, RESTART_FRAMES};
 
     /// Under a steady stream of writes (a reader beside them) the WAL is
     /// copied back and started over: it stays near `RESTART_FRAMES` instead of
@@ -142,5 +151,57 @@ mod tests {
             wal < 6 * RESTART_FRAMES * PAGE,
             "WAL of {wal} bytes after {rows} pages written: it never started over"
         );
+    }
+
+    /// A page of data per row, in batches of 64 rows.
+    async fn write_pages(store: &crate::store::Store, pages: u64) {
+        for _ in 0..pages / 64 {
+            let mut tx = store.write().await.unwrap();
+            for _ in 0..64 {
+                tx.execute(sqlx::query(
+                    "INSERT INTO scratch (data) VALUES (zeroblob(4000))",
+                ))
+                .await
+                .unwrap();
+            }
+            tx.commit().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
+    /// A long read (a backup, say) keeps the WAL from starting over, so it
+    /// grows meanwhile; once the read ends, the WAL file goes back to about
+    /// a restart cycle's size instead of keeping its peak on disk.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wal_grown_behind_a_long_read_shrinks_after_it() {
+        let (dir, store) = crate::store::test_store(
+            "CREATE TABLE scratch (id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+        )
+        .await;
+        let wal_file = dir.path().join("certd.db-wal");
+        let wal_size = || std::fs::metadata(&wal_file).unwrap().len();
+
+        let long_read = rusqlite::Connection::open(dir.path().join("certd.db")).unwrap();
+        long_read.execute_batch("BEGIN").unwrap();
+        let _: i64 = long_read
+            .query_row("SELECT COUNT(*) FROM scratch", [], |row| row.get(0))
+            .unwrap();
+        write_pages(&store, 8 * RESTART_FRAMES).await;
+        let grown = wal_size();
+        assert!(
+            grown > 6 * RESTART_FRAMES * PAGE,
+            "WAL of {grown} bytes: the long read did not hold it"
+        );
+
+        long_read.execute_batch("COMMIT").unwrap();
+        let mut shrunk = grown;
+        for _ in 0..100 {
+            write_pages(&store, 64).await;
+            shrunk = wal_size();
+            if shrunk <= 2 * RESTART_FRAMES * PAGE {
+                return;
+            }
+        }
+        panic!("WAL still {shrunk} bytes (peak {grown}) after the long read ended");
     }
 }

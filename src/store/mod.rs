@@ -3,6 +3,7 @@
 //! `Any` driver, so the service layer never knows which backend it runs on.
 
 pub mod audit;
+pub mod backup;
 pub mod certificates;
 mod checkpoint;
 mod conn;
@@ -151,6 +152,9 @@ impl DerefMut for WriteTx {
     }
 }
 
+/// The embedded database's file in the data directory.
+pub const SQLITE_FILE: &str = "certd.db";
+
 /// sqlx connections kept for SQLite's bulk reads.
 const BULK_CONNECTIONS: u32 = 4;
 
@@ -166,9 +170,9 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
                               PRAGMA temp_store = MEMORY;";
 
 impl Store {
-    /// The embedded default: `certd.db` in the data directory.
+    /// The embedded default: [`SQLITE_FILE`] in the data directory.
     pub fn sqlite_url(data_dir: &Path) -> String {
-        format!("sqlite://{}?mode=rwc", data_dir.join("certd.db").display())
+        format!("sqlite://{}?mode=rwc", data_dir.join(SQLITE_FILE).display())
     }
 
     /// Connects and brings the schema up to date.
@@ -216,6 +220,7 @@ impl Store {
                 // The writer leaves checkpoints to the checkpoint thread, and
                 // the fsync of its COMMITs to the WAL thread (`wal_sync`).
                 writer.batch("PRAGMA wal_autocheckpoint = 0; PRAGMA synchronous = NORMAL")?;
+                writer.batch(&checkpoint::wal_size_limit_pragma())?;
                 let wal = WalSync::start(path)?;
                 (
                     Some(GroupWriter::new(writer, wal, restart_due)),

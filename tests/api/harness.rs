@@ -89,6 +89,33 @@ impl Server {
         s
     }
 
+    /// A server on a data directory made beforehand in `dir/data` (a
+    /// restored backup, say), on `postgres` if given, whose administrator
+    /// key is already known: a start on existing data prints none.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        postgres: Option<Arc<PgDatabase>>,
+        admin_key: &str,
+    ) -> Server {
+        let mut s = Server {
+            dir,
+            child: None,
+            base: String::new(),
+            admin_key: admin_key.to_string(),
+            last_start_printed_key: false,
+            serve_args: Vec::new(),
+            postgres,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        if s.spawn().is_some() {
+            s.fail("a server on existing data printed a new administrator key");
+        }
+        s
+    }
+
     /// The URL of the server's database, for tests that reach past the API.
     pub fn database_url(&self) -> String {
         match &self.postgres {
@@ -188,6 +215,27 @@ impl Server {
     /// `kill -9` the child, nothing else.
     pub fn kill9(&mut self) {
         self.kill_child();
+    }
+
+    /// Stops the child as an operator would (SIGTERM) and waits until it
+    /// has drained its connections and exited.
+    pub fn terminate(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().expect("wait for certd").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                self.fail("certd serve did not exit within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     // -----------------------------------------------------------------------
