@@ -283,13 +283,14 @@ async fn a_receiver_failing_twice_gets_the_event_on_the_third_attempt() {
         assert_eq!(attempt.body, delivered.body, "the same body each time");
         attempt.assert_signed(SECRET);
     }
-    let metrics = s.metrics_text().await;
+    // The receiver sees the 200 before certd has recorded it.
+    let metrics = metrics_showing(
+        &s,
+        r#"certd_webhook_deliveries_total{outcome="delivered"} 2"#,
+    )
+    .await;
     assert!(
         metrics.contains(r#"certd_webhook_deliveries_total{outcome="retry"} 2"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"certd_webhook_deliveries_total{outcome="delivered"} 2"#),
         "{metrics}"
     );
     assert_eq!(
@@ -297,6 +298,19 @@ async fn a_receiver_failing_twice_gets_the_event_on_the_third_attempt() {
         0,
         "delivered events leave the outbox"
     );
+}
+
+/// `/metrics` once it shows `line` (counters move after the outbox commit).
+async fn metrics_showing(s: &Server, line: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let metrics = s.metrics_text().await;
+        if metrics.contains(line) {
+            return metrics;
+        }
+        assert!(started.elapsed() < DELIVERED_WITHIN, "no {line}: {metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,11 +429,8 @@ async fn a_dead_receiver_gets_eight_attempts_then_the_event_is_kept_as_failed() 
     // No ninth attempt comes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.deliveries().len(), 8);
-    let metrics = s.metrics_text().await;
-    assert!(
-        metrics.contains(r#"certd_webhook_deliveries_total{outcome="failed"} 1"#),
-        "{metrics}"
-    );
+    let metrics =
+        metrics_showing(&s, r#"certd_webhook_deliveries_total{outcome="failed"} 1"#).await;
     assert!(
         metrics.contains("certd_webhook_outbox_backlog 0"),
         "{metrics}"
