@@ -13,12 +13,15 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::api;
-use crate::ca::{CaError, CertificateAuthority, PublicUrls};
+use crate::ca::{CertificateAuthority, PublicUrls};
 use crate::model::{Role, UserStatus};
 use crate::publish::Publisher;
-use crate::service::{AutoApprove, NewUserInput, RequestEvents, Service, create_user};
+use crate::service::{
+    AutoApprove, NewUserInput, RequestEvents, Service, create_user, settle_public_url,
+    stored_public_url, warn_of_look_alike_users,
+};
 use crate::store::audit::ChainReport;
-use crate::store::{PoolSettings, Store};
+use crate::store::{PoolSettings, SQLITE_FILE, Store};
 use crate::webhook::{self, Deliverer, WebhookConfig, WebhookError, WebhookSecret};
 
 #[derive(Debug, Parser)]
@@ -98,21 +101,6 @@ enum AuditCommand {
     Verify(DatabaseArgs),
 }
 
-/// `--public-url` of the commands that use the CA beside a server: it must be
-/// the one the server runs with.
-#[derive(Debug, Args)]
-struct ServedPublicUrl {
-    /// The public base URL `certd serve` runs with: names each CRL shard in
-    /// its issuing distribution point, and goes into certificates that an
-    /// approval issues.
-    #[arg(
-        long,
-        env = "CERTD_PUBLIC_URL",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    public_url: String,
-}
-
 #[derive(Debug, Args)]
 struct DatabaseArgs {
     /// Directory for the embedded database and the CA keys.
@@ -138,9 +126,15 @@ struct ServeArgs {
     #[arg(long, env = "CERTD_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Base URL written into certificates for CRLs, OCSP and the issuer
-    /// certificate [default: http:// and the listen address].
+    /// certificate. Stored on the first start; every later start, every
+    /// other command and every node use the stored one [default: the stored
+    /// URL, or on the first start http:// and the listen address].
     #[arg(long, env = "CERTD_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Move the deployment to a --public-url other than the stored one.
+    /// Certificates issued before keep naming the old URL: keep it answering.
+    #[arg(long, requires = "public_url")]
+    change_public_url: bool,
     /// Request types approved without an administrator, comma-separated.
     #[arg(long, env = "CERTD_AUTO_APPROVE", value_delimiter = ',')]
     auto_approve: Vec<AutoApproveKind>,
@@ -157,6 +151,10 @@ struct ServeArgs {
     /// request. Full lines are also logged at `debug` (`RUST_LOG=certd::access=debug`).
     #[arg(long, env = "CERTD_PUBLICATION_LOG_INTERVAL", default_value_t = 60)]
     publication_log_interval: u64,
+    /// Milliseconds that requests in flight get to finish after SIGTERM or
+    /// Ctrl-C; certd stops accepting connections at once.
+    #[arg(long, env = "CERTD_SHUTDOWN_GRACE_MS", default_value_t = 2000)]
+    shutdown_grace_ms: u64,
     #[command(flatten)]
     webhook: WebhookArgs,
 }
@@ -208,8 +206,6 @@ impl WebhookArgs {
 struct CrlArgs {
     #[command(flatten)]
     database: DatabaseArgs,
-    #[command(flatten)]
-    public_url: ServedPublicUrl,
     /// Directory to write the CRLs to (created if missing).
     #[arg(long)]
     out: PathBuf,
@@ -224,6 +220,8 @@ enum AutoApproveKind {
 
 #[derive(Debug, Args)]
 struct UserAddArgs {
+    #[command(flatten)]
+    remote: everyday::RemoteArgs,
     #[command(flatten)]
     database: DatabaseArgs,
     #[arg(long)]
@@ -265,8 +263,27 @@ pub async fn run(cli: Cli) -> CliResult {
     }
 }
 
-async fn open_store(args: &DatabaseArgs) -> Result<Store, Box<dyn std::error::Error>> {
-    create_private_dir(&args.data)?;
+/// The database of a deployment that `certd serve` made. Never creates a
+/// data directory or a database: a command pointed at the wrong directory
+/// must say so, not start a second CA there.
+async fn open_existing_store(args: &DatabaseArgs) -> Result<Store, String> {
+    if args.database_url.is_none() && !args.data.join(SQLITE_FILE).is_file() {
+        return Err(no_deployment_in(&args.data));
+    }
+    connect(args).await
+}
+
+/// What to say when a command finds no deployment where it was pointed.
+fn no_deployment_in(data: &Path) -> String {
+    format!(
+        "no certd data in {}: give --data (CERTD_DATA) the directory `certd serve` runs with \
+         (and --database-url if it uses PostgreSQL), or --url and --key to work through a \
+         running server",
+        data.display()
+    )
+}
+
+async fn connect(args: &DatabaseArgs) -> Result<Store, String> {
     let url = match &args.database_url {
         Some(url) => url.clone(),
         None => Store::sqlite_url(&args.data),
@@ -275,10 +292,20 @@ async fn open_store(args: &DatabaseArgs) -> Result<Store, Box<dyn std::error::Er
         max_connections: args.db_max_connections.max(1),
         acquire_timeout: std::time::Duration::from_secs(args.db_acquire_timeout),
     };
-    Ok(Store::open(&url, settings).await?)
+    Store::open(&url, settings)
+        .await
+        .map_err(|e| match &args.database_url {
+            // The URL may hold a password: never repeat it.
+            Some(_) => format!("cannot open the database of --database-url (DATABASE_URL): {e}"),
+            None => format!(
+                "cannot open the database {}: {e}: check that this user may read and write {}",
+                args.data.join(SQLITE_FILE).display(),
+                args.data.display()
+            ),
+        })
 }
 
-/// The data directory holds keys: only its owner may enter it.
+/// A directory for keys (and its parents): only its owner may enter it.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
@@ -287,17 +314,68 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
+/// `serve`'s data directory, made if missing.
+fn prepare_data_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!(
+            "{} is not a directory: give --data (CERTD_DATA) a directory for the database and \
+             the CA keys (it is made if missing)",
+            dir.display()
+        ));
+    }
+    create_private_dir(dir).map_err(|e| {
+        format!(
+            "cannot make the data directory {}: {e}: give --data (CERTD_DATA) a directory \
+                 this user may write",
+            dir.display()
+        )
+    })
+}
+
+/// Binds `--listen`, saying what to do when it cannot.
+async fn listen(address: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    use std::io::ErrorKind;
+    tokio::net::TcpListener::bind(address).await.map_err(|e| {
+        let hint = match e.kind() {
+            ErrorKind::AddrInUse => {
+                "another program (another certd?) listens there: stop it, or choose another \
+                 address with --listen (CERTD_LISTEN)"
+            }
+            ErrorKind::PermissionDenied => {
+                "this user may not listen there (ports below 1024 need privileges): choose \
+                 another port with --listen (CERTD_LISTEN)"
+            }
+            ErrorKind::AddrNotAvailable => {
+                "this machine has no such address: use 127.0.0.1, 0.0.0.0 or one of its own \
+                 addresses with --listen (CERTD_LISTEN)"
+            }
+            _ => "choose another address with --listen (CERTD_LISTEN)",
+        };
+        format!("cannot listen on {address}: {e}: {hint}")
+    })
+}
+
 async fn serve(args: ServeArgs) -> CliResult {
     let webhook = args.webhook.config()?;
-    let store = Arc::new(open_store(&args.database).await?);
-    // Bind first: with port 0 the public URL default needs the real port.
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    // Bind first: a port in use must not leave a new data directory behind,
+    // and with port 0 the public URL's default needs the real port.
+    let listener = listen(args.listen).await?;
     let local = listener.local_addr()?;
-    let public_url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
-    let ca = Arc::new(open_ca(&args.database, &public_url)?);
+    prepare_data_dir(&args.database.data)?;
+    let store = Arc::new(connect(&args.database).await?);
+    let public_url = settle_public_url(
+        &store,
+        args.public_url.as_deref(),
+        &format!("http://{local}"),
+        args.change_public_url,
+    )
+    .await?;
+    tracing::info!(%public_url, "certificates and CRLs name this public URL");
+    warn_of_look_alike_users(&store).await?;
+    let ca_dir = args.database.data.join("ca");
+    let ca = CertificateAuthority::open_or_create(&ca_dir, PublicUrls::new(&public_url))
+        .map_err(|e| format!("the CA in {}: {e}", ca_dir.display()))?;
+    let ca = Arc::new(ca);
     let publisher = Publisher::start(Arc::clone(&store), Arc::clone(&ca)).await?;
     let auto_approve = AutoApprove {
         orders: args.auto_approve.contains(&AutoApproveKind::Orders),
@@ -312,10 +390,11 @@ async fn serve(args: ServeArgs) -> CliResult {
     }
     let service = Arc::new(service);
     let mut stdout = std::io::stdout();
-    if let Some(key) = service.create_first_admin().await? {
+    if let Some((admin, key)) = service.create_first_admin().await? {
         writeln!(
             stdout,
-            "Administrator API key (shown once, keep it safe): {key}"
+            "Administrator API key for {} (shown once, keep it safe): {key}",
+            admin.email
         )?;
     }
     writeln!(stdout, "certd listening on http://{local}")?;
@@ -326,18 +405,34 @@ async fn serve(args: ServeArgs) -> CliResult {
     };
     let access_log = api::AccessLog::start(Duration::from_secs(args.publication_log_interval));
     let app = api::router(service, limits, Arc::clone(&access_log));
-    api::serve(listener, app, shutdown_signal()).await?;
+    let grace = Duration::from_millis(args.shutdown_grace_ms);
+    api::serve(listener, app, shutdown_signal(), grace).await?;
     // What was counted since the last summary would be lost otherwise.
     access_log.summarise();
     Ok(())
 }
 
-fn open_ca(database: &DatabaseArgs, public_url: &str) -> Result<CertificateAuthority, CaError> {
-    CertificateAuthority::open_or_create(&database.data.join("ca"), PublicUrls::new(public_url))
+/// The CA beside an existing deployment's database, with its stored public
+/// URL, for the commands other than `serve`; never creates one.
+async fn open_existing_ca(
+    database: &DatabaseArgs,
+    store: &Store,
+) -> Result<CertificateAuthority, String> {
+    let public_url = stored_public_url(store).await.map_err(|e| e.to_string())?;
+    let ca_dir = database.data.join("ca");
+    CertificateAuthority::open_existing(&ca_dir, PublicUrls::new(&public_url))
+        .map_err(|e| format!("the CA in {}: {e}", ca_dir.display()))?
+        .ok_or_else(|| {
+            format!(
+                "no CA in {}: give --data (CERTD_DATA) the directory `certd serve` runs with, \
+                 or --url and --key to work through a running server",
+                ca_dir.display()
+            )
+        })
 }
 
 async fn verify_audit_log(args: DatabaseArgs) -> CliResult {
-    let store = open_store(&args).await?;
+    let store = open_existing_store(&args).await?;
     match store.verify_audit_chain().await? {
         ChainReport::Intact { entries, head } => {
             println!("audit log intact: {entries} entries, head {head}");
@@ -352,8 +447,8 @@ async fn verify_audit_log(args: DatabaseArgs) -> CliResult {
 }
 
 async fn write_crls(args: CrlArgs) -> CliResult {
-    let store = Arc::new(open_store(&args.database).await?);
-    let ca = Arc::new(open_ca(&args.database, &args.public_url.public_url)?);
+    let store = Arc::new(open_existing_store(&args.database).await?);
+    let ca = Arc::new(open_existing_ca(&args.database, &store).await?);
     let started = std::time::Instant::now();
     let bar = everyday::progress(u64::from(crate::ca::CRL_SHARDS), "signing CRLs");
     let publisher = Publisher::build_reporting(store, ca, &|_| bar.inc(1)).await?;
@@ -388,8 +483,8 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Prints only the new key, so that scripts can capture it.
 async fn add_user(args: UserAddArgs) -> CliResult {
-    let store = open_store(&args.database).await?;
     let input = NewUserInput {
         first_name: args.first_name,
         last_name: args.last_name,
@@ -397,7 +492,15 @@ async fn add_user(args: UserAddArgs) -> CliResult {
         role: Role::parse(&args.role).ok_or("unknown role")?,
         view_only: args.view_only,
     };
-    let (_, key) = create_user(&store, &input).await?;
+    let key = match args.remote.remote()? {
+        Some(remote) => remote.add_user(&input).await?,
+        // Needs only the database, not the CA: it works on a node whose
+        // PostgreSQL database is given with --database-url.
+        None => {
+            let store = open_existing_store(&args.database).await?;
+            create_user(&store, &input).await?.1
+        }
+    };
     println!("{key}");
     Ok(())
 }

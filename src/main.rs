@@ -14,11 +14,15 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // PostgreSQL's notices (such as "relation _sqlx_migrations already
+            // exists, skipping" at every start) are not news to an operator.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn")),
         )
         .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, not in log files.
-        .with_ansi(std::io::stderr().is_terminal());
+        // Colour codes only for a person at a terminal who has not asked for
+        // none (https://no-color.org), never in log files.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     match cli.log_format {
         LogFormat::Text => logs.init(),
         // Fields at the top level, so collectors index `status` and `route`.

@@ -55,6 +55,12 @@ impl Role {
             Role::User => 2,
         }
     }
+
+    pub fn from_certcentral_id(id: i64) -> Option<Role> {
+        [Role::Administrator, Role::User]
+            .into_iter()
+            .find(|role| role.certcentral_id() == id)
+    }
 }
 
 string_enum!(UserStatus { Active = "active", Disabled = "disabled" });
@@ -204,6 +210,10 @@ pub struct ApiKey {
     pub view_only: bool,
     pub status: KeyStatus,
     pub created_at: UnixTime,
+    /// Given at creation to tell keys apart.
+    pub name: Option<String>,
+    /// Updated at most once a minute (see `service::users`).
+    pub last_used_at: Option<UnixTime>,
 }
 
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use crate::model::{ReasonRejection, RevocationReason};
 use crate::service::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
 
 /// A certificate id or serial number from a path (or the command line).
-pub fn certificate_ref(text: &str) -> Result<CertificateRef, ApiError> {
+pub(crate) fn certificate_ref(text: &str) -> Result<CertificateRef, ApiError> {
     CertificateRef::parse(text).ok_or_else(|| ApiError::not_found("certificate"))
 }
 

@@ -35,7 +35,11 @@ const CONSOLE_CSS: &str = include_str!("../../console/console.css");
 /// The console's routes; merged into the main router (they need no state).
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/console", get(redirect_to_console))
+        .route("/console", get(|| redirect(StatusCode::PERMANENT_REDIRECT)))
+        // A person who opens the server's address in a browser lands on the console.
+        // Temporary: the root may serve something else one day, and browsers
+        // keep permanent redirects.
+        .route("/", get(|| redirect(StatusCode::TEMPORARY_REDIRECT)))
         .route(
             CONSOLE_PATH,
             get(|| file("text/html; charset=utf-8", INDEX_HTML)),
@@ -50,13 +54,8 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         )
 }
 
-async fn redirect_to_console() -> Response {
-    (
-        StatusCode::PERMANENT_REDIRECT,
-        SECURITY_HEADERS,
-        [(header::LOCATION, CONSOLE_PATH)],
-    )
-        .into_response()
+async fn redirect(status: StatusCode) -> Response {
+    (status, SECURITY_HEADERS, [(header::LOCATION, CONSOLE_PATH)]).into_response()
 }
 
 async fn file(content_type: &'static str, body: &'static str) -> Response {

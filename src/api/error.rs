@@ -43,10 +43,15 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> ApiError {
+        ApiError::not_found_by(what, "id")
+    }
+
+    /// Not found when looked up by something other than the id (an email).
+    pub fn not_found_by(what: &str, by: &str) -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             format!("not_found|{what}"),
-            format!("No {what} with that id exists, or it is not visible to this API key."),
+            format!("No {what} with that {by} exists, or it is not visible to this API key."),
         )
     }
 }
@@ -64,7 +69,7 @@ impl From<ServiceError> for ApiError {
                 "access_denied|missing_permission",
                 message,
             ),
-            ServiceError::NotFound { what } => ApiError::not_found(what),
+            ServiceError::NotFound { what, by } => ApiError::not_found_by(what, by),
             ServiceError::Invalid { code, message } => {
                 ApiError::new(StatusCode::BAD_REQUEST, code, message)
             }

@@ -49,7 +49,7 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
-pub use certificates::{certificate_ref, revocation_reason};
+pub use certificates::revocation_reason;
 pub use error::ApiError;
 pub use limits::RateLimit;
 pub use observe::AccessLog;
@@ -94,7 +94,7 @@ pub fn router(service: Arc<Service>, limits: Limits, access_log: Arc<AccessLog>)
         .route("/request", get(requests::list_requests))
         .route("/request/{id}", get(requests::request_details))
         .route("/request/{id}/status", put(requests::set_request_status))
-        .route("/user", get(users::list_users))
+        .route("/user", get(users::list_users).post(users::add_user))
         .route("/user/{id}", get(users::user_details))
         .route("/user/{id}/status", put(users::set_user_status))
         .route("/key", get(users::list_keys))

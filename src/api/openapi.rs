@@ -55,6 +55,7 @@ const API_KEY_SCHEME: &str = "api_key";
         requests::request_details,
         requests::set_request_status,
         users::list_users,
+        users::add_user,
         users::user_details,
         users::set_user_status,
         users::list_keys,

@@ -16,14 +16,16 @@ use tokio::net::TcpListener;
 
 /// Longest time a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long open connections get to finish after a shutdown signal.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Accepts connections until `shutdown` completes, then drains them.
+/// Accepts connections until `shutdown` completes, then stops accepting at
+/// once and gives the requests in flight up to `grace` to finish. Idle
+/// keep-alive connections close at once; a client still sending its request
+/// (or a slow handler) is cut off when the grace runs out, so a stop never
+/// waits on a client.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,
+    grace: Duration,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -59,11 +61,14 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("connections still open after the drain timeout");
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "connections still open when the shutdown grace ran out; closing them"
+        );
     }
     Ok(())
 }

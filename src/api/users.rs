@@ -11,11 +11,11 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Auth, JsonBody, ListQuery, path_id};
 use super::wire::{
-    ErrorList, KeyBody, KeyCreated, KeyDetails, KeyList, ListPage, StatusBody, UserDetails,
-    UserList, VIEW_ONLY_ROLE_ID,
+    ErrorList, KeyBody, KeyCreated, KeyDetails, KeyList, ListPage, NewUserBody, StatusBody,
+    UserCreated, UserDetails, UserList, VIEW_ONLY_ROLE_ID,
 };
-use crate::model::{KeyStatus, UserStatus};
-use crate::service::UserRef;
+use crate::model::{KeyStatus, Role, UserStatus};
+use crate::service::{NewUserInput, UserRef};
 
 #[utoipa::path(
     get,
@@ -53,6 +53,50 @@ pub async fn list_users(
             offset: list.page.offset,
         },
     }))
+}
+
+/// CertCentral's *Create user*: 201 `{"id", "api_key"}`, the user's first
+/// API key shown this once (as `certd user add` prints it).
+#[utoipa::path(
+    post,
+    path = "/services/v2/user",
+    tag = "users",
+    request_body = NewUserBody,
+    responses(
+        (status = 201, description = "The new user's id and first key; `api_key` is shown this once", body = UserCreated),
+        (status = 400, description = "`invalid_email|email`, `invalid_role|access_roles`, an unsupported `restricted_to_role_id`, or a malformed body", body = ErrorList),
+        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 409, description = "`duplicate_user|email`: a user has this address, in any case. Nothing changed", body = ErrorList),
+    )
+)]
+pub async fn add_user(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(body): JsonBody<NewUserBody>,
+) -> Result<(StatusCode, Json<UserCreated>), ApiError> {
+    let role = match body.access_roles.as_slice() {
+        [one] => Role::from_certcentral_id(one.id),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_role|access_roles",
+            "access_roles must hold one role: [{\"id\": 1}] administrator or [{\"id\": 2}] user.",
+        )
+    })?;
+    let input = NewUserInput {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        email: body.email,
+        role,
+        view_only: view_only(body.restricted_to_role_id)?,
+    };
+    let (user, api_key) = state.service.add_user(auth.ctx(), &input).await?;
+    let created = UserCreated {
+        id: user.id,
+        api_key,
+    };
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 #[utoipa::path(
@@ -166,28 +210,31 @@ pub async fn create_key(
     JsonBody(body): JsonBody<KeyBody>,
 ) -> Result<(StatusCode, Json<KeyCreated>), ApiError> {
     let owner = UserRef::Id(path_id(&user_id, "user")?);
-    let view_only = match body.restricted_to_role_id {
-        None | Some(0) => false,
-        Some(VIEW_ONLY_ROLE_ID) => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_restriction|restricted_to_role_id",
-                format!(
-                    "restricted_to_role_id {other} is not supported; use 0 (none) or \
-                     {VIEW_ONLY_ROLE_ID} (view only)."
-                ),
-            ));
-        }
-    };
+    let view_only = view_only(body.restricted_to_role_id)?;
     let (view, api_key) = state
         .service
-        .create_api_key(auth.ctx(), &owner, view_only)
+        .create_api_key(auth.ctx(), &owner, view_only, body.name.as_deref())
         .await?;
     let created = KeyCreated {
         id: view.key.id,
         api_key,
     };
     Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// A key's `restricted_to_role_id`: none (0 or absent) or view only.
+fn view_only(restricted_to_role_id: Option<i64>) -> Result<bool, ApiError> {
+    match restricted_to_role_id {
+        None | Some(0) => Ok(false),
+        Some(VIEW_ONLY_ROLE_ID) => Ok(true),
+        Some(other) => Err(ApiError::bad_request(
+            "invalid_restriction|restricted_to_role_id",
+            format!(
+                "restricted_to_role_id {other} is not supported; use 0 (none) or \
+                 {VIEW_ONLY_ROLE_ID} (view only)."
+            ),
+        )),
+    }
 }
 
 /// CertCentral's *Update key status*, `{"status": "revoked"}`; 204. A

@@ -546,12 +546,42 @@ pub struct AuditLog {
 /// CertCentral's API key restriction "view only".
 pub const VIEW_ONLY_ROLE_ID: i64 = 102;
 
-/// CertCentral's `name` is accepted and not kept: certd keys have no names.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct KeyBody {
     /// 0 or absent: no restriction; 102: view only.
     #[serde(default)]
     pub restricted_to_role_id: Option<i64>,
+    /// A name to tell keys apart (at most 100 characters).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// CertCentral's *Create user* body, with the new user's first API key.
+/// CertCentral's other fields (`username`, `container`, `job_title`, ...)
+/// are accepted and not kept: the email address is the username.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewUserBody {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    /// One role: `[{"id": 1}]` administrator or `[{"id": 2}]` user.
+    pub access_roles: Vec<AccessRoleRef>,
+    /// The first key's restriction: 0 or absent none, 102 view only.
+    #[serde(default)]
+    pub restricted_to_role_id: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AccessRoleRef {
+    pub id: i64,
+}
+
+/// 201 to *Create user*: CertCentral's `id`, and the user's first API key,
+/// shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserCreated {
+    pub id: i64,
+    pub api_key: String,
 }
 
 /// The body of the status endpoints of keys and users.
@@ -581,6 +611,10 @@ pub struct KeyDetails {
     pub status: &'static str,
     #[schema(format = DateTime)]
     pub date_created: String,
+    /// `null` when never used; updated at most once a minute.
+    #[schema(format = DateTime)]
+    pub last_used_date: Option<String>,
+    pub name: Option<String>,
     /// 0: no restriction; 102: view only.
     pub restricted_to_role_id: i64,
 }
@@ -592,6 +626,8 @@ impl From<&KeyView> for KeyDetails {
             user: (&view.owner).into(),
             status: view.key.status.as_str(),
             date_created: date_time(view.key.created_at),
+            last_used_date: view.key.last_used_at.map(date_time),
+            name: view.key.name.clone(),
             restricted_to_role_id: if view.key.view_only {
                 VIEW_ONLY_ROLE_ID
             } else {

@@ -10,15 +10,14 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{DatabaseArgs, open_store};
-use crate::api::wire::{KeyCreated, KeyDetails, RequestDetails, RequestObject};
-use crate::api::{ApiError, certificate_ref, revocation_reason};
-use crate::ca::{CertificateAuthority, PublicUrls};
+use super::{DatabaseArgs, open_existing_ca, open_existing_store};
+use crate::api::wire::{KeyCreated, KeyDetails, RequestDetails, RequestObject, VIEW_ONLY_ROLE_ID};
+use crate::api::{ApiError, revocation_reason};
 use crate::model::{Page, RequestStatus, RequestType, UserStatus};
 use crate::publish::Publisher;
 use crate::service::{
-    AutoApprove, Caller, CertificateRef, Context, Decision, RequestFilter, RequestSort,
-    RevokeInput, RevokeOutcome, RevokeTarget, Service, ServiceError, UserRef,
+    AutoApprove, Caller, CertificateRef, Context, Decision, NewUserInput, RequestFilter,
+    RequestSort, RevokeInput, RevokeOutcome, RevokeTarget, Service, ServiceError, UserRef,
 };
 
 /// The most items one list call returns (the API's cap).
@@ -35,6 +34,9 @@ pub enum CliError {
     UnexpectedAnswer { status: StatusCode, body: String },
     #[error("{0}")]
     Setup(String),
+    /// An argument (or a line of a file) that no call could take.
+    #[error("{0}")]
+    InvalidArgument(String),
     #[error("{failed} of the file's certificates could not be revoked")]
     PartlyFailed { failed: usize },
 }
@@ -56,6 +58,7 @@ impl CliError {
             CliError::Unreachable(_) => "cli_error|unreachable",
             CliError::UnexpectedAnswer { .. } => "cli_error|unexpected_answer",
             CliError::Setup(_) | CliError::PartlyFailed { .. } => "cli_error|local",
+            CliError::InvalidArgument(_) => "cli_error|invalid_argument",
         }
     }
 }
@@ -149,6 +152,13 @@ impl Backend {
         comment: Option<&str>,
         skip_approval: bool,
     ) -> CliResult<Revoked> {
+        // Checked before either mode: a line of a file may hold anything,
+        // and only an id or a serial may go into an API path.
+        let reference = CertificateRef::parse(certificate).ok_or_else(|| {
+            CliError::InvalidArgument(format!(
+                "{certificate:?} is not a certificate id or serial number (hex)"
+            ))
+        })?;
         match self {
             Backend::Remote(remote) => {
                 let body = json!({
@@ -156,9 +166,7 @@ impl Backend {
                     "comments": comment,
                     "skip_approval": skip_approval,
                 });
-                // Checked here as the server would: a line of a file may hold
-                // anything, and only an id or a serial may go into the path.
-                let path = match certificate_ref(certificate)? {
+                let path = match reference {
                     CertificateRef::Id(id) => format!("/certificate/{id}/revoke"),
                     CertificateRef::Serial(serial) => format!("/certificate/{serial}/revoke"),
                 };
@@ -173,7 +181,7 @@ impl Backend {
                     comments: comment.map(str::to_owned),
                     skip_approval,
                 };
-                let target = RevokeTarget::Certificate(certificate_ref(certificate)?);
+                let target = RevokeTarget::Certificate(reference);
                 Ok(
                     match local.service.revoke(local.ctx(), target, input).await? {
                         RevokeOutcome::Revoked => Revoked::Now,
@@ -187,11 +195,19 @@ impl Backend {
     }
 
     /// A new key for a user; the answer holds the key in clear.
-    pub async fn create_key(&self, user: &str, view_only: bool) -> CliResult<Value> {
+    pub async fn create_key(
+        &self,
+        user: &str,
+        view_only: bool,
+        name: Option<&str>,
+    ) -> CliResult<Value> {
         match self {
             Backend::Remote(remote) => {
                 let user_id = remote.user_id(user).await?;
-                let body = json!({"restricted_to_role_id": if view_only { 102 } else { 0 }});
+                let body = json!({
+                    "restricted_to_role_id": if view_only { VIEW_ONLY_ROLE_ID } else { 0 },
+                    "name": name,
+                });
                 remote
                     .call(Method::POST, &format!("/key/user/{user_id}"), Some(body))
                     .await?
@@ -200,7 +216,7 @@ impl Backend {
             Backend::Local(local) => {
                 let (view, api_key) = local
                     .service
-                    .create_api_key(local.ctx(), &UserRef::parse(user), view_only)
+                    .create_api_key(local.ctx(), &UserRef::parse(user), view_only, name)
                     .await?;
                 Ok(to_json(&KeyCreated {
                     id: view.key.id,
@@ -346,7 +362,19 @@ impl Remote {
                 None => Err(CliError::UnexpectedAnswer { status, body: text }),
             };
         }
-        Err(refusal(json.as_ref()).unwrap_or(CliError::UnexpectedAnswer { status, body: text }))
+        let refused =
+            refusal(json.as_ref()).unwrap_or(CliError::UnexpectedAnswer { status, body: text });
+        Err(match refused {
+            CliError::Refused { code, message } if status == StatusCode::FORBIDDEN => {
+                CliError::Refused {
+                    code,
+                    message: format!(
+                        "{message} Give an administrator's API key with --key or CERTD_API_KEY."
+                    ),
+                }
+            }
+            other => other,
+        })
     }
 
     /// Every item of a paged list.
@@ -380,6 +408,28 @@ impl Remote {
         }
     }
 
+    /// Adds a user (`POST /user`) and returns their first API key.
+    pub async fn add_user(&self, user: &NewUserInput) -> CliResult<String> {
+        let body = json!({
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "email": user.email,
+            "access_roles": [{"id": user.role.certcentral_id()}],
+            "restricted_to_role_id": if user.view_only { VIEW_ONLY_ROLE_ID } else { 0 },
+        });
+        let created = self
+            .call(Method::POST, "/user", Some(body))
+            .await?
+            .ok_or_else(|| empty_answer("user creation"))?;
+        created["api_key"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CliError::UnexpectedAnswer {
+                status: StatusCode::CREATED,
+                body: "no api_key in the answer to user creation".into(),
+            })
+    }
+
     /// A user's id, from an id or an email address.
     async fn user_id(&self, user: &str) -> CliResult<i64> {
         match UserRef::parse(user) {
@@ -394,7 +444,7 @@ impl Remote {
                         .is_some_and(|e| e.eq_ignore_ascii_case(&email))
                 })
                 .and_then(|u| u["id"].as_i64())
-                .ok_or_else(|| ApiError::not_found("user").into()),
+                .ok_or_else(|| ApiError::not_found_by("user", "email").into()),
         }
     }
 }
@@ -421,28 +471,19 @@ pub struct Local {
 }
 
 impl Local {
-    /// Opens the database and the CA of a server's data directory. `public_url`
-    /// is the server's: it goes into certificates issued by an approval.
-    pub async fn open(
-        database: &DatabaseArgs,
-        public_url: &str,
-        acting_as: Option<&str>,
-    ) -> CliResult<Local> {
-        // The CA first: a wrong --data must not leave a new database behind.
-        let ca_dir = database.data.join("ca");
-        let ca = CertificateAuthority::open_existing(&ca_dir, PublicUrls::new(public_url))
-            .map_err(|e| CliError::Setup(e.to_string()))?
-            .ok_or_else(|| {
-                CliError::Setup(format!(
-                    "no CA in {}: give --data the server's data directory, or use --url and --key",
-                    ca_dir.display()
-                ))
-            })?;
-        let ca = Arc::new(ca);
+    /// Opens the database and the CA of a server's data directory; never
+    /// makes either. Certificates an approval issues name the deployment's
+    /// stored public URL.
+    pub async fn open(database: &DatabaseArgs, acting_as: Option<&str>) -> CliResult<Local> {
         let store = Arc::new(
-            open_store(database)
+            open_existing_store(database)
                 .await
-                .map_err(|e| CliError::Setup(format!("database: {e}")))?,
+                .map_err(CliError::Setup)?,
+        );
+        let ca = Arc::new(
+            open_existing_ca(database, &store)
+                .await
+                .map_err(CliError::Setup)?,
         );
         let publisher = Arc::new(Publisher::detached(Arc::clone(&store), Arc::clone(&ca)));
         let service = Service::new(store, ca, publisher, AutoApprove::default());

@@ -11,14 +11,14 @@ use comfy_table::{Table, presets};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+use super::DatabaseArgs;
 use super::backend::{Backend, CliError, CliResult, Local, Remote, Revoked};
-use super::{DatabaseArgs, ServedPublicUrl};
 use crate::model::{RequestStatus, RequestType, UserStatus};
 use crate::service::Decision;
 
-/// Where a command runs, and how it answers.
+/// A running certd to work through instead of the database.
 #[derive(Debug, Args)]
-pub struct TargetArgs {
+pub struct RemoteArgs {
     /// Base URL of a running certd: the command then uses its HTTP API with
     /// `--key` instead of opening the database.
     #[arg(long, env = "CERTD_URL")]
@@ -26,15 +26,32 @@ pub struct TargetArgs {
     /// An administrator's API key, for `--url`.
     #[arg(long, env = "CERTD_API_KEY", hide_env_values = true)]
     key: Option<String>,
+}
+
+impl RemoteArgs {
+    /// The server's API when `--url` is given, `None` for the database.
+    pub fn remote(&self) -> CliResult<Option<Remote>> {
+        match (&self.url, &self.key) {
+            (Some(url), Some(key)) => Ok(Some(Remote::new(url, key)?)),
+            (Some(_), None) => Err(CliError::Setup(
+                "--url needs --key (or CERTD_API_KEY): an administrator's API key".into(),
+            )),
+            (None, _) => Ok(None),
+        }
+    }
+}
+
+/// Where a command runs, and how it answers.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    remote: RemoteArgs,
     #[command(flatten)]
     database: DatabaseArgs,
     /// Without `--url`: the administrator (email) the audit log records
     /// [default: the first active administrator].
     #[arg(long = "as", env = "CERTD_AS", value_name = "EMAIL")]
     acting_as: Option<String>,
-    // Without `--url` only.
-    #[command(flatten)]
-    public_url: ServedPublicUrl,
     /// Print the API's JSON instead of tables and sentences.
     #[arg(long)]
     json: bool,
@@ -42,18 +59,10 @@ pub struct TargetArgs {
 
 impl TargetArgs {
     async fn backend(&self) -> CliResult<Backend> {
-        match (&self.url, &self.key) {
-            (Some(url), Some(key)) => Ok(Backend::Remote(Remote::new(url, key)?)),
-            (Some(_), None) => Err(CliError::Setup(
-                "--url needs --key (or CERTD_API_KEY): an administrator's API key".into(),
-            )),
-            (None, _) => Ok(Backend::Local(Box::new(
-                Local::open(
-                    &self.database,
-                    &self.public_url.public_url,
-                    self.acting_as.as_deref(),
-                )
-                .await?,
+        match self.remote.remote()? {
+            Some(remote) => Ok(Backend::Remote(remote)),
+            None => Ok(Backend::Local(Box::new(
+                Local::open(&self.database, self.acting_as.as_deref()).await?,
             ))),
         }
     }
@@ -141,6 +150,9 @@ pub enum KeyCommand {
         /// Restrict the key to GET calls.
         #[arg(long)]
         view_only: bool,
+        /// A name to tell the key apart in `certd key list`.
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         target: TargetArgs,
     },
@@ -343,9 +355,14 @@ pub async fn key(command: KeyCommand) -> CliResult<()> {
         KeyCommand::Create {
             user,
             view_only,
+            name,
             target,
         } => {
-            let created = target.backend().await?.create_key(&user, view_only).await?;
+            let created = target
+                .backend()
+                .await?
+                .create_key(&user, view_only, name.as_deref())
+                .await?;
             // Like `user add`: only the key, so that scripts can capture it.
             let key_only = text(&created["api_key"]);
             report(target.json, created, key_only);
@@ -365,8 +382,16 @@ pub async fn key(command: KeyCommand) -> CliResult<()> {
             if target.json {
                 print_json(&json!({ "keys": keys }));
             } else {
-                let mut table =
-                    new_table(["ID", "USER", "EMAIL", "STATUS", "VIEW ONLY", "CREATED"]);
+                let mut table = new_table([
+                    "ID",
+                    "NAME",
+                    "USER",
+                    "EMAIL",
+                    "STATUS",
+                    "VIEW ONLY",
+                    "CREATED",
+                    "LAST USED",
+                ]);
                 for k in &keys {
                     let view_only = if k["restricted_to_role_id"].as_i64() == Some(102) {
                         "yes"
@@ -375,11 +400,13 @@ pub async fn key(command: KeyCommand) -> CliResult<()> {
                     };
                     table.add_row([
                         text(&k["id"]),
+                        text(&k["name"]),
                         text(&k["user"]["id"]),
                         text(&k["user"]["email"]),
                         text(&k["status"]),
                         view_only.to_string(),
                         text(&k["date_created"]),
+                        text(&k["last_used_date"]),
                     ]);
                 }
                 println!("{table}");

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::users::{hash_api_key, new_api_key};
+use super::users::{hash_api_key, key_name, new_api_key};
 use super::{Caller, Context, Service, ServiceError, ServiceResult, audit};
 use crate::model::{ApiKey, KeyStatus, User, UserStatus, now};
 use crate::store::Conn;
@@ -95,8 +95,10 @@ impl Service {
         ctx: Context<'_>,
         user: &UserRef,
         view_only: bool,
+        name: Option<&str>,
     ) -> ServiceResult<(KeyView, String)> {
         ctx.require_admin("create API keys")?;
+        let name = key_name(name)?;
         let mut tx = self.store.write().await?;
         let owner = existing_user(&mut tx, user).await?;
         if owner.status != UserStatus::Active {
@@ -115,6 +117,7 @@ impl Service {
             owner.id,
             &hash_api_key(&secret),
             view_only,
+            name.as_deref(),
             created_at,
         )
         .await?;
@@ -123,7 +126,7 @@ impl Service {
             Some(ctx),
             "key_created",
             ("api_key", key_id),
-            json!({"user_id": owner.id, "view_only": view_only}),
+            json!({"user_id": owner.id, "view_only": view_only, "name": name}),
         )?;
         tx.commit().await?;
         let key = ApiKey {
@@ -132,6 +135,8 @@ impl Service {
             view_only,
             status: KeyStatus::Active,
             created_at,
+            name,
+            last_used_at: None,
         };
         Ok((KeyView { key, owner }, secret))
     }
@@ -236,9 +241,13 @@ async fn find_user(conn: &mut Conn, user: &UserRef) -> ServiceResult<Option<User
 }
 
 async fn existing_user(conn: &mut Conn, user: &UserRef) -> ServiceResult<User> {
+    let by = match user {
+        UserRef::Id(_) => "id",
+        UserRef::Email(_) => "email",
+    };
     find_user(conn, user)
         .await?
-        .ok_or_else(|| ServiceError::not_found("user"))
+        .ok_or(ServiceError::NotFound { what: "user", by })
 }
 
 fn missing_permission(action: &str) -> ServiceError {

@@ -4,6 +4,7 @@
 mod access;
 mod accounts;
 mod audit;
+mod deployment;
 mod events;
 mod names;
 mod orders;
@@ -13,11 +14,12 @@ mod users;
 
 pub use access::{Caller, Context};
 pub use accounts::{KeyView, UserRef};
+pub use deployment::{SettingsError, settle_public_url, stored_public_url};
 pub use events::{RenderRequest, RequestEvents};
 pub use orders::{MAX_COMMENT_CHARS, OrderPlacement, ReissueInput};
 pub use requests::{Decision, RequestView};
 pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
-pub use users::{NewUserInput, create_user};
+pub use users::{NewUserInput, create_user, warn_of_look_alike_users};
 
 pub use crate::store::orders::OrderFilter;
 pub use crate::store::requests::{RequestFilter, RequestSort};
@@ -109,9 +111,13 @@ pub enum ServiceError {
     InvalidKey,
     #[error("{0}")]
     MissingPermission(String),
-    /// `what` names the kind of object (`certificate`, `order`, `request`).
-    #[error("{what} not found")]
-    NotFound { what: &'static str },
+    /// `what` names the kind of object (`certificate`, `order`, `request`),
+    /// `by` what it was looked up by (`id`, `email`).
+    #[error("{what} not found by {by}")]
+    NotFound {
+        what: &'static str,
+        by: &'static str,
+    },
     /// Invalid input; `code` is the contract's `family|detail` code.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
@@ -141,7 +147,7 @@ impl ServiceError {
     }
 
     fn not_found(what: &'static str) -> Self {
-        ServiceError::NotFound { what }
+        ServiceError::NotFound { what, by: "id" }
     }
 }
 

@@ -345,7 +345,7 @@ impl Service {
         )
         .await?
         {
-            return Err(not_pending(request.id));
+            return Err(not_pending(request.id, None));
         }
         if request.kind == RequestType::Reissue {
             set_order_and_current_certificate(
@@ -370,13 +370,19 @@ impl Service {
     }
 }
 
-pub(super) fn not_pending(request_id: i64) -> ServiceError {
-    ServiceError::conflict(
-        "request_not_pending|request_already_processed",
-        format!(
+/// `status`: the state the request was found in, when it was read in the
+/// same transaction (`None`: it changed under a racing decision).
+pub(super) fn not_pending(request_id: i64, status: Option<RequestStatus>) -> ServiceError {
+    let message = match status {
+        Some(status) => format!(
+            "Request {request_id} is {} already; only a pending request can be decided.",
+            status.as_str()
+        ),
+        None => format!(
             "Request {request_id} is no longer pending; it was approved, rejected or canceled already."
         ),
-    )
+    };
+    ServiceError::conflict("request_not_pending|request_already_processed", message)
 }
 
 /// A request record made by `ctx`: `approved` right away when `skipped` is

@@ -96,18 +96,20 @@ impl Service {
             Decision::Approve => (RequestStatus::Approved, "request_approved"),
             Decision::Reject => (RequestStatus::Rejected, "request_rejected"),
         };
-        if request.status != RequestStatus::Pending
-            || !requests::close(
-                &mut tx,
-                request.id,
-                status,
-                Some(ctx.user_id()),
-                processor_comment,
-                now(),
-            )
-            .await?
+        if request.status != RequestStatus::Pending {
+            return Err(not_pending(request.id, Some(request.status)));
+        }
+        if !requests::close(
+            &mut tx,
+            request.id,
+            status,
+            Some(ctx.user_id()),
+            processor_comment,
+            now(),
+        )
+        .await?
         {
-            return Err(not_pending(request.id));
+            return Err(not_pending(request.id, None));
         }
         audit::record(
             &mut tx,

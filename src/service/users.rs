@@ -11,10 +11,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Caller, Service, ServiceError, ServiceResult, audit};
+use super::{Caller, Context, Service, ServiceError, ServiceResult, audit};
 use crate::model::{Role, User, UserStatus, now};
-use crate::store::Store;
 use crate::store::users::{self, NewUser};
+use crate::store::{Store, StoreError};
 
 pub struct NewUserInput {
     pub first_name: String,
@@ -22,6 +22,25 @@ pub struct NewUserInput {
     pub email: String,
     pub role: Role,
     pub view_only: bool,
+}
+
+/// How stale a key's `last_used_at` may be: recording every use would make
+/// every API call, reads included, a database write.
+const KEY_USE_RESOLUTION_SECONDS: i64 = 60;
+
+/// The longest name a key may have.
+const MAX_KEY_NAME_CHARS: usize = 100;
+
+/// A key's optional name, trimmed; empty is no name.
+pub(super) fn key_name(name: Option<&str>) -> ServiceResult<Option<String>> {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    match name {
+        Some(name) if name.chars().count() > MAX_KEY_NAME_CHARS => Err(ServiceError::invalid(
+            "invalid_name|key_name",
+            format!("A key's name has at most {MAX_KEY_NAME_CHARS} characters."),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
 }
 
 pub(super) fn new_api_key() -> String {
@@ -48,15 +67,37 @@ impl Service {
         if !matches || owner.user.status != UserStatus::Active {
             return Err(ServiceError::InvalidKey);
         }
+        self.note_key_use(owner.key_id, owner.last_used_at);
         Ok(Caller {
             user: owner.user,
             view_only: owner.view_only,
         })
     }
 
-    /// On first start: creates the first administrator and returns its key;
-    /// `None` when users exist already.
-    pub async fn create_first_admin(&self) -> ServiceResult<Option<String>> {
+    /// Records that a key was used, at most once a minute, off the
+    /// request's path: a failure to record it must not fail the call.
+    fn note_key_use(&self, key_id: i64, last_used_at: Option<i64>) {
+        let now = now();
+        let stale_before = now - KEY_USE_RESOLUTION_SECONDS;
+        if last_used_at.is_some_and(|t| t >= stale_before) {
+            return;
+        }
+        let store = std::sync::Arc::clone(&self.store);
+        tokio::spawn(async move {
+            let touched = async {
+                let mut tx = store.write().await?;
+                users::touch_key(&mut tx, key_id, now, stale_before).await?;
+                tx.commit().await
+            };
+            if let Err(error) = touched.await {
+                tracing::debug!(%error, key_id, "could not record a key's last use");
+            }
+        });
+    }
+
+    /// On first start: creates the first administrator and returns it with
+    /// its key; `None` when users exist already.
+    pub async fn create_first_admin(&self) -> ServiceResult<Option<(User, String)>> {
         let mut tx = self.store.write().await?;
         if users::count(&mut tx).await? > 0 {
             return Ok(None);
@@ -68,9 +109,22 @@ impl Service {
             role: Role::Administrator,
             view_only: false,
         };
-        let (_, key) = insert_user_with_key(&mut tx, &input).await?;
+        let created = insert_user_with_key(&mut tx, None, &input).await?;
         tx.commit().await?;
-        Ok(Some(key))
+        Ok(Some(created))
+    }
+
+    /// An administrator adds a user with one API key (`POST /user`).
+    pub async fn add_user(
+        &self,
+        ctx: Context<'_>,
+        input: &NewUserInput,
+    ) -> ServiceResult<(User, String)> {
+        ctx.require_admin("add users")?;
+        let mut tx = self.store.write().await?;
+        let created = insert_user_with_key(&mut tx, Some(ctx), input).await?;
+        tx.commit().await?;
+        Ok(created)
     }
 }
 
@@ -79,27 +133,50 @@ impl Service {
 /// running server.
 pub async fn create_user(store: &Store, input: &NewUserInput) -> ServiceResult<(User, String)> {
     let mut tx = store.write().await?;
-    let created = insert_user_with_key(&mut tx, input).await?;
+    let created = insert_user_with_key(&mut tx, None, input).await?;
     tx.commit().await?;
     Ok(created)
 }
 
+/// Logs every user whose address an older user has in another case: made
+/// before addresses were compared without case, they still work, but an
+/// administrator should disable the ones that should not exist.
+pub async fn warn_of_look_alike_users(store: &Store) -> ServiceResult<()> {
+    let mut conn = store.read_bulk().await?;
+    for (user_id, email) in users::look_alikes(&mut conn).await? {
+        tracing::warn!(
+            user_id,
+            %email,
+            "another, older user has this email address in another case; disable the one \
+             that should not exist (certd user disable ID)"
+        );
+    }
+    Ok(())
+}
+
 async fn insert_user_with_key(
     conn: &mut Conn,
+    ctx: Option<Context<'_>>,
     input: &NewUserInput,
 ) -> ServiceResult<(User, String)> {
     let email = input.email.trim();
-    if !email.contains('@') || email.len() > 254 {
+    // RFC 5321 caps a path at 256 octets, two of them the angle brackets.
+    if email.len() > 254 || !email_address::EmailAddress::is_valid(email) {
         return Err(ServiceError::invalid(
             "invalid_email|email",
             format!("{email:?} is not an email address."),
         ));
     }
-    if users::find_by_email(conn, email).await?.is_some() {
-        return Err(ServiceError::conflict(
+    let duplicate = || {
+        ServiceError::conflict(
             "duplicate_user|email",
-            format!("A user with email {email} exists already."),
-        ));
+            format!(
+                "A user with email {email} exists already (addresses are compared without case)."
+            ),
+        )
+    };
+    if users::find_by_email(conn, email).await?.is_some() {
+        return Err(duplicate());
     }
     let created_at = now();
     let new_user = NewUser {
@@ -108,19 +185,24 @@ async fn insert_user_with_key(
         email,
         role: input.role,
     };
-    let user_id = users::insert(conn, &new_user, created_at).await?;
+    // Another process (a second node, `certd user add`) may have added it since.
+    let user_id = match users::insert(conn, &new_user, created_at).await {
+        Err(StoreError::Conflict(_)) => return Err(duplicate()),
+        other => other?,
+    };
     let key = new_api_key();
     users::insert_key(
         conn,
         user_id,
         &hash_api_key(&key),
         input.view_only,
+        None,
         created_at,
     )
     .await?;
     audit::record(
         conn,
-        None,
+        ctx,
         "user_created",
         ("user", user_id),
         json!({"email": email, "role": input.role.as_str(), "view_only": input.view_only}),

@@ -12,6 +12,7 @@ mod group_commit;
 pub mod orders;
 pub mod outbox;
 pub mod requests;
+pub mod settings;
 mod sqlite;
 pub mod users;
 mod wal_sync;

@@ -44,12 +44,13 @@ pub async fn insert(conn: &mut Conn, user: &NewUser<'_>, now: UnixTime) -> Store
     let id = conn
         .scalar_one(
             sqlx::query_scalar(
-                "INSERT INTO users (first_name, last_name, email, role, status, created_at) \
-         VALUES ($1, $2, $3, $4, 'active', $5) RETURNING id",
+                "INSERT INTO users (first_name, last_name, email, email_key, role, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'active', $6) RETURNING id",
             )
             .bind(user.first_name)
             .bind(user.last_name)
             .bind(user.email)
+            .bind(email_key(user.email))
             .bind(user.role.as_str())
             .bind(now),
         )
@@ -62,18 +63,20 @@ pub async fn insert_key(
     user_id: i64,
     key_hash: &str,
     view_only: bool,
+    name: Option<&str>,
     now: UnixTime,
 ) -> StoreResult<i64> {
     let id = conn
         .scalar_one(
             sqlx::query_scalar(
-                "INSERT INTO api_keys (user_id, key_hash, view_only, status, created_at) \
-         VALUES ($1, $2, $3, 'active', $4) RETURNING id",
+                "INSERT INTO api_keys (user_id, key_hash, view_only, status, created_at, name) \
+         VALUES ($1, $2, $3, 'active', $4, $5) RETURNING id",
             )
             .bind(user_id)
             .bind(key_hash)
             .bind(bool_to_int(view_only))
-            .bind(now),
+            .bind(now)
+            .bind(name),
         )
         .await?;
     Ok(id)
@@ -95,8 +98,10 @@ pub async fn count(conn: &mut Conn) -> StoreResult<i64> {
 /// The owner of an active API key.
 pub struct KeyOwner {
     pub user: User,
+    pub key_id: i64,
     pub view_only: bool,
     pub key_hash: String,
+    pub last_used_at: Option<i64>,
 }
 
 pub async fn find_by_key_hash(conn: &mut Conn, key_hash: &str) -> StoreResult<Option<KeyOwner>> {
@@ -104,11 +109,14 @@ pub async fn find_by_key_hash(conn: &mut Conn, key_hash: &str) -> StoreResult<Op
     struct Row {
         #[sqlx(flatten)]
         user: UserRow,
+        key_id: i64,
         view_only: i64,
         key_hash: String,
+        last_used_at: Option<i64>,
     }
     let sql = format!(
-        "SELECT {USER_COLUMNS}, k.view_only, k.key_hash FROM api_keys k JOIN users u ON u.id = k.user_id \
+        "SELECT {USER_COLUMNS}, k.id AS key_id, k.view_only, k.key_hash, k.last_used_at \
+         FROM api_keys k JOIN users u ON u.id = k.user_id \
          WHERE k.key_hash = $1 AND k.status = 'active'"
     );
     let row: Option<Row> = conn
@@ -117,19 +125,99 @@ pub async fn find_by_key_hash(conn: &mut Conn, key_hash: &str) -> StoreResult<Op
     row.map(|row| {
         Ok(KeyOwner {
             user: row.user.into_user()?,
+            key_id: row.key_id,
             view_only: row.view_only != 0,
             key_hash: row.key_hash,
+            last_used_at: row.last_used_at,
         })
     })
     .transpose()
 }
 
+/// The user with this address, whatever its case.
 pub async fn find_by_email(conn: &mut Conn, email: &str) -> StoreResult<Option<User>> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1");
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email_key = $1");
     let row: Option<UserRow> = conn
-        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(email))
+        .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(email_key(email)))
         .await?;
     row.map(UserRow::into_user).transpose()
+}
+
+/// What makes two addresses the same user: `email_key` is unique. The
+/// migration gave users who already differed only in case a key with a
+/// space in it, which no address has (see [`look_alikes`]).
+fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Users made before addresses were compared without case whose address
+/// another, older user has in another case: `(id, email)`.
+pub async fn look_alikes(conn: &mut Conn) -> StoreResult<Vec<(i64, String)>> {
+    conn.fetch_all(sqlx::query_as(LOOK_ALIKES)).await
+}
+
+/// The migration's mark: see `migrations/*/0007_*.sql`.
+const LOOK_ALIKES: &str =
+    "SELECT id, email FROM users WHERE email_key LIKE '% look-alike %' ORDER BY id";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The migration on a database that already holds users differing only
+    /// in case: all stay, the younger ones are marked and reported.
+    #[test]
+    fn the_email_key_migration_keeps_and_reports_look_alikes() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        for migration in [
+            include_str!("../../migrations/sqlite/0001_init.sql"),
+            include_str!("../../migrations/sqlite/0002_publication.sql"),
+            include_str!("../../migrations/sqlite/0003_audit_chain.sql"),
+            include_str!("../../migrations/sqlite/0004_crl_covering_index.sql"),
+            include_str!("../../migrations/sqlite/0005_webhook_outbox.sql"),
+            include_str!("../../migrations/sqlite/0006_requests_by_requester_status.sql"),
+        ] {
+            db.execute_batch(migration).unwrap();
+        }
+        for email in [
+            "ana@example.com",
+            "bo@example.com",
+            "ANA@example.com",
+            "Ana@Example.com",
+        ] {
+            db.execute(
+                "INSERT INTO users (first_name, last_name, email, role, status, created_at) \
+                 VALUES ('A', 'B', ?1, 'user', 'active', 0)",
+                [email],
+            )
+            .unwrap();
+        }
+        db.execute_batch(include_str!(
+            "../../migrations/sqlite/0007_settings_email_keys_key_names.sql"
+        ))
+        .unwrap();
+        let key = |id: i64| -> String {
+            db.query_row("SELECT email_key FROM users WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(key(1), "ana@example.com");
+        assert_eq!(key(2), email_key("bo@example.com"));
+        let mut found = db.prepare(LOOK_ALIKES).unwrap();
+        let reported: Vec<(i64, String)> = found
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            reported,
+            [
+                (3, "ANA@example.com".to_string()),
+                (4, "Ana@Example.com".to_string())
+            ]
+        );
+    }
 }
 
 pub async fn list(conn: &mut Conn) -> StoreResult<Vec<User>> {
@@ -181,6 +269,8 @@ struct KeyRow {
     view_only: i64,
     status: String,
     created_at: i64,
+    name: Option<String>,
+    last_used_at: Option<i64>,
 }
 
 impl KeyRow {
@@ -191,12 +281,29 @@ impl KeyRow {
             view_only: self.view_only != 0,
             status: parse_stored(&self.status, KeyStatus::parse)?,
             created_at: self.created_at,
+            name: self.name,
+            last_used_at: self.last_used_at,
         })
     }
 }
 
 /// Never the hash: nothing that lists keys needs it.
-const KEY_COLUMNS: &str = "id, user_id, view_only, status, created_at";
+const KEY_COLUMNS: &str = "id, user_id, view_only, status, created_at, name, last_used_at";
+
+/// Records a use of a key, unless one since `stale_before` is recorded.
+pub async fn touch_key(conn: &mut Conn, id: i64, now: i64, stale_before: i64) -> StoreResult<()> {
+    conn.execute(
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1 \
+             WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(stale_before),
+    )
+    .await?;
+    Ok(())
+}
 
 pub async fn find_key(conn: &mut Conn, id: i64) -> StoreResult<Option<ApiKey>> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");

@@ -104,12 +104,15 @@ fn restore_target() -> (tempfile::TempDir, PathBuf) {
     (dir, data)
 }
 
-/// Every serial number in the server's 64 CRL shards (uppercase hex).
+/// Every serial number in the server's 64 CRL shards (uppercase hex), as
+/// this server serves them: a restored server's CRLs name the deployment's
+/// public URL, which is the original server's.
 async fn crl_serials(s: &Server) -> HashSet<String> {
     let index = s.send(reqwest::Client::new().get(s.url("/crl/"))).await;
     let mut serials = HashSet::new();
     for crl in index.ok(200).json["crls"].as_array().unwrap() {
-        let der = reqwest::get(crl["url"].as_str().unwrap())
+        let url = crl["url"].as_str().unwrap();
+        let der = reqwest::get(s.url(&url[url.find("/crl/").unwrap()..]))
             .await
             .unwrap()
             .bytes()

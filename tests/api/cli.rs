@@ -67,8 +67,7 @@ fn certd(s: &Server, mode: Mode, key: &str, args: &[&str]) -> Run {
             command
                 .arg("--data")
                 .arg(s.data_dir())
-                .args(s.database_args())
-                .args(["--public-url", &s.base]);
+                .args(s.database_args());
         }
     }
     // The outer environment must not choose the mode or the database.
@@ -302,12 +301,16 @@ async fn bulk_revoke_goes_on_after_a_bad_line_and_fails_at_the_end() {
     assert_eq!(answer["results"][0]["result"], "requested");
     assert_eq!(answer["results"][0]["line"], 1);
     assert_eq!(answer["results"][1]["result"], "failed");
+    // A line that is neither an id nor a serial says so, not "no such id".
     assert_eq!(
         answer["results"][1]["error"]["code"],
-        "not_found|certificate"
+        "cli_error|invalid_argument"
     );
     let message = answer["results"][1]["error"]["message"].as_str().unwrap();
-    assert!(message.starts_with("No certificate"), "{message}");
+    assert!(
+        message.contains("is not a certificate id or serial number"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -483,7 +486,7 @@ async fn errors_are_clear_exit_non_zero_and_change_nothing() {
     certd(&s, Mode::Local, "", &["request", "list", "--as", &email])
         .fails_with("is not an active administrator");
 
-    // Locally, a directory without the server's CA is refused and left alone.
+    // Locally, a directory without the server's database is refused and left alone.
     let empty = s.dir.path().join("not-a-data-dir");
     let out = Command::new(BIN)
         .args(["request", "list", "--data"])
@@ -492,8 +495,9 @@ async fn errors_are_clear_exit_non_zero_and_change_nothing() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no CA in"));
-    assert!(!empty.join("certd.db").exists(), "no database was created");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("no certd data in"), "{said}");
+    assert!(!empty.exists(), "no data directory was made");
 
     // --url without --key says what is missing.
     let out = Command::new(BIN)
@@ -545,17 +549,20 @@ async fn local_revocation_reaches_the_running_servers_ocsp_and_crl() {
     assert!(in_crl < Duration::from_secs(5), "CRL after {in_crl:?}");
 }
 
+/// Without options but the data directory: the CRLs are the server's own, in
+/// the scope of its certificates (signed for its stored public URL).
 #[tokio::test]
 async fn crl_export_writes_every_shard_without_a_bar_off_a_terminal() {
     let s = Server::start();
     let (_, id) = s.issue_certificate(s.admin()).await;
     s.revoke_now(id, "superseded").await;
+    let (_, valid) = s.issue_certificate(s.admin()).await;
     let out_dir = s.dir.path().join("crls");
     let out = Command::new(BIN)
         .args(["crl", "--data"])
         .arg(s.data_dir())
         .args(s.database_args())
-        .args(["--public-url", &s.base, "--out"])
+        .arg("--out")
         .arg(&out_dir)
         .env("RUST_LOG", "off")
         .output()
@@ -572,4 +579,10 @@ async fn crl_export_writes_every_shard_without_a_bar_off_a_terminal() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("wrote 64 CRLs (1 entries"));
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 64);
+    let revoked = Certificate::download(&s, id).await;
+    let (ok, said) = revoked.verify_with_crl(&out_dir);
+    assert!(!ok && said.contains("certificate revoked"), "{said}");
+    let valid = Certificate::download(&s, valid).await;
+    let (ok, said) = valid.verify_with_crl(&out_dir);
+    assert!(ok, "{said}");
 }

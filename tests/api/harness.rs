@@ -38,11 +38,24 @@ pub struct Server {
     pub admin_key: String,
     /// Whether the latest start printed an administrator key line.
     pub last_start_printed_key: bool,
+    /// The line that printed the administrator's key, if a start printed one.
+    pub key_line: String,
     /// Extra `certd serve` arguments, kept across restarts.
     serve_args: Vec<String>,
+    /// `--listen`: any free port at first, then the one it got, so that a
+    /// restart serves the stored public URL as an operator's restart would.
+    listen: String,
     /// The PostgreSQL database, when the suite runs on PostgreSQL.
     pub postgres: Option<Arc<PgDatabase>>,
     client: reqwest::Client,
+}
+
+/// The harness's HTTP client.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 impl Server {
@@ -70,12 +83,11 @@ impl Server {
             base: String::new(),
             admin_key: String::new(),
             last_start_printed_key: false,
+            key_line: String::new(),
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            listen: "127.0.0.1:0".into(),
             postgres,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client: client(),
         };
         if let Some(other) = shared_data {
             std::os::unix::fs::symlink(other.data_dir(), s.data_dir()).unwrap();
@@ -103,12 +115,11 @@ impl Server {
             base: String::new(),
             admin_key: admin_key.to_string(),
             last_start_printed_key: false,
+            key_line: String::new(),
             serve_args: Vec::new(),
+            listen: "127.0.0.1:0".into(),
             postgres,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client: client(),
         };
         if s.spawn().is_some() {
             s.fail("a server on existing data printed a new administrator key");
@@ -158,7 +169,7 @@ impl Server {
         let mut child = Command::new(BIN)
             .arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(&self.listen)
             .arg("--data")
             .arg(self.data_dir())
             .args(self.database_args())
@@ -190,8 +201,10 @@ impl Server {
                 let k = line.rsplit(": ").next().unwrap().trim().to_string();
                 assert!(!k.is_empty(), "empty key in {line:?}");
                 key = Some(k);
+                self.key_line = line;
             } else if let Some(url) = line.trim().strip_prefix("certd listening on ") {
                 self.base = url.trim().trim_end_matches('/').to_string();
+                self.listen = self.base.trim_start_matches("http://").to_string();
                 break;
             }
         }
@@ -206,9 +219,11 @@ impl Server {
         }
     }
 
-    /// Kill (SIGKILL) and start again on the same data dir (new port).
+    /// Kill (SIGKILL) and start again on the same data dir and port.
     pub fn restart(&mut self) {
         self.kill_child();
+        // Pooled connections led to the killed process on the same port.
+        self.client = client();
         let _ = self.spawn();
     }
 

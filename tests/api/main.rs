@@ -20,6 +20,7 @@ mod logs;
 mod metrics;
 mod nodes;
 mod openapi;
+mod operator;
 mod order_revoke;
 mod orders;
 mod publication;

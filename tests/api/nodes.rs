@@ -285,3 +285,35 @@ async fn unreachable_database_is_503_and_service_recovers() {
         started.elapsed()
     );
 }
+
+/// The public URL belongs to the deployment: a node started without one
+/// names the stored URL in what it issues and in its CRLs, and a node
+/// started with another one is refused.
+#[tokio::test]
+async fn nodes_agree_on_the_stored_public_url() {
+    let db = Arc::new(PgDatabase::create());
+    let a = Server::start_on(
+        Some(Arc::clone(&db)),
+        None,
+        &["--public-url", "http://pki.certd.test"],
+    );
+    let b = Server::start_on(Some(Arc::clone(&db)), Some(&a), &[]);
+    let (_, cert) = b.issue_certificate(b.admin()).await;
+    let urls = crate::operator::urls_in_certificate(&b, cert).await;
+    assert!(urls.contains("URI:http://pki.certd.test/crl/"), "{urls}");
+    assert!(urls.contains("URI:http://pki.certd.test/ocsp"), "{urls}");
+
+    let out = std::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(a.data_dir())
+        .args(a.database_args())
+        .args(["--public-url", "http://elsewhere.certd.test"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a node on another URL started: {said}"
+    );
+    assert!(said.contains("http://pki.certd.test"), "{said}");
+}

@@ -865,6 +865,32 @@ async fn served_document_describes_real_answers() {
     spec.call(&s, u, M::GET, users, users, None)
         .await
         .error(403);
+    let new_user = |email: &str| {
+        Some(
+            json!({"first_name": "Ana", "last_name": "Lima", "email": email,
+                    "access_roles": [{"id": 2}], "restricted_to_role_id": 102}),
+        )
+    };
+    let email = format!("openapi{}@example.com", unique());
+    spec.call(&s, a, M::POST, users, users, new_user(&email))
+        .await
+        .ok(201);
+    spec.call(
+        &s,
+        a,
+        M::POST,
+        users,
+        users,
+        new_user(&email.to_uppercase()),
+    )
+    .await
+    .error(409);
+    spec.call(&s, a, M::POST, users, users, new_user("ana@"))
+        .await
+        .error(400);
+    spec.call(&s, u, M::POST, users, users, new_user("bo@example.com"))
+        .await
+        .error(403);
     let user_path = v2(&format!("/user/{user_id}"));
     spec.call(&s, a, M::GET, a_user, &user_path, None)
         .await
