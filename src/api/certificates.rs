@@ -12,8 +12,7 @@ use super::error::ApiError;
 use super::extract::{Auth, JsonBody};
 use super::openapi::Binary;
 use super::wire::{CertificateObject, ErrorList, RequestObject, RevokeBody};
-use crate::model::{ReasonRejection, RevocationReason};
-use crate::service::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
+use crate::service::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget, parse_reason};
 
 /// A certificate id or serial number from a path (or the command line).
 pub(crate) fn certificate_ref(text: &str) -> Result<CertificateRef, ApiError> {
@@ -76,7 +75,7 @@ pub async fn revoke_response(
     body: RevokeBody,
 ) -> Result<Response, ApiError> {
     let input = RevokeInput {
-        reason: revocation_reason(body.revocation_reason.as_deref())?,
+        reason: parse_reason(body.revocation_reason.as_deref())?,
         comments: body.comments,
         skip_approval: body.skip_approval.unwrap_or(false),
     };
@@ -88,30 +87,6 @@ pub async fn revoke_response(
             .into_response()),
         RevokeOutcome::Revoked => Ok(StatusCode::NO_CONTENT.into_response()),
     }
-}
-
-/// A `revocation_reason` as the contract spells it, with its error answers
-/// (the command line's local mode gives the same).
-pub fn revocation_reason(name: Option<&str>) -> Result<RevocationReason, ApiError> {
-    let Some(name) = name else {
-        return Ok(RevocationReason::Unspecified);
-    };
-    RevocationReason::parse(name).map_err(|rejection| match rejection {
-        ReasonRejection::Forbidden => ApiError::bad_request(
-            "invalid_revocation_reason|reason_not_allowed",
-            format!(
-                "Revocation reason {name:?} is not allowed: the CA/Browser Forum Baseline Requirements forbid \
-                 certificate holds, and CA compromise is not a subscriber's reason."
-            ),
-        ),
-        ReasonRejection::Unknown => ApiError::bad_request(
-            "invalid_revocation_reason|unknown_reason",
-            format!(
-                "Unknown revocation reason {name:?}; use one of {}.",
-                RevocationReason::ALL.map(RevocationReason::name).join(", ")
-            ),
-        ),
-    })
 }
 
 /// The PEM files of a certificate's chain, leaf first.

@@ -49,7 +49,6 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
-pub use certificates::revocation_reason;
 pub use error::ApiError;
 pub use limits::RateLimit;
 pub use observe::AccessLog;

@@ -72,7 +72,7 @@ const API_KEY_SCHEME: &str = "api_key";
         metrics::render,
     ),
     components(schemas(ErrorList)),
-    modifiers(&CommonAnswers),
+    modifiers(&CommonAnswers, &ReasonHelp),
     tags(
         (name = "account", description = "The caller's user and the audit log"),
         (name = "orders", description = "Ordering, reissuing, canceling and revoking orders"),
@@ -144,6 +144,28 @@ impl Modify for CommonAnswers {
             for operation in operations(item) {
                 add_common_answers(operation, keyed);
             }
+        }
+    }
+}
+
+/// The revocation reasons described from their one home,
+/// `service::REASON_HELP` (utoipa takes a field's description only from its
+/// doc comment).
+struct ReasonHelp;
+
+impl Modify for ReasonHelp {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Schema};
+        let body = doc
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("RevokeBody"));
+        let Some(RefOr::T(Schema::Object(body))) = body else {
+            return;
+        };
+        if let Some(RefOr::T(Schema::Object(reason))) = body.properties.get_mut("revocation_reason")
+        {
+            reason.description = Some(crate::service::REASON_HELP.to_string());
         }
     }
 }
@@ -368,6 +390,17 @@ mod tests {
 
     fn document() -> Value {
         serde_json::to_value(ApiDoc::openapi()).unwrap()
+    }
+
+    #[test]
+    fn the_reasons_are_described_from_their_one_home() {
+        let doc = document();
+        let reason = &doc["components"]["schemas"]["RevokeBody"]["properties"]["revocation_reason"];
+        assert_eq!(
+            reason["description"],
+            crate::service::REASON_HELP,
+            "{reason}"
+        );
     }
 
     /// `/a/{id}/b` and `/a/{order_id}/b` are one route.

@@ -35,10 +35,7 @@ pub struct RevokeBody {
     /// Revoke at once instead of asking for approval; administrators only.
     #[serde(default)]
     pub skip_approval: Option<bool>,
-    /// An RFC 5280 reason name in camelCase or snake_case, any letter case
-    /// (`keyCompromise`, `key_compromise`, `affiliation_change`, ...); default
-    /// `unspecified`. `certificateHold`, `removeFromCRL`, `cACompromise` and
-    /// `aACompromise` are refused; `privilegeWithdrawn` needs an administrator.
+    /// Described in the document from `service::REASON_HELP` (see `openapi`).
     #[serde(default)]
     pub revocation_reason: Option<String>,
 }

@@ -11,13 +11,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{DatabaseArgs, open_existing_ca, open_existing_store};
+use crate::api::ApiError;
 use crate::api::wire::{KeyCreated, KeyDetails, RequestDetails, RequestObject, VIEW_ONLY_ROLE_ID};
-use crate::api::{ApiError, revocation_reason};
 use crate::model::{Page, RequestStatus, RequestType, UserStatus};
 use crate::publish::Publisher;
 use crate::service::{
     AutoApprove, Caller, CertificateRef, Context, Decision, NewUserInput, RequestFilter,
     RequestSort, RevokeInput, RevokeOutcome, RevokeTarget, Service, ServiceError, UserRef,
+    parse_reason,
 };
 
 /// The most items one list call returns (the API's cap).
@@ -177,7 +178,7 @@ impl Backend {
             }
             Backend::Local(local) => {
                 let input = RevokeInput {
-                    reason: revocation_reason(Some(reason))?,
+                    reason: parse_reason(Some(reason))?,
                     comments: comment.map(str::to_owned),
                     skip_approval,
                 };

@@ -126,9 +126,7 @@ pub struct RevokeArgs {
     /// lines starting with `#` are skipped).
     #[arg(long)]
     from_file: Option<PathBuf>,
-    /// RFC 5280 reason: unspecified, keyCompromise, affiliationChanged,
-    /// superseded, cessationOfOperation, privilegeWithdrawn.
-    #[arg(long)]
+    #[arg(long, help = crate::service::REASON_HELP)]
     reason: String,
     /// Why, kept with the request (the API's `comments`).
     #[arg(long)]

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::users::{hash_api_key, key_name, new_api_key};
 use super::{Caller, Context, Service, ServiceError, ServiceResult, audit};
-use crate::model::{ApiKey, KeyStatus, User, UserStatus, now};
+use crate::model::{ApiKey, AuditAction, AuditObject, KeyStatus, User, UserStatus, now};
 use crate::store::Conn;
 use crate::store::users;
 
@@ -124,8 +124,8 @@ impl Service {
         audit::record(
             &mut tx,
             Some(ctx),
-            "key_created",
-            ("api_key", key_id),
+            AuditAction::KeyCreated,
+            (AuditObject::ApiKey, key_id),
             json!({"user_id": owner.id, "view_only": view_only, "name": name}),
         )?;
         tx.commit().await?;
@@ -160,8 +160,8 @@ impl Service {
         audit::record(
             &mut tx,
             Some(ctx),
-            "key_revoked",
-            ("api_key", key_id),
+            AuditAction::KeyRevoked,
+            (AuditObject::ApiKey, key_id),
             json!({"user_id": key.user_id}),
         )?;
         tx.commit().await?;
@@ -197,14 +197,14 @@ impl Service {
         }
         users::set_status(&mut tx, target.id, status).await?;
         let action = match status {
-            UserStatus::Disabled => "user_disabled",
-            UserStatus::Active => "user_enabled",
+            UserStatus::Disabled => AuditAction::UserDisabled,
+            UserStatus::Active => AuditAction::UserEnabled,
         };
         audit::record(
             &mut tx,
             Some(ctx),
             action,
-            ("user", target.id),
+            (AuditObject::User, target.id),
             json!({"email": target.email}),
         )?;
         tx.commit().await?;

@@ -4,7 +4,7 @@ use crate::store::Conn;
 use serde_json::Value;
 
 use super::{Context, Service, ServiceResult};
-use crate::model::{AuditEntry, Page, now};
+use crate::model::{AuditAction, AuditEntry, AuditObject, Page, now};
 use crate::store::audit::{self, NewAuditEntry};
 
 /// Records one entry in the caller's write transaction; it is written when
@@ -13,8 +13,8 @@ use crate::store::audit::{self, NewAuditEntry};
 pub(super) fn record(
     conn: &mut Conn,
     ctx: Option<Context<'_>>,
-    action: &'static str,
-    object: (&'static str, i64),
+    action: AuditAction,
+    object: (AuditObject, i64),
     details: Value,
 ) -> ServiceResult<()> {
     let entry = NewAuditEntry {

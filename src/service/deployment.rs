@@ -8,6 +8,7 @@
 use serde_json::json;
 
 use super::audit;
+use crate::model::{AuditAction, AuditObject};
 use crate::store::settings::{self, PUBLIC_URL};
 use crate::store::{Store, StoreError};
 
@@ -60,8 +61,8 @@ pub async fn settle_public_url(
             audit::record(
                 &mut tx,
                 None,
-                "public_url_changed",
-                ("setting", 0),
+                AuditAction::PublicUrlChanged,
+                (AuditObject::Setting, 0),
                 json!({"from": stored, "to": given}),
             )?;
             tracing::warn!(from = %stored, to = %given, "public URL changed");

@@ -6,8 +6,8 @@ use serde_json::json;
 use super::{Context, Service, ServiceError, ServiceResult, audit, names::checked_names};
 use crate::ca::{IssuedCertificate, LeafProfile, VerifiedCsr};
 use crate::model::{
-    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Page, Product, ReissueSpec,
-    Request, RequestStatus, RequestType, now,
+    AuditAction, AuditObject, Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Page,
+    Product, ReissueSpec, Request, RequestStatus, RequestType, now,
 };
 use crate::store::orders::{NewOrder, OrderFilter};
 use crate::store::{certificates, orders, requests};
@@ -164,8 +164,8 @@ impl Service {
         audit::record(
             &mut tx,
             Some(ctx),
-            "order_created",
-            ("order", order_id),
+            AuditAction::OrderCreated,
+            (AuditObject::Order, order_id),
             json!({"product": placement.product.as_str(), "common_name": common_name}),
         )?;
         let certificate_id = match &issued {
@@ -326,8 +326,12 @@ impl Service {
         visible_order(&mut tx, ctx, order_id).await?;
         let pending = requests::find_pending_for_order(&mut tx, order_id).await?;
         let (request, action) = match pending {
-            Some(request) if request.kind == RequestType::Reissue => (request, "reissue_canceled"),
-            Some(request) if request.kind == RequestType::NewRequest => (request, "order_canceled"),
+            Some(request) if request.kind == RequestType::Reissue => {
+                (request, AuditAction::ReissueCanceled)
+            }
+            Some(request) if request.kind == RequestType::NewRequest => {
+                (request, AuditAction::OrderCanceled)
+            }
             _ => {
                 return Err(ServiceError::conflict(
                     "invalid_order_status|nothing_to_cancel",
@@ -362,7 +366,7 @@ impl Service {
             &mut tx,
             Some(ctx),
             action,
-            ("order", order_id),
+            (AuditObject::Order, order_id),
             json!({"request_id": request.id, "note": note}),
         )?;
         self.commit_with_request_event(tx, request.id).await?;
@@ -435,8 +439,8 @@ async fn store_leaf(
     audit::record(
         conn,
         ctx,
-        "certificate_issued",
-        ("certificate", certificate_id),
+        AuditAction::CertificateIssued,
+        (AuditObject::Certificate, certificate_id),
         json!({"order_id": order.id, "serial_number": issued.serial_hex, "key": leaf.csr.key_description()}),
     )?;
     Ok(certificate_id)
@@ -453,8 +457,8 @@ pub(super) async fn insert_request(
     audit::record(
         conn,
         Some(ctx),
-        "request_created",
-        ("request", id),
+        AuditAction::RequestCreated,
+        (AuditObject::Request, id),
         json!({
             "type": request.kind.as_str(),
             "status": request.status.as_str(),

@@ -11,8 +11,8 @@ use super::{Context, RequestFilter, RequestSort, Service, ServiceError, ServiceR
 use crate::ca::VerifiedCsr;
 use crate::model::RevokedSerial;
 use crate::model::{
-    Certificate, CertificateStatus, Order, OrderStatus, Page, Request, RequestStatus, RequestType,
-    User, now,
+    AuditAction, AuditObject, Certificate, CertificateStatus, Order, OrderStatus, Page, Request,
+    RequestStatus, RequestType, User, now,
 };
 use crate::store::{certificates, orders, requests, users};
 
@@ -93,8 +93,8 @@ impl Service {
             .await?
             .ok_or_else(|| ServiceError::not_found("request"))?;
         let (status, action) = match decision {
-            Decision::Approve => (RequestStatus::Approved, "request_approved"),
-            Decision::Reject => (RequestStatus::Rejected, "request_rejected"),
+            Decision::Approve => (RequestStatus::Approved, AuditAction::RequestApproved),
+            Decision::Reject => (RequestStatus::Rejected, AuditAction::RequestRejected),
         };
         if request.status != RequestStatus::Pending {
             return Err(not_pending(request.id, Some(request.status)));
@@ -115,7 +115,7 @@ impl Service {
             &mut tx,
             Some(ctx),
             action,
-            ("request", request.id),
+            (AuditObject::Request, request.id),
             json!({"type": request.kind.as_str(), "processor_comment": processor_comment}),
         )?;
         let revoked = match decision {

@@ -4,10 +4,11 @@ use crate::store::Conn;
 use serde_json::json;
 
 use super::orders::{check_comments, insert_request, new_request};
+use super::reasons::{check_reason_permitted, check_revocable};
 use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit};
 use crate::model::{
-    Certificate, CertificateStatus, NewRequest, Order, OrderStatus, PendingRequest, Request,
-    RequestType, RevocationReason, RevokedSerial, now,
+    AuditAction, AuditObject, Certificate, CertificateStatus, NewRequest, Order, OrderStatus,
+    PendingRequest, Request, RequestType, RevocationReason, RevokedSerial, now,
 };
 use crate::store::{Bind, certificates, feed, orders};
 
@@ -85,11 +86,9 @@ impl Service {
         if input.skip_approval {
             ctx.require_admin("use skip_approval")?;
         }
-        if input.reason == RevocationReason::PrivilegeWithdrawn {
-            ctx.require_admin("revoke for privilegeWithdrawn")?;
-        }
+        check_reason_permitted(ctx, input.reason)?;
         match &certificate {
-            Some(certificate) => check_certificate_revocable(certificate, input.reason)?,
+            Some(certificate) => check_revocable(certificate, input.reason)?,
             None => check_order_revocable(&order)?,
         }
         check_no_pending_request(&order, pending)?;
@@ -180,31 +179,6 @@ async fn visible_certificate(
     }
 }
 
-/// A revoked certificate may only be revoked again to raise its reason to
-/// keyCompromise (RFC 5280 and the Baseline Requirements allow that upgrade).
-fn check_certificate_revocable(
-    certificate: &Certificate,
-    reason: RevocationReason,
-) -> ServiceResult<()> {
-    if certificate.status != CertificateStatus::Revoked {
-        return Ok(());
-    }
-    let current = certificate
-        .revocation_reason
-        .unwrap_or(RevocationReason::Unspecified);
-    if reason == RevocationReason::KeyCompromise && current != RevocationReason::KeyCompromise {
-        return Ok(());
-    }
-    Err(ServiceError::conflict(
-        "already_revoked|certificate_already_revoked",
-        format!(
-            "Certificate {} is already revoked (reason {}); only an upgrade to keyCompromise is possible.",
-            certificate.id,
-            current.name()
-        ),
-    ))
-}
-
 fn check_order_revocable(order: &Order) -> ServiceResult<()> {
     match order.status {
         OrderStatus::Issued | OrderStatus::ReissuePending => Ok(()),
@@ -270,8 +244,8 @@ pub(super) async fn apply_revocation(
             audit::record(
                 conn,
                 ctx,
-                "order_revoked",
-                ("order", request.order_id),
+                AuditAction::OrderRevoked,
+                (AuditObject::Order, request.order_id),
                 json!({"request_id": request.id}),
             )?;
             certificates::list_for_order(conn, request.order_id)
@@ -287,8 +261,8 @@ pub(super) async fn apply_revocation(
         audit::record(
             conn,
             ctx,
-            "certificate_revoked",
-            ("certificate", certificate.id),
+            AuditAction::CertificateRevoked,
+            (AuditObject::Certificate, certificate.id),
             json!({"reason": reason.name(), "request_id": request.id}),
         )?;
         let notice = RevokedSerial {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Caller, Context, Service, ServiceError, ServiceResult, audit};
-use crate::model::{Role, User, UserStatus, now};
+use crate::model::{AuditAction, AuditObject, Role, User, UserStatus, now};
 use crate::store::users::{self, NewUser};
 use crate::store::{Store, StoreError};
 
@@ -203,8 +203,8 @@ async fn insert_user_with_key(
     audit::record(
         conn,
         ctx,
-        "user_created",
-        ("user", user_id),
+        AuditAction::UserCreated,
+        (AuditObject::User, user_id),
         json!({"email": email, "role": input.role.as_str(), "view_only": input.view_only}),
     )?;
     let user = users::find(conn, user_id)

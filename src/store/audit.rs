@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::AssertSqlSafe;
 
 use super::{Bind, Conditions, Conn, StoreError, StoreResult};
-use crate::model::{AuditEntry, Page, UnixTime};
+use crate::model::{AuditAction, AuditEntry, AuditObject, Page, UnixTime};
 
 /// The "previous hash" of the first entry.
 const GENESIS: &str = "certd-audit-log-v1";
@@ -21,8 +21,8 @@ const CHAIN_LOCK: i64 = 0x6365_7274_6461_7564;
 /// One change, as the service describes it.
 pub struct NewAuditEntry {
     pub actor_id: Option<i64>,
-    pub action: &'static str,
-    pub object_type: &'static str,
+    pub action: AuditAction,
+    pub object_type: AuditObject,
     pub object_id: i64,
     pub request_id: Option<String>,
     pub details: serde_json::Value,
@@ -61,8 +61,8 @@ pub(super) async fn append_all(conn: &mut Conn, entries: &[NewAuditEntry]) -> St
         .map(|(entry, details)| ChainFields {
             created_at: entry.created_at,
             actor_id: entry.actor_id,
-            action: entry.action,
-            object_type: entry.object_type,
+            action: entry.action.as_str(),
+            object_type: entry.object_type.as_str(),
             object_id: entry.object_id,
             request_id: entry.request_id.as_deref(),
             details,
@@ -322,8 +322,8 @@ mod tests {
     fn entry(object_id: i64) -> NewAuditEntry {
         NewAuditEntry {
             actor_id: None,
-            action: "test",
-            object_type: "thing",
+            action: AuditAction::KeyCreated,
+            object_type: AuditObject::ApiKey,
             object_id,
             request_id: None,
             details: serde_json::json!({}),

@@ -19,7 +19,7 @@
 use sqlx::postgres::PgListener;
 
 use super::{Conn, Store, StoreError, StoreResult};
-use crate::model::RevokedSerial;
+use crate::model::{AuditAction, RevokedSerial};
 
 const CHANNEL: &str = "certd_revocations";
 
@@ -102,10 +102,11 @@ impl RevocationLog {
                 sqlx::query_as(
                     "SELECT c.serial_number, c.crl_shard FROM audit_log a \
                      JOIN certificates c ON c.id = a.object_id \
-                     WHERE a.id > $1 AND a.id <= $2 AND a.action = 'certificate_revoked'",
+                     WHERE a.id > $1 AND a.id <= $2 AND a.action = $3",
                 )
                 .bind(self.last_seen)
-                .bind(latest),
+                .bind(latest)
+                .bind(AuditAction::CertificateRevoked.as_str()),
             )
             .await?;
         self.last_seen = latest;
