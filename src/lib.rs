@@ -9,6 +9,7 @@
 pub mod api;
 pub mod ca;
 pub mod cli;
+pub mod codes;
 pub mod model;
 pub mod publish;
 pub mod service;

@@ -138,6 +138,37 @@ string_enum!(
     }
 );
 
+/// How a client names a certificate in a path: its numeric id, or its serial
+/// number in hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateRef {
+    Id(i64),
+    Serial(String),
+}
+
+impl CertificateRef {
+    /// Short all-digit strings are ids; other hex strings are serial numbers.
+    /// (A 128-bit serial is 32 hex digits; ids have at most 18 digits.)
+    pub fn parse(text: &str) -> Option<CertificateRef> {
+        if text.len() <= 18 && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return text
+                .parse()
+                .ok()
+                .filter(|id| *id > 0)
+                .map(CertificateRef::Id);
+        }
+        let hex = CertificateRef::normalise_serial(text);
+        (!hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then_some(CertificateRef::Serial(hex))
+    }
+
+    /// A serial number as stored: hex without colons, upper case, so that
+    /// `0a:1b` and `0A1B` are one serial wherever a client writes one.
+    pub fn normalise_serial(text: &str) -> String {
+        text.replace(':', "").to_ascii_uppercase()
+    }
+}
+
 /// RFC 5280 CRLReason values that a subscriber or administrator may choose.
 /// `certificateHold` and `removeFromCRL` are deliberately absent: the CA/Browser
 /// Forum Baseline Requirements forbid suspending TLS certificates.
@@ -336,6 +367,22 @@ pub struct Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_refs() {
+        assert_eq!(CertificateRef::parse("42"), Some(CertificateRef::Id(42)));
+        assert_eq!(CertificateRef::parse("0"), None);
+        assert_eq!(CertificateRef::parse("-1"), None);
+        assert_eq!(CertificateRef::parse("abc!"), None);
+        assert_eq!(
+            CertificateRef::parse("0a:1b"),
+            Some(CertificateRef::Serial("0A1B".into()))
+        );
+        assert_eq!(
+            CertificateRef::parse("99999999999999999999999"),
+            Some(CertificateRef::Serial("99999999999999999999999".into()))
+        );
+    }
 
     #[test]
     fn reason_codes_round_trip() {

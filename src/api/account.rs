@@ -1,8 +1,8 @@
 //! The caller's own account, the audit log and the health check.
 
+use crate::codes::ErrorCode;
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -24,8 +24,7 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         Ok(Json(json!({"status": "ok"})))
     } else {
         Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable|database",
+            ErrorCode::DatabaseUnavailable,
             "The database is unavailable.",
         ))
     }

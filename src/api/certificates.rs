@@ -1,5 +1,6 @@
 //! Certificates: details, download, and the seed's revoke endpoint.
 
+use crate::codes::ErrorCode;
 use std::io::Write;
 
 use axum::Json;
@@ -16,7 +17,7 @@ use crate::service::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget, p
 
 /// A certificate id or serial number from a path (or the command line).
 pub(crate) fn certificate_ref(text: &str) -> Result<CertificateRef, ApiError> {
-    CertificateRef::parse(text).ok_or_else(|| ApiError::not_found("certificate"))
+    CertificateRef::parse(text).ok_or_else(|| ApiError::not_found(ErrorCode::NoSuchCertificate))
 }
 
 #[utoipa::path(
@@ -125,8 +126,8 @@ pub async fn download_format(
         "pem_all" => ChainFormat::All,
         "pem_noroot" => ChainFormat::NoRoot,
         _ => {
-            return Err(ApiError::bad_request(
-                "invalid_format|format",
+            return Err(ApiError::new(
+                ErrorCode::UnknownFormat,
                 format!("Unknown download format {format:?}; certd offers pem_all and pem_noroot."),
             ));
         }
@@ -182,11 +183,7 @@ async fn download(
     if wants_zip {
         let zip = zip_files(&files).map_err(|e| {
             tracing::error!(error = %e, "building zip");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error|internal",
-                "Could not build the ZIP file.",
-            )
+            ApiError::new(ErrorCode::Internal, "Could not build the ZIP file.")
         })?;
         return Ok((
             [(

@@ -2,6 +2,7 @@
 //! list, `{"errors":[{"code":"family|detail","message":"..."}]}`.
 
 use super::wire::{ErrorItem, ErrorList};
+use crate::codes::ErrorCode;
 use crate::service::ServiceError;
 use axum::Json;
 use axum::body::Body;
@@ -11,30 +12,35 @@ use axum::response::IntoResponse;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: String,
+    code: ErrorCode,
     message: String,
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> ApiError {
+    /// An answer with `code`'s status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        ApiError::with_status(status, code, message)
+    }
+
+    /// An answer with `code`'s own sentence.
+    pub fn of(code: ErrorCode) -> ApiError {
+        ApiError::new(code, code.default_message())
+    }
+
+    /// For the one code that goes with whatever status the HTTP layer chose.
+    fn with_status(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
 
-    pub fn bad_request(code: &str, message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     /// The contract's `family|detail` code.
-    pub fn code(&self) -> &str {
-        &self.code
+    pub fn code(&self) -> &'static str {
+        self.code.as_str()
     }
 
     /// The human sentence.
@@ -42,15 +48,16 @@ impl ApiError {
         &self.message
     }
 
-    pub fn not_found(what: &str) -> ApiError {
-        ApiError::not_found_by(what, "id")
+    /// `code` is a `not_found|...` one.
+    pub fn not_found(code: ErrorCode) -> ApiError {
+        ApiError::not_found_by(code, "id")
     }
 
     /// Not found when looked up by something other than the id (an email).
-    pub fn not_found_by(what: &str, by: &str) -> ApiError {
+    pub fn not_found_by(code: ErrorCode, by: &str) -> ApiError {
+        let what = code.detail();
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("not_found|{what}"),
+            code,
             format!("No {what} with that {by} exists, or it is not visible to this API key."),
         )
     }
@@ -59,49 +66,26 @@ impl ApiError {
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
-            ServiceError::InvalidKey => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "access_denied|access_denied_invalid_key",
-                "The X-DC-DEVKEY header is missing or does not name an active API key.",
-            ),
-            ServiceError::MissingPermission(message) => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "access_denied|missing_permission",
-                message,
-            ),
-            ServiceError::NotFound { what, by } => ApiError::not_found_by(what, by),
-            ServiceError::Invalid { code, message } => {
-                ApiError::new(StatusCode::BAD_REQUEST, code, message)
+            ServiceError::InvalidKey => ApiError::of(ErrorCode::InvalidKey),
+            ServiceError::MissingPermission(message) => {
+                ApiError::new(ErrorCode::MissingPermission, message)
             }
-            ServiceError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
-            }
-            ServiceError::Unavailable => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable|database",
-                "The database is unavailable; try again shortly.",
-            ),
+            ServiceError::NotFound { code, by } => ApiError::not_found_by(code, by),
+            ServiceError::Refused { code, message } => ApiError::new(code, message),
+            ServiceError::Unavailable => ApiError::of(ErrorCode::DatabaseUnavailable),
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                internal_error()
+                ApiError::of(ErrorCode::Internal)
             }
         }
     }
-}
-
-fn internal_error() -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error|internal",
-        "An internal error occurred; it has been logged.",
-    )
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
         let body = ErrorList {
             errors: vec![ErrorItem {
-                code: self.code,
+                code: self.code.as_str().to_string(),
                 message: self.message,
             }],
         };
@@ -122,29 +106,17 @@ pub async fn json_error_bodies(response: Response<Body>) -> Response<Body> {
         return response;
     }
     let error = match status {
-        StatusCode::NOT_FOUND => ApiError::new(status, "not_found|route", "No such endpoint."),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            status,
-            "method_not_allowed|method",
-            "This endpoint does not support that HTTP method; the Allow header lists those it does.",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            status,
-            "request_too_large|body_over_64_kib",
-            "The request body is larger than 64 KiB.",
-        ),
-        StatusCode::REQUEST_TIMEOUT => ApiError::new(
-            status,
-            "request_timeout|timeout",
-            "The request took too long and was abandoned; nothing was changed.",
-        ),
-        StatusCode::INTERNAL_SERVER_ERROR => internal_error(),
-        other => ApiError::new(
+        StatusCode::NOT_FOUND => ApiError::of(ErrorCode::NoSuchRoute),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::of(ErrorCode::MethodNotAllowed),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::of(ErrorCode::RequestTooLarge),
+        StatusCode::REQUEST_TIMEOUT => ApiError::of(ErrorCode::RequestTimeout),
+        StatusCode::INTERNAL_SERVER_ERROR => ApiError::of(ErrorCode::Internal),
+        other => ApiError::with_status(
             other,
-            "bad_request_format|http",
+            ErrorCode::BadRequest,
             other
                 .canonical_reason()
-                .unwrap_or("The request could not be handled."),
+                .unwrap_or(ErrorCode::BadRequest.default_message()),
         ),
     };
     let (mut parts, _) = response.into_parts();

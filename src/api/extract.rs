@@ -1,5 +1,6 @@
 //! Request extractors: the API key, tolerant JSON bodies, ids and list queries.
 
+use crate::codes::ErrorCode;
 use std::collections::HashMap;
 
 use axum::body::Bytes;
@@ -51,8 +52,7 @@ impl FromRequestParts<AppState> for Auth {
         // CertCentral restriction 102: a view-only key may only read.
         if caller.view_only && !matches!(parts.method, Method::GET | Method::HEAD) {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "access_denied|view_only_key",
+                ErrorCode::ViewOnlyKey,
                 "This API key is view-only; it may only make GET calls.",
             ));
         }
@@ -77,13 +77,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request_too_large|body_over_64_kib",
+                    ErrorCode::RequestTooLarge,
                     "The request body is larger than 64 KiB.",
                 )
             } else {
-                ApiError::bad_request(
-                    "bad_request_format|unreadable_body",
+                ApiError::new(
+                    ErrorCode::UnreadableBody,
                     "The request body could not be read.",
                 )
             }
@@ -94,38 +93,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|_| {
-        ApiError::bad_request(
-            "bad_request_format|malformed_json",
+        ApiError::new(
+            ErrorCode::MalformedJson,
             "The request body is not UTF-8 text.",
         )
     })?;
     let text = if text.trim().is_empty() { "{}" } else { text };
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        ApiError::bad_request(
-            "bad_request_format|malformed_json",
+        ApiError::new(
+            ErrorCode::MalformedJson,
             format!("The request body is not valid JSON: {e}."),
         )
     })?;
     if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "bad_request_format|not_an_object",
+        return Err(ApiError::new(
+            ErrorCode::NotAnObject,
             "The request body must be a JSON object.",
         ));
     }
     serde_json::from_value(value).map_err(|e| {
-        ApiError::bad_request(
-            "bad_request_format|invalid_field",
+        ApiError::new(
+            ErrorCode::InvalidField,
             format!("The request body has an invalid field: {e}."),
         )
     })
 }
 
-/// A positive integer id from a path; anything else is "not found".
-pub fn path_id(text: &str, what: &str) -> Result<i64, ApiError> {
+/// A positive integer id from a path; anything else is "not found"
+/// (`missing`, a `not_found|...` code).
+pub fn path_id(text: &str, missing: ErrorCode) -> Result<i64, ApiError> {
     text.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::not_found(what))
+        .ok_or_else(|| ApiError::not_found(missing))
 }
 
 /// `offset`, `limit`, `sort` and `filters[...]` of a list call. Query keys may
@@ -142,10 +142,7 @@ impl ListQuery {
     pub fn parse(query: Option<&str>, allowed_filters: &[&str]) -> Result<ListQuery, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
             .map_err(|_| {
-                ApiError::bad_request(
-                    "bad_request_format|query",
-                    "The query string cannot be decoded.",
-                )
+                ApiError::new(ErrorCode::BadQuery, "The query string cannot be decoded.")
             })?;
         let mut list = ListQuery {
             page: Page {
@@ -168,8 +165,8 @@ impl ListQuery {
                         continue; // other parameters (cache busters and the like) are ignored
                     };
                     if !allowed_filters.contains(&name) {
-                        return Err(ApiError::bad_request(
-                            "invalid_filter|unknown_filter",
+                        return Err(ApiError::new(
+                            ErrorCode::UnknownFilter,
                             format!(
                                 "Unknown filter {name:?}; this list accepts: {}.",
                                 allowed_filters.join(", ")
@@ -190,8 +187,8 @@ fn paging_number(name: &str, value: &str, minimum: i64) -> Result<i64, ApiError>
         .ok()
         .filter(|n| *n >= minimum)
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_paging|paging",
+            ApiError::new(
+                ErrorCode::BadPaging,
                 format!("{name} must be an integer of at least {minimum}, not {value:?}."),
             )
         })

@@ -4,12 +4,13 @@
 //! the limiter never holds a key in clear; calls without the header share
 //! one bucket.
 
+use crate::codes::ErrorCode;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -79,8 +80,7 @@ pub async fn enforce(State(limit): State<RateLimit>, request: Request, next: Nex
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "request_limit_exceeded|rate_limit",
+                ErrorCode::RateLimited,
                 format!("Too many requests for this API key; retry in {seconds} s."),
             )
             .into_response();

@@ -1,5 +1,6 @@
 //! Orders: place, list, details, reissue, cancel, revoke the whole order.
 
+use crate::codes::ErrorCode;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -14,7 +15,9 @@ use super::wire::{
     ReissueBody, RequestObject, RequestStatusRef, RevokeBody,
 };
 use crate::model::{OrderStatus, Product};
-use crate::service::{OrderFilter, OrderPlacement, ReissueInput, RevokeTarget};
+use crate::service::{
+    CertificateRef, OrderFilter, OrderPlacement, ReissueInput, RevokeTarget, normalise_name,
+};
 
 const DAYS_PER_YEAR: i64 = 365;
 
@@ -39,8 +42,8 @@ pub async fn place_order(
     JsonBody(body): JsonBody<OrderBody>,
 ) -> Result<(StatusCode, Json<OrderCreated>), ApiError> {
     let product = Product::parse(&product).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_product|product_name_id",
+        ApiError::new(
+            ErrorCode::UnknownProduct,
             format!("Unknown product {product:?}; certd sells ssl_basic, ssl_plus, ssl_multi_domain and ssl_wildcard."),
         )
     })?;
@@ -96,7 +99,7 @@ pub async fn order_details(
 ) -> Result<Json<OrderDetails>, ApiError> {
     let view = state
         .service
-        .order_details(auth.ctx(), path_id(&id, "order")?)
+        .order_details(auth.ctx(), path_id(&id, ErrorCode::NoSuchOrder)?)
         .await?;
     Ok(Json(OrderDetails::new(
         &view.order,
@@ -134,8 +137,8 @@ pub async fn list_orders(
     )?;
     let status = match list.filters.get("status") {
         Some(text) => Some(OrderStatus::parse(text).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_filter|status",
+            ApiError::new(
+                ErrorCode::BadStatusFilter,
                 format!("Unknown order status {text:?}."),
             )
         })?),
@@ -163,11 +166,11 @@ pub async fn list_orders(
         common_name: list
             .filters
             .get("common_name")
-            .map(|n| n.trim().to_ascii_lowercase()),
+            .map(|name| normalise_name(name)),
         serial_number: list
             .filters
             .get("serial_number")
-            .map(|s| s.replace(':', "").to_ascii_uppercase()),
+            .map(|serial| CertificateRef::normalise_serial(serial)),
     };
     let (orders, total) = state
         .service
@@ -203,7 +206,7 @@ pub async fn reissue(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ReissueBody>,
 ) -> Result<(StatusCode, Json<OrderCreated>), ApiError> {
-    let order_id = path_id(&id, "order")?;
+    let order_id = path_id(&id, ErrorCode::NoSuchOrder)?;
     let input = ReissueInput {
         csr: body.certificate.csr,
         common_name: body.certificate.common_name,
@@ -246,10 +249,10 @@ pub async fn set_order_status(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<OrderStatusBody>,
 ) -> Result<StatusCode, ApiError> {
-    let order_id = path_id(&id, "order")?;
+    let order_id = path_id(&id, ErrorCode::NoSuchOrder)?;
     if OrderStatus::parse(&body.status) != Some(OrderStatus::Canceled) {
-        return Err(ApiError::bad_request(
-            "invalid_status|status",
+        return Err(ApiError::new(
+            ErrorCode::BadStatus,
             format!("status must be \"canceled\", not {:?}.", body.status),
         ));
     }
@@ -283,6 +286,6 @@ pub async fn revoke_order(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RevokeBody>,
 ) -> Result<Response, ApiError> {
-    let target = RevokeTarget::Order(path_id(&id, "order")?);
+    let target = RevokeTarget::Order(path_id(&id, ErrorCode::NoSuchOrder)?);
     revoke_response(&state, &auth, target, body).await
 }

@@ -2,6 +2,7 @@
 //! the CA chain. Everything served here is already signed by the publisher;
 //! these handlers only pick the bytes and set HTTP caching headers.
 
+use crate::codes::ErrorCode;
 use std::time::SystemTime;
 
 use axum::Json;
@@ -81,13 +82,7 @@ pub async fn crl_shard(
         .strip_suffix(".crl")
         .and_then(|n| n.parse::<u16>().ok())
         .and_then(|shard| state.service.publisher().crl(shard))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found|crl",
-                "No such CRL; GET /crl/ lists them.",
-            )
-        })?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NoSuchCrl, "No such CRL; GET /crl/ lists them."))?;
     Ok(cacheable(
         &headers,
         "application/pkix-crl",

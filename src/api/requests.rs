@@ -1,5 +1,6 @@
 //! The approval workflow's endpoints.
 
+use crate::codes::ErrorCode;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -45,8 +46,8 @@ pub async fn list_requests(
         "date" => RequestSort::DateAscending,
         "-date" => RequestSort::DateDescending,
         other => {
-            return Err(ApiError::bad_request(
-                "invalid_sort|sort",
+            return Err(ApiError::new(
+                ErrorCode::BadSort,
                 format!("Cannot sort by {other:?}; use id, -id, date or -date."),
             ));
         }
@@ -73,8 +74,8 @@ fn parse_filter<T>(
     value
         .map(|text| {
             parse(text).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_filter|value",
+                ApiError::new(
+                    ErrorCode::BadFilterValue,
                     format!("{text:?} is not a valid {name} filter value."),
                 )
             })
@@ -99,7 +100,7 @@ pub async fn request_details(
 ) -> Result<Json<RequestDetails>, ApiError> {
     let view = state
         .service
-        .request_details(auth.ctx(), path_id(&id, "request")?)
+        .request_details(auth.ctx(), path_id(&id, ErrorCode::NoSuchRequest)?)
         .await?;
     Ok(Json(RequestDetails::from(&view)))
 }
@@ -126,13 +127,13 @@ pub async fn set_request_status(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<RequestStatusBody>,
 ) -> Result<StatusCode, ApiError> {
-    let request_id = path_id(&id, "request")?;
+    let request_id = path_id(&id, ErrorCode::NoSuchRequest)?;
     let decision = match RequestStatus::parse(&body.status) {
         Some(RequestStatus::Approved) => Decision::Approve,
         Some(RequestStatus::Rejected) => Decision::Reject,
         _ => {
-            return Err(ApiError::bad_request(
-                "invalid_status|status",
+            return Err(ApiError::new(
+                ErrorCode::BadStatus,
                 format!(
                     "status must be \"approved\" or \"rejected\", not {:?}.",
                     body.status

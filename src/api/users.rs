@@ -3,6 +3,7 @@
 //! where it has them (`/user`, `/user/{id}`, `/key/user/{id}`,
 //! `/key/{id}/status`), certd's own `/key` list and `/user/{id}/status`.
 
+use crate::codes::ErrorCode;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -79,8 +80,8 @@ pub async fn add_user(
         _ => None,
     }
     .ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_role|access_roles",
+        ApiError::new(
+            ErrorCode::BadRole,
             "access_roles must hold one role: [{\"id\": 1}] administrator or [{\"id\": 2}] user.",
         )
     })?;
@@ -115,7 +116,7 @@ pub async fn user_details(
     auth: Auth,
     Path(id): Path<String>,
 ) -> Result<Json<UserDetails>, ApiError> {
-    let user = UserRef::Id(path_id(&id, "user")?);
+    let user = UserRef::Id(path_id(&id, ErrorCode::NoSuchUser)?);
     let user = state.service.user(auth.ctx(), &user).await?;
     Ok(Json(UserDetails::from(&user)))
 }
@@ -141,10 +142,10 @@ pub async fn set_user_status(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<StatusBody>,
 ) -> Result<StatusCode, ApiError> {
-    let user = UserRef::Id(path_id(&id, "user")?);
+    let user = UserRef::Id(path_id(&id, ErrorCode::NoSuchUser)?);
     let status = UserStatus::parse(&body.status).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_status|status",
+        ApiError::new(
+            ErrorCode::BadStatus,
             format!(
                 "status must be \"active\" or \"disabled\", not {:?}.",
                 body.status
@@ -180,7 +181,7 @@ pub async fn list_keys(
     let owner = list
         .filters
         .get("user_id")
-        .map(|id| path_id(id, "user").map(UserRef::Id))
+        .map(|id| path_id(id, ErrorCode::NoSuchUser).map(UserRef::Id))
         .transpose()?;
     let keys = state.service.api_keys(auth.ctx(), owner.as_ref()).await?;
     Ok(Json(KeyList {
@@ -209,7 +210,7 @@ pub async fn create_key(
     Path(user_id): Path<String>,
     JsonBody(body): JsonBody<KeyBody>,
 ) -> Result<(StatusCode, Json<KeyCreated>), ApiError> {
-    let owner = UserRef::Id(path_id(&user_id, "user")?);
+    let owner = UserRef::Id(path_id(&user_id, ErrorCode::NoSuchUser)?);
     let view_only = view_only(body.restricted_to_role_id)?;
     let (view, api_key) = state
         .service
@@ -227,8 +228,8 @@ fn view_only(restricted_to_role_id: Option<i64>) -> Result<bool, ApiError> {
     match restricted_to_role_id {
         None | Some(0) => Ok(false),
         Some(VIEW_ONLY_ROLE_ID) => Ok(true),
-        Some(other) => Err(ApiError::bad_request(
-            "invalid_restriction|restricted_to_role_id",
+        Some(other) => Err(ApiError::new(
+            ErrorCode::BadRestriction,
             format!(
                 "restricted_to_role_id {other} is not supported; use 0 (none) or \
                  {VIEW_ONLY_ROLE_ID} (view only)."
@@ -259,10 +260,10 @@ pub async fn set_key_status(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<StatusBody>,
 ) -> Result<StatusCode, ApiError> {
-    let key_id = path_id(&id, "key")?;
+    let key_id = path_id(&id, ErrorCode::NoSuchKey)?;
     if KeyStatus::parse(&body.status) != Some(KeyStatus::Revoked) {
-        return Err(ApiError::bad_request(
-            "invalid_status|status",
+        return Err(ApiError::new(
+            ErrorCode::BadStatus,
             format!(
                 "status must be \"revoked\", not {:?}; a revoked key cannot be reactivated \
                  (create a new one).",

@@ -4,6 +4,7 @@
 //! the API's wire JSON and fail with the API's error codes and messages, so
 //! output and errors do not depend on the mode.
 
+use crate::codes::ErrorCode;
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
@@ -445,7 +446,7 @@ impl Remote {
                         .is_some_and(|e| e.eq_ignore_ascii_case(&email))
                 })
                 .and_then(|u| u["id"].as_i64())
-                .ok_or_else(|| ApiError::not_found_by("user", "email").into()),
+                .ok_or_else(|| ApiError::not_found_by(ErrorCode::NoSuchUser, "email").into()),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! keys, disabling users. Administrators only; certd never lets the last
 //! usable administrator key go, so that it can always be administered.
 
+use crate::codes::ErrorCode;
 use std::collections::HashMap;
 
 use serde_json::json;
@@ -48,7 +49,7 @@ impl Service {
         let mut conn = self.store.read().await?;
         match find_user(&mut conn, user).await? {
             Some(found) if ctx.can_see(found.id) => Ok(found),
-            _ if ctx.is_admin() => Err(ServiceError::not_found("user")),
+            _ if ctx.is_admin() => Err(ServiceError::not_found(ErrorCode::NoSuchUser)),
             // Whether the user exists is an administrator's business only.
             _ => Err(missing_permission("see other users")),
         }
@@ -102,8 +103,8 @@ impl Service {
         let mut tx = self.store.write().await?;
         let owner = existing_user(&mut tx, user).await?;
         if owner.status != UserStatus::Active {
-            return Err(ServiceError::conflict(
-                "invalid_user_status|user_disabled",
+            return Err(ServiceError::refused(
+                ErrorCode::UserDisabled,
                 format!(
                     "User {} is disabled; a key for them would not work.",
                     owner.id
@@ -148,10 +149,10 @@ impl Service {
         users::lock_administrators(&mut tx).await?;
         let key = users::find_key(&mut tx, key_id)
             .await?
-            .ok_or_else(|| ServiceError::not_found("key"))?;
+            .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchKey))?;
         if key.status != KeyStatus::Active {
-            return Err(ServiceError::conflict(
-                "already_revoked|key_already_revoked",
+            return Err(ServiceError::refused(
+                ErrorCode::KeyAlreadyRevoked,
                 format!("API key {key_id} is already revoked."),
             ));
         }
@@ -181,15 +182,15 @@ impl Service {
         users::lock_administrators(&mut tx).await?;
         let mut target = existing_user(&mut tx, user).await?;
         if target.status == status {
-            return Err(ServiceError::conflict(
-                "invalid_user_status|unchanged",
+            return Err(ServiceError::refused(
+                ErrorCode::UserUnchanged,
                 format!("User {} is {status} already.", target.id),
             ));
         }
         if status == UserStatus::Disabled {
             if target.id == ctx.user_id() {
-                return Err(ServiceError::conflict(
-                    "invalid_user_status|cannot_disable_self",
+                return Err(ServiceError::refused(
+                    ErrorCode::CannotDisableSelf,
                     "Administrators cannot disable themselves; ask another administrator.",
                 ));
             }
@@ -245,9 +246,10 @@ async fn existing_user(conn: &mut Conn, user: &UserRef) -> ServiceResult<User> {
         UserRef::Id(_) => "id",
         UserRef::Email(_) => "email",
     };
-    find_user(conn, user)
-        .await?
-        .ok_or(ServiceError::NotFound { what: "user", by })
+    find_user(conn, user).await?.ok_or(ServiceError::NotFound {
+        code: ErrorCode::NoSuchUser,
+        by,
+    })
 }
 
 fn missing_permission(action: &str) -> ServiceError {
@@ -261,8 +263,8 @@ async fn check_admin_keys_remain(conn: &mut Conn, key_id: i64, user_id: i64) -> 
     let before = users::count_admin_keys_except(conn, 0, 0).await?;
     let after = users::count_admin_keys_except(conn, key_id, user_id).await?;
     if before > 0 && after == 0 {
-        return Err(ServiceError::conflict(
-            "last_admin_key|would_lock_out",
+        return Err(ServiceError::refused(
+            ErrorCode::LastAdminKey,
             "This would leave no active administrator key able to make changes; create another \
              administrator key first.",
         ));

@@ -13,19 +13,22 @@ mod requests;
 mod revoke;
 mod users;
 
+pub use crate::model::CertificateRef;
 pub use access::{Caller, Context};
 pub use accounts::{KeyView, UserRef};
 pub use deployment::{SettingsError, settle_public_url, stored_public_url};
 pub use events::{RenderRequest, RequestEvents};
-pub use orders::{MAX_COMMENT_CHARS, OrderPlacement, ReissueInput};
+pub use names::normalise_name;
+pub use orders::{OrderPlacement, ReissueInput};
 pub use reasons::{REASON_HELP, parse_reason};
-pub use requests::{Decision, RequestView};
-pub use revoke::{CertificateRef, RevokeInput, RevokeOutcome, RevokeTarget};
+pub use requests::{Decision, MAX_COMMENT_CHARS, RequestView};
+pub use revoke::{RevokeInput, RevokeOutcome, RevokeTarget};
 pub use users::{NewUserInput, create_user, warn_of_look_alike_users};
 
 pub use crate::store::orders::OrderFilter;
 pub use crate::store::requests::{RequestFilter, RequestSort};
 
+use crate::codes::ErrorCode;
 use std::sync::Arc;
 
 use crate::ca::{CaError, CertificateAuthority};
@@ -113,19 +116,14 @@ pub enum ServiceError {
     InvalidKey,
     #[error("{0}")]
     MissingPermission(String),
-    /// `what` names the kind of object (`certificate`, `order`, `request`),
-    /// `by` what it was looked up by (`id`, `email`).
-    #[error("{what} not found by {by}")]
-    NotFound {
-        what: &'static str,
-        by: &'static str,
-    },
-    /// Invalid input; `code` is the contract's `family|detail` code.
+    /// `code` names the kind of object (`not_found|order`), `by` what it
+    /// was looked up by (`id`, `email`).
+    #[error("{} not found by {by}", code.detail())]
+    NotFound { code: ErrorCode, by: &'static str },
+    /// Invalid input, or a state that forbids the action: the code says
+    /// which (and its HTTP status).
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
-    /// The object's state forbids the action.
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Refused { code: ErrorCode, message: String },
     #[error("the database is unavailable")]
     Unavailable,
     /// Details go to the log, never to the client.
@@ -134,22 +132,15 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
-    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Invalid {
+    fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServiceError::Refused {
             code,
             message: message.into(),
         }
     }
 
-    fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ServiceError::Conflict {
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn not_found(what: &'static str) -> Self {
-        ServiceError::NotFound { what, by: "id" }
+    fn not_found(code: ErrorCode) -> Self {
+        ServiceError::NotFound { code, by: "id" }
     }
 }
 
@@ -160,8 +151,8 @@ impl From<StoreError> for ServiceError {
             StoreError::Unavailable(_) | StoreError::CommitFailed(_) => ServiceError::Unavailable,
             // The one unique constraint a caller can hit is "one pending request per
             // order": two callers raced and the other one won.
-            StoreError::Conflict(_) => ServiceError::conflict(
-                "duplicate_request|pending_request_exists",
+            StoreError::Conflict(_) => ServiceError::refused(
+                ErrorCode::PendingRequestExists,
                 "Another request for this order is already pending.",
             ),
             other => ServiceError::Internal(other.to_string()),
@@ -172,7 +163,7 @@ impl From<StoreError> for ServiceError {
 impl From<CaError> for ServiceError {
     fn from(error: CaError) -> Self {
         match error {
-            CaError::InvalidCsr(message) => ServiceError::invalid("invalid_csr|csr", message),
+            CaError::InvalidCsr(message) => ServiceError::refused(ErrorCode::InvalidCsr, message),
             CaError::Internal(message) => ServiceError::Internal(message),
         }
     }

@@ -1,6 +1,7 @@
 //! Validation of the DNS names a certificate will carry.
 
 use super::{ServiceError, ServiceResult};
+use crate::codes::ErrorCode;
 use crate::model::Product;
 
 /// More names than this in one certificate is refused (a limit on list sizes,
@@ -15,8 +16,8 @@ pub fn checked_names(
     dns_names: &[String],
 ) -> ServiceResult<(String, Vec<String>)> {
     if dns_names.len() > MAX_DNS_NAMES {
-        return Err(ServiceError::invalid(
-            "invalid_dns_names|too_many",
+        return Err(ServiceError::refused(
+            ErrorCode::TooManyDnsNames,
             format!(
                 "At most {MAX_DNS_NAMES} dns_names are allowed, {} were given.",
                 dns_names.len()
@@ -34,21 +35,27 @@ pub fn checked_names(
     Ok((common_name, names))
 }
 
+/// A DNS name as stored and compared: trimmed, without the root's trailing
+/// dot, lower case; orders and the order list's filter both use it.
+pub fn normalise_name(name: &str) -> String {
+    name.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
 fn checked_name(product: Product, name: &str) -> ServiceResult<String> {
-    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let name = normalise_name(name);
     let (wildcard, host) = match name.strip_prefix("*.") {
         Some(rest) => (true, rest),
         None => (false, name.as_str()),
     };
     if wildcard && product != Product::SslWildcard {
-        return Err(ServiceError::invalid(
-            "invalid_dns_names|wildcard",
+        return Err(ServiceError::refused(
+            ErrorCode::WildcardNotOrdered,
             format!("{name:?} is a wildcard name; order the ssl_wildcard product for it."),
         ));
     }
     if !is_hostname(host) {
-        return Err(ServiceError::invalid(
-            "invalid_dns_names|syntax",
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidDnsName,
             format!("{name:?} is not a valid DNS name."),
         ));
     }

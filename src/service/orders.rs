@@ -1,13 +1,18 @@
 //! Placing orders, issuing their certificates, reissues and cancellation.
 
+use crate::codes::ErrorCode;
 use crate::store::Conn;
 use serde_json::json;
 
+use super::requests::{
+    Approval, Attempt, check_comments, check_no_pending_request, insert_request, new_request,
+    not_pending, visible_order,
+};
 use super::{Context, Service, ServiceError, ServiceResult, audit, names::checked_names};
 use crate::ca::{IssuedCertificate, LeafProfile, VerifiedCsr};
 use crate::model::{
     AuditAction, AuditObject, Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Page,
-    Product, ReissueSpec, Request, RequestStatus, RequestType, now,
+    PendingRequest, Product, ReissueSpec, Request, RequestStatus, RequestType, now,
 };
 use crate::store::orders::{NewOrder, OrderFilter};
 use crate::store::{certificates, orders, requests};
@@ -16,8 +21,6 @@ use crate::store::{certificates, orders, requests};
 pub const MAX_CERTIFICATE_DAYS: i64 = 397;
 /// Longest order (multi-year plan); each certificate within it is still capped.
 pub const MAX_ORDER_DAYS: i64 = 6 * 365;
-/// Longest free-text comment accepted anywhere.
-pub const MAX_COMMENT_CHARS: usize = 1000;
 /// The only signature algorithm certd's ECDSA P-256 CA produces.
 const CA_SIGNATURE_HASH: &str = "sha256";
 const SECONDS_PER_DAY: i64 = 86_400;
@@ -64,16 +67,6 @@ pub struct OrderView {
     pub requests: Vec<Request>,
 }
 
-pub(super) fn check_comments(field: &str, comments: Option<&str>) -> ServiceResult<()> {
-    match comments {
-        Some(text) if text.chars().count() > MAX_COMMENT_CHARS => Err(ServiceError::invalid(
-            "invalid_comments|too_long",
-            format!("{field} may have at most {MAX_COMMENT_CHARS} characters."),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// certd signs with SHA-256 whatever the order asks for; the request may
 /// still name any hash CertCentral accepts.
 fn check_signature_hash(requested: Option<&str>) -> ServiceResult<String> {
@@ -86,18 +79,11 @@ fn check_signature_hash(requested: Option<&str>) -> ServiceResult<String> {
         {
             Ok(CA_SIGNATURE_HASH.into())
         }
-        Some(hash) => Err(ServiceError::invalid(
-            "invalid_signature_hash|signature_hash",
+        Some(hash) => Err(ServiceError::refused(
+            ErrorCode::BadSignatureHash,
             format!("signature_hash {hash:?} is not one of sha256, sha384, sha512."),
         )),
     }
-}
-
-fn require_skip_permission(ctx: Context<'_>, skip_approval: bool) -> ServiceResult<()> {
-    if skip_approval {
-        ctx.require_admin("use skip_approval")?;
-    }
-    Ok(())
 }
 
 impl Service {
@@ -106,12 +92,12 @@ impl Service {
         ctx: Context<'_>,
         placement: OrderPlacement,
     ) -> ServiceResult<PlacedOrder> {
-        require_skip_permission(ctx, placement.skip_approval)?;
+        let approval = Approval::of(ctx, placement.skip_approval, self.auto_approve.orders)?;
         check_comments("comments", placement.comments.as_deref())?;
         let signature_hash = check_signature_hash(placement.signature_hash.as_deref())?;
         if !(1..=MAX_ORDER_DAYS).contains(&placement.validity_days) {
-            return Err(ServiceError::invalid(
-                "invalid_validity|validity",
+            return Err(ServiceError::refused(
+                ErrorCode::BadValidity,
                 format!(
                     "The order validity must be between 1 day and {} years.",
                     MAX_ORDER_DAYS / 365
@@ -124,7 +110,6 @@ impl Service {
             &placement.dns_names,
         )?;
         let csr = VerifiedCsr::parse_pem(&placement.csr)?;
-        let approve_now = placement.skip_approval || self.auto_approve.orders;
         let leaf = LeafRequest {
             csr: &csr,
             csr_pem: &placement.csr,
@@ -134,7 +119,8 @@ impl Service {
         // Signed before the write starts: on SQLite the writer's turn is
         // shared by everyone, and signing needs nothing from the database.
         let created_at = now();
-        let issued = approve_now
+        let issued = approval
+            .approved()
             .then(|| self.sign_leaf(created_at, placement.validity_days, &leaf))
             .transpose()?;
 
@@ -144,7 +130,7 @@ impl Service {
             &NewOrder {
                 user_id: ctx.user_id(),
                 product: placement.product,
-                status: if approve_now {
+                status: if approval.approved() {
                     OrderStatus::Issued
                 } else {
                     OrderStatus::Pending
@@ -175,11 +161,7 @@ impl Service {
         let request = NewRequest {
             kind: RequestType::NewRequest,
             comments: placement.comments,
-            ..new_request(
-                ctx,
-                order_id,
-                approve_now.then_some(placement.skip_approval),
-            )
+            ..new_request(ctx, order_id, approval)
         };
         let request_id = insert_request(&mut tx, ctx, &request).await?.id;
         self.commit_with_request_event(tx, request_id).await?;
@@ -215,8 +197,8 @@ impl Service {
         let order_end = order_created_at + validity_days * SECONDS_PER_DAY;
         let not_after = order_end.min(issued_at + MAX_CERTIFICATE_DAYS * SECONDS_PER_DAY);
         if not_after <= issued_at {
-            return Err(ServiceError::conflict(
-                "order_expired|order_validity_ended",
+            return Err(ServiceError::refused(
+                ErrorCode::OrderExpired,
                 "The order has reached the end of its validity; place a new order.",
             ));
         }
@@ -268,18 +250,23 @@ impl Service {
         check_comments("comments", input.comments.as_deref())?;
         let signature_hash = check_signature_hash(input.signature_hash.as_deref())?;
         let csr = VerifiedCsr::parse_pem(&input.csr)?;
-        let approve_now = input.skip_approval || self.auto_approve.reissues;
-
         let mut tx = self.store.write().await?;
         orders::lock(&mut tx, order_id).await?;
         // Existence before permission: someone else's order is a 404 whatever the body says.
         let order = visible_order(&mut tx, ctx, order_id).await?;
-        require_skip_permission(ctx, input.skip_approval)?;
+        let approval = Approval::of(ctx, input.skip_approval, self.auto_approve.reissues)?;
         let common_name = input.common_name.as_deref().unwrap_or(&order.common_name);
         let dns_names = input.dns_names.as_deref().unwrap_or(&order.dns_names);
         let (common_name, dns_names) = checked_names(order.product, common_name, dns_names)?;
-        check_reissuable(&mut tx, &order).await?;
-        if approve_now {
+        check_reissuable(&order)?;
+        let pending = requests::find_pending_for_order(&mut tx, order_id)
+            .await?
+            .map(|r| PendingRequest {
+                id: r.id,
+                kind: r.kind,
+            });
+        check_no_pending_request(order_id, pending.as_ref(), Attempt::Reissue)?;
+        if approval.approved() {
             let leaf = LeafRequest {
                 csr: &csr,
                 csr_pem: &input.csr,
@@ -305,7 +292,7 @@ impl Service {
                 dns_names,
                 signature_hash,
             }),
-            ..new_request(ctx, order_id, approve_now.then_some(input.skip_approval))
+            ..new_request(ctx, order_id, approval)
         };
         let request_id = insert_request(&mut tx, ctx, &request).await?.id;
         self.commit_with_request_event(tx, request_id).await?;
@@ -333,8 +320,8 @@ impl Service {
                 (request, AuditAction::OrderCanceled)
             }
             _ => {
-                return Err(ServiceError::conflict(
-                    "invalid_order_status|nothing_to_cancel",
+                return Err(ServiceError::refused(
+                    ErrorCode::NothingToCancel,
                     format!("Order {order_id} has no pending order or reissue to cancel."),
                 ));
             }
@@ -374,43 +361,6 @@ impl Service {
     }
 }
 
-/// `status`: the state the request was found in, when it was read in the
-/// same transaction (`None`: it changed under a racing decision).
-pub(super) fn not_pending(request_id: i64, status: Option<RequestStatus>) -> ServiceError {
-    let message = match status {
-        Some(status) => format!(
-            "Request {request_id} is {} already; only a pending request can be decided.",
-            status.as_str()
-        ),
-        None => format!(
-            "Request {request_id} is no longer pending; it was approved, rejected or canceled already."
-        ),
-    };
-    ServiceError::conflict("request_not_pending|request_already_processed", message)
-}
-
-/// A request record made by `ctx`: `approved` right away when `skipped` is
-/// `Some` (processor = the caller for a skip_approval, none for auto-approval),
-/// otherwise `pending`.
-pub(super) fn new_request(ctx: Context<'_>, order_id: i64, skipped: Option<bool>) -> NewRequest {
-    NewRequest {
-        kind: RequestType::NewRequest,
-        status: if skipped.is_some() {
-            RequestStatus::Approved
-        } else {
-            RequestStatus::Pending
-        },
-        order_id,
-        certificate_id: None,
-        requester_id: ctx.user_id(),
-        processor_id: (skipped == Some(true)).then_some(ctx.user_id()),
-        comments: None,
-        revocation_reason: None,
-        reissue: None,
-        created_at: now(),
-    }
-}
-
 /// Stores a signed certificate of `order` with its audit entry; returns its id.
 async fn store_leaf(
     conn: &mut Conn,
@@ -446,79 +396,22 @@ async fn store_leaf(
     Ok(certificate_id)
 }
 
-/// Stores a request with its audit entry; returns it as stored.
-pub(super) async fn insert_request(
-    conn: &mut Conn,
-    ctx: Context<'_>,
-    request: &NewRequest,
-) -> ServiceResult<Request> {
-    let stored = requests::insert(conn, request).await?;
-    let id = stored.id;
-    audit::record(
-        conn,
-        Some(ctx),
-        AuditAction::RequestCreated,
-        (AuditObject::Request, id),
-        json!({
-            "type": request.kind.as_str(),
-            "status": request.status.as_str(),
-            "order_id": request.order_id,
-            "certificate_id": request.certificate_id,
-            "revocation_reason": request.revocation_reason.map(|r| r.name()),
-        }),
-    )?;
-    Ok(stored)
-}
-
-/// The order, if it exists and the caller may see it.
-pub(super) async fn visible_order(
-    conn: &mut Conn,
-    ctx: Context<'_>,
-    order_id: i64,
-) -> ServiceResult<Order> {
-    match orders::find(conn, order_id).await? {
-        Some(order) if ctx.can_see(order.user_id) => Ok(order),
-        _ => Err(ServiceError::not_found("order")),
-    }
-}
-
-/// A reissue needs an issued order with no request in flight.
-async fn check_reissuable(conn: &mut Conn, order: &Order) -> ServiceResult<()> {
+/// A reissue needs an issued order.
+fn check_reissuable(order: &Order) -> ServiceResult<()> {
     match order.status {
-        OrderStatus::Issued | OrderStatus::ReissuePending => {}
-        OrderStatus::Revoked => {
-            return Err(ServiceError::conflict(
-                "order_revoked|order_is_revoked",
-                format!(
-                    "Order {} is revoked; a revoked order cannot be reissued.",
-                    order.id
-                ),
-            ));
-        }
-        other => {
-            return Err(ServiceError::conflict(
-                "invalid_order_status|not_issued",
-                format!(
-                    "Order {} is {other}; only an issued order can be reissued.",
-                    order.id
-                ),
-            ));
-        }
-    }
-    match requests::find_pending_for_order(conn, order.id).await? {
-        None => Ok(()),
-        Some(pending) if pending.kind == RequestType::Revoke => Err(ServiceError::conflict(
-            "revoke_pending|revoke_request_pending",
+        OrderStatus::Issued | OrderStatus::ReissuePending => Ok(()),
+        OrderStatus::Revoked => Err(ServiceError::refused(
+            ErrorCode::OrderRevoked,
             format!(
-                "Revoke request {} for order {} is pending; approve or reject it before reissuing.",
-                pending.id, order.id
+                "Order {} is revoked; a revoked order cannot be reissued.",
+                order.id
             ),
         )),
-        Some(pending) => Err(ServiceError::conflict(
-            "reissue_pending|reissue_request_pending",
+        other => Err(ServiceError::refused(
+            ErrorCode::OrderNotIssued,
             format!(
-                "Reissue request {} for order {} is already pending.",
-                pending.id, order.id
+                "Order {} is {other}; only an issued order can be reissued.",
+                order.id
             ),
         )),
     }

@@ -5,6 +5,7 @@
 //! [`RevocationReason`]; what certd accepts, refuses and allows whom is here.
 
 use super::{Context, ServiceError, ServiceResult};
+use crate::codes::ErrorCode;
 use crate::model::{Certificate, CertificateStatus, RevocationReason};
 
 /// How a reason may be written, for help texts and the API document.
@@ -48,8 +49,8 @@ pub fn parse_reason(name: Option<&str>) -> ServiceResult<RevocationReason> {
         return Ok(reason);
     }
     if FORBIDDEN.iter().any(|forbidden| fold(forbidden) == folded) {
-        return Err(ServiceError::invalid(
-            "invalid_revocation_reason|reason_not_allowed",
+        return Err(ServiceError::refused(
+            ErrorCode::ForbiddenReason,
             format!(
                 "Revocation reason {name:?} is not allowed: the CA/Browser Forum Baseline \
                  Requirements forbid certificate holds, and CA compromise is not a subscriber's \
@@ -57,8 +58,8 @@ pub fn parse_reason(name: Option<&str>) -> ServiceResult<RevocationReason> {
             ),
         ));
     }
-    Err(ServiceError::invalid(
-        "invalid_revocation_reason|unknown_reason",
+    Err(ServiceError::refused(
+        ErrorCode::UnknownReason,
         format!(
             "Unknown revocation reason {name:?}; use one of {}.",
             RevocationReason::ALL.map(RevocationReason::name).join(", ")
@@ -93,8 +94,8 @@ pub(super) fn check_revocable(
     if reason == RevocationReason::KeyCompromise && current != RevocationReason::KeyCompromise {
         return Ok(());
     }
-    Err(ServiceError::conflict(
-        "already_revoked|certificate_already_revoked",
+    Err(ServiceError::refused(
+        ErrorCode::CertificateAlreadyRevoked,
         format!(
             "Certificate {} is already revoked (reason {}); only an upgrade to keyCompromise is \
              possible.",
@@ -110,7 +111,7 @@ mod tests {
 
     fn code(name: &str) -> &'static str {
         match parse_reason(Some(name)) {
-            Err(ServiceError::Invalid { code, .. }) => code,
+            Err(ServiceError::Refused { code, .. }) => code.as_str(),
             other => panic!("{name}: {other:?}"),
         }
     }

@@ -1,20 +1,24 @@
 //! The approval workflow: listing requests and approving or rejecting them.
 
+use crate::codes::ErrorCode;
 use std::collections::HashMap;
 
 use crate::store::Conn;
 use serde_json::json;
 
-use super::orders::{LeafRequest, not_pending, set_order_and_current_certificate, visible_order};
+use super::orders::{LeafRequest, set_order_and_current_certificate};
 use super::revoke::apply_revocation;
 use super::{Context, RequestFilter, RequestSort, Service, ServiceError, ServiceResult, audit};
 use crate::ca::VerifiedCsr;
 use crate::model::RevokedSerial;
 use crate::model::{
-    AuditAction, AuditObject, Certificate, CertificateStatus, Order, OrderStatus, Page, Request,
-    RequestStatus, RequestType, User, now,
+    AuditAction, AuditObject, Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Page,
+    PendingRequest, Request, RequestStatus, RequestType, User, now,
 };
 use crate::store::{certificates, orders, requests, users};
+
+/// Longest free-text comment accepted anywhere.
+pub const MAX_COMMENT_CHARS: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -42,7 +46,7 @@ impl Service {
         let mut conn = self.store.read().await?;
         let request = match requests::find(&mut conn, request_id).await? {
             Some(request) if ctx.is_admin() || request.requester_id == ctx.user_id() => request,
-            _ => return Err(ServiceError::not_found("request")),
+            _ => return Err(ServiceError::not_found(ErrorCode::NoSuchRequest)),
         };
         view(&mut conn, &mut HashMap::new(), request).await
     }
@@ -75,14 +79,14 @@ impl Service {
         processor_comment: Option<&str>,
     ) -> ServiceResult<()> {
         ctx.require_admin("approve or reject requests")?;
-        super::orders::check_comments("processor_comment", processor_comment)?;
+        check_comments("processor_comment", processor_comment)?;
         // A request never changes order, so finding its order needs no
         // transaction and stays out of the (on SQLite, single) writer's turn.
         let order_id = {
             let mut conn = self.store.read().await?;
             requests::find(&mut conn, request_id)
                 .await?
-                .ok_or_else(|| ServiceError::not_found("request"))?
+                .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchRequest))?
                 .order_id
         };
         // The order's lock first, as every writer of an order takes it; then
@@ -91,7 +95,7 @@ impl Service {
         orders::lock(&mut tx, order_id).await?;
         let request = requests::find(&mut tx, request_id)
             .await?
-            .ok_or_else(|| ServiceError::not_found("request"))?;
+            .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchRequest))?;
         let (status, action) = match decision {
             Decision::Approve => (RequestStatus::Approved, AuditAction::RequestApproved),
             Decision::Reject => (RequestStatus::Rejected, AuditAction::RequestRejected),
@@ -177,6 +181,175 @@ impl Service {
                 Ok(Vec::new())
             }
         }
+    }
+}
+
+/// How a new request starts: waiting for an administrator, or approved at
+/// once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Approval {
+    Pending,
+    /// By the operator's `--auto-approve` setting: no processor.
+    Automatic,
+    /// By its administrator requester's `skip_approval`: the requester is
+    /// the processor.
+    Skipped,
+}
+
+impl Approval {
+    /// `skip_approval` is for administrators only (the one place that says
+    /// so); without it, `auto_approved` (the operator's setting for this kind
+    /// of request) decides.
+    pub(super) fn of(
+        ctx: Context<'_>,
+        skip_approval: bool,
+        auto_approved: bool,
+    ) -> ServiceResult<Approval> {
+        if skip_approval {
+            ctx.require_admin("use skip_approval")?;
+            return Ok(Approval::Skipped);
+        }
+        Ok(if auto_approved {
+            Approval::Automatic
+        } else {
+            Approval::Pending
+        })
+    }
+
+    pub(super) fn approved(self) -> bool {
+        self != Approval::Pending
+    }
+}
+
+/// A request record made by `ctx`, of the kind `NewRequest` unless the
+/// caller says otherwise.
+pub(super) fn new_request(ctx: Context<'_>, order_id: i64, approval: Approval) -> NewRequest {
+    NewRequest {
+        kind: RequestType::NewRequest,
+        status: if approval.approved() {
+            RequestStatus::Approved
+        } else {
+            RequestStatus::Pending
+        },
+        order_id,
+        certificate_id: None,
+        requester_id: ctx.user_id(),
+        processor_id: (approval == Approval::Skipped).then_some(ctx.user_id()),
+        comments: None,
+        revocation_reason: None,
+        reissue: None,
+        created_at: now(),
+    }
+}
+
+/// What a caller is starting on an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Attempt {
+    Revoke,
+    Reissue,
+}
+
+/// An order carries one request at a time: a revoke or a reissue waits until
+/// the pending request is decided (or, for a reissue, canceled).
+pub(super) fn check_no_pending_request(
+    order_id: i64,
+    pending: Option<&PendingRequest>,
+    attempt: Attempt,
+) -> ServiceResult<()> {
+    let Some(pending) = pending else {
+        return Ok(());
+    };
+    let id = pending.id;
+    Err(match (pending.kind, attempt) {
+        (RequestType::Revoke, Attempt::Revoke) => ServiceError::refused(
+            ErrorCode::RevokeRequestPending,
+            format!(
+                "Revoke request {id} for order {order_id} is already pending; approve or reject it."
+            ),
+        ),
+        (RequestType::Revoke, Attempt::Reissue) => ServiceError::refused(
+            ErrorCode::RevokeRequestPending,
+            format!(
+                "Revoke request {id} for order {order_id} is pending; approve or reject it before \
+                 reissuing."
+            ),
+        ),
+        (RequestType::Reissue, Attempt::Revoke) => ServiceError::refused(
+            ErrorCode::ReissuePending,
+            format!(
+                "Order {order_id} has a pending reissue (request {id}); cancel the reissue or \
+                 revoke after it completes."
+            ),
+        ),
+        (RequestType::Reissue, Attempt::Reissue) => ServiceError::refused(
+            ErrorCode::ReissuePending,
+            format!("Reissue request {id} for order {order_id} is already pending."),
+        ),
+        (RequestType::NewRequest, _) => ServiceError::refused(
+            ErrorCode::OrderRequestPending,
+            format!("Order {order_id} is waiting for approval (request {id})."),
+        ),
+    })
+}
+
+pub(super) fn check_comments(field: &str, comments: Option<&str>) -> ServiceResult<()> {
+    match comments {
+        Some(text) if text.chars().count() > MAX_COMMENT_CHARS => Err(ServiceError::refused(
+            ErrorCode::CommentTooLong,
+            format!("{field} may have at most {MAX_COMMENT_CHARS} characters."),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `status`: the state the request was found in, when it was read in the
+/// same transaction (`None`: it changed under a racing decision).
+pub(super) fn not_pending(request_id: i64, status: Option<RequestStatus>) -> ServiceError {
+    let message = match status {
+        Some(status) => format!(
+            "Request {request_id} is {} already; only a pending request can be decided.",
+            status.as_str()
+        ),
+        None => format!(
+            "Request {request_id} is no longer pending; it was approved, rejected or canceled already."
+        ),
+    };
+    ServiceError::refused(ErrorCode::RequestNotPending, message)
+}
+
+/// Stores a request with its audit entry; returns it as stored.
+pub(super) async fn insert_request(
+    conn: &mut Conn,
+    ctx: Context<'_>,
+    request: &NewRequest,
+) -> ServiceResult<Request> {
+    let stored = requests::insert(conn, request).await?;
+    let id = stored.id;
+    audit::record(
+        conn,
+        Some(ctx),
+        AuditAction::RequestCreated,
+        (AuditObject::Request, id),
+        json!({
+            "type": request.kind.as_str(),
+            "status": request.status.as_str(),
+            "order_id": request.order_id,
+            "certificate_id": request.certificate_id,
+            "revocation_reason": request.revocation_reason.map(|r| r.name()),
+        }),
+    )?;
+    Ok(stored)
+}
+
+/// The order, if it exists and the caller may see it.
+pub(super) async fn visible_order(
+    conn: &mut Conn,
+    ctx: Context<'_>,
+    order_id: i64,
+) -> ServiceResult<Order> {
+    match orders::find(conn, order_id).await? {
+        Some(order) if ctx.can_see(order.user_id) => Ok(order),
+        _ => Err(ServiceError::not_found(ErrorCode::NoSuchOrder)),
     }
 }
 

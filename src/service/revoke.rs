@@ -1,48 +1,19 @@
 //! Revocation: of one certificate (the seed endpoint) or of a whole order.
 
+use crate::codes::ErrorCode;
 use crate::store::Conn;
 use serde_json::json;
 
-use super::orders::{check_comments, insert_request, new_request};
 use super::reasons::{check_reason_permitted, check_revocable};
+use super::requests::{
+    Approval, Attempt, check_comments, check_no_pending_request, insert_request, new_request,
+};
 use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit};
 use crate::model::{
-    AuditAction, AuditObject, Certificate, CertificateStatus, NewRequest, Order, OrderStatus,
-    PendingRequest, Request, RequestType, RevocationReason, RevokedSerial, now,
+    AuditAction, AuditObject, Certificate, CertificateRef, CertificateStatus, NewRequest, Order,
+    OrderStatus, PendingRequest, Request, RequestType, RevocationReason, RevokedSerial, now,
 };
-use crate::store::{Bind, certificates, feed, orders};
-
-/// How a client names a certificate in a path: its numeric id, or its serial
-/// number in hex.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CertificateRef {
-    Id(i64),
-    Serial(String),
-}
-
-impl CertificateRef {
-    /// Short all-digit strings are ids; other hex strings are serial numbers.
-    /// (A 128-bit serial is 32 hex digits; ids have at most 18 digits.)
-    pub fn parse(text: &str) -> Option<CertificateRef> {
-        if text.len() <= 18 && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-            return text
-                .parse()
-                .ok()
-                .filter(|id| *id > 0)
-                .map(CertificateRef::Id);
-        }
-        let hex = text.replace(':', "");
-        (!hex.is_empty() && hex.len() <= 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| CertificateRef::Serial(hex.to_ascii_uppercase()))
-    }
-
-    fn to_bind(&self) -> Bind {
-        match self {
-            CertificateRef::Id(id) => Bind::Int(*id),
-            CertificateRef::Serial(serial) => Bind::Text(serial.clone()),
-        }
-    }
-}
+use crate::store::{certificates, feed, orders};
 
 #[derive(Debug, Clone)]
 pub enum RevokeTarget {
@@ -83,26 +54,22 @@ impl Service {
         check_comments("comments", input.comments.as_deref())?;
         let mut tx = self.store.write().await?;
         let (order, certificate, pending) = revocation_target(&mut tx, ctx, &target).await?;
-        if input.skip_approval {
-            ctx.require_admin("use skip_approval")?;
-        }
+        let approval = Approval::of(ctx, input.skip_approval, self.auto_approve.revokes)?;
         check_reason_permitted(ctx, input.reason)?;
         match &certificate {
             Some(certificate) => check_revocable(certificate, input.reason)?,
             None => check_order_revocable(&order)?,
         }
-        check_no_pending_request(&order, pending)?;
-
-        let approve_now = input.skip_approval || self.auto_approve.revokes;
+        check_no_pending_request(order.id, pending.as_ref(), Attempt::Revoke)?;
         let request = NewRequest {
             kind: RequestType::Revoke,
             certificate_id: certificate.as_ref().map(|c| c.id),
             comments: input.comments,
             revocation_reason: Some(input.reason),
-            ..new_request(ctx, order.id, approve_now.then_some(input.skip_approval))
+            ..new_request(ctx, order.id, approval)
         };
         let stored = insert_request(&mut tx, ctx, &request).await?;
-        let revoked = if approve_now {
+        let revoked = if approval.approved() {
             apply_revocation(&mut tx, Some(ctx), &stored, certificate.clone()).await?
         } else {
             Vec::new()
@@ -112,7 +79,7 @@ impl Service {
         // An administrator's skip is the seed's 204; an operator's auto-approval
         // still answers with the (already approved) request, as clients that
         // never send skip_approval expect a 201 request object.
-        if input.skip_approval {
+        if approval == Approval::Skipped {
             return Ok(RevokeOutcome::Revoked);
         }
         Ok(RevokeOutcome::Requested(Box::new(RequestView {
@@ -136,16 +103,16 @@ async fn revocation_target(
     // Take the order's lock first, then read its state afresh under it.
     let (certificate, order_id, missing) = match target {
         RevokeTarget::Certificate(reference) => {
-            certificates::lock_order_of(conn, reference.to_bind()).await?;
+            certificates::lock_order_of(conn, reference).await?;
             let certificate = find_certificate(conn, reference)
                 .await?
-                .ok_or_else(|| ServiceError::not_found("certificate"))?;
+                .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchCertificate))?;
             let order_id = certificate.order_id;
-            (Some(certificate), order_id, "certificate")
+            (Some(certificate), order_id, ErrorCode::NoSuchCertificate)
         }
         RevokeTarget::Order(order_id) => {
             orders::lock(conn, *order_id).await?;
-            (None, *order_id, "order")
+            (None, *order_id, ErrorCode::NoSuchOrder)
         }
     };
     match orders::find_with_pending(conn, order_id).await? {
@@ -172,22 +139,22 @@ async fn visible_certificate(
 ) -> ServiceResult<(Certificate, Order)> {
     let certificate = find_certificate(conn, reference)
         .await?
-        .ok_or_else(|| ServiceError::not_found("certificate"))?;
+        .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchCertificate))?;
     match orders::find(conn, certificate.order_id).await? {
         Some(order) if ctx.can_see(order.user_id) => Ok((certificate, order)),
-        _ => Err(ServiceError::not_found("certificate")),
+        _ => Err(ServiceError::not_found(ErrorCode::NoSuchCertificate)),
     }
 }
 
 fn check_order_revocable(order: &Order) -> ServiceResult<()> {
     match order.status {
         OrderStatus::Issued | OrderStatus::ReissuePending => Ok(()),
-        OrderStatus::Revoked => Err(ServiceError::conflict(
-            "already_revoked|order_already_revoked",
+        OrderStatus::Revoked => Err(ServiceError::refused(
+            ErrorCode::OrderAlreadyRevoked,
             format!("Order {} is already revoked.", order.id),
         )),
-        other => Err(ServiceError::conflict(
-            "invalid_order_status|not_issued",
+        other => Err(ServiceError::refused(
+            ErrorCode::OrderNotIssued,
             format!(
                 "Order {} is {other} and has no certificate to revoke.",
                 order.id
@@ -198,26 +165,6 @@ fn check_order_revocable(order: &Order) -> ServiceResult<()> {
 
 /// The reissue guard and the duplicate-request guard: nothing may be pending
 /// on the order. (The schema enforces the same with a unique index.)
-fn check_no_pending_request(order: &Order, pending: Option<PendingRequest>) -> ServiceResult<()> {
-    match pending {
-        None => Ok(()),
-        Some(pending) if pending.kind == RequestType::Revoke => Err(ServiceError::conflict(
-            "duplicate_request|revoke_request_pending",
-            format!(
-                "Revoke request {} for this certificate's order {} is already pending; approve or reject it.",
-                pending.id, order.id
-            ),
-        )),
-        Some(pending) => Err(ServiceError::conflict(
-            "reissue_pending|certificate_has_pending_reissue",
-            format!(
-                "Order {} has a pending reissue (request {}); cancel the reissue or revoke after it completes.",
-                order.id, pending.id
-            ),
-        )),
-    }
-}
-
 /// Carries out an approved revoke request: the certificate (or every
 /// unrevoked certificate of the order) is revoked, with its audit entries.
 /// Returns what changed, for publication once the transaction commits.
@@ -273,25 +220,4 @@ pub(super) async fn apply_revocation(
         revoked.push(notice);
     }
     Ok(revoked)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn certificate_refs() {
-        assert_eq!(CertificateRef::parse("42"), Some(CertificateRef::Id(42)));
-        assert_eq!(CertificateRef::parse("0"), None);
-        assert_eq!(CertificateRef::parse("-1"), None);
-        assert_eq!(CertificateRef::parse("abc!"), None);
-        assert_eq!(
-            CertificateRef::parse("0a:1b"),
-            Some(CertificateRef::Serial("0A1B".into()))
-        );
-        assert_eq!(
-            CertificateRef::parse("99999999999999999999999"),
-            Some(CertificateRef::Serial("99999999999999999999999".into()))
-        );
-    }
 }

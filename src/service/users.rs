@@ -5,6 +5,7 @@
 //! nothing (nobody can enumerate 2^256 candidates) and would cost every API
 //! call ~30 ms, so a fast hash is the right tool; see docs/decisions.md.
 
+use crate::codes::ErrorCode;
 use crate::store::Conn;
 use rand::RngCore;
 use serde_json::json;
@@ -35,8 +36,8 @@ const MAX_KEY_NAME_CHARS: usize = 100;
 pub(super) fn key_name(name: Option<&str>) -> ServiceResult<Option<String>> {
     let name = name.map(str::trim).filter(|n| !n.is_empty());
     match name {
-        Some(name) if name.chars().count() > MAX_KEY_NAME_CHARS => Err(ServiceError::invalid(
-            "invalid_name|key_name",
+        Some(name) if name.chars().count() > MAX_KEY_NAME_CHARS => Err(ServiceError::refused(
+            ErrorCode::KeyNameTooLong,
             format!("A key's name has at most {MAX_KEY_NAME_CHARS} characters."),
         )),
         other => Ok(other.map(str::to_owned)),
@@ -162,14 +163,14 @@ async fn insert_user_with_key(
     let email = input.email.trim();
     // RFC 5321 caps a path at 256 octets, two of them the angle brackets.
     if email.len() > 254 || !email_address::EmailAddress::is_valid(email) {
-        return Err(ServiceError::invalid(
-            "invalid_email|email",
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidEmail,
             format!("{email:?} is not an email address."),
         ));
     }
     let duplicate = || {
-        ServiceError::conflict(
-            "duplicate_user|email",
+        ServiceError::refused(
+            ErrorCode::DuplicateUser,
             format!(
                 "A user with email {email} exists already (addresses are compared without case)."
             ),

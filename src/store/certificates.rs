@@ -2,10 +2,8 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{
-    Bind, Conditions, Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored,
-};
-use crate::model::{Certificate, CertificateStatus, RevocationReason, UnixTime};
+use super::{Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
+use crate::model::{Certificate, CertificateRef, CertificateStatus, RevocationReason, UnixTime};
 
 const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
                        pem, valid_from, valid_till, revoked_at, revocation_reason, crl_shard";
@@ -110,29 +108,28 @@ pub async fn find_by_serial(
     row.map(CertificateRow::into_certificate).transpose()
 }
 
-/// Locks the order of the certificate with this id (`Bind::Int`) or serial
-/// number (`Bind::Text`) as `orders::lock` does; nothing if there is no such
-/// certificate. A certificate never changes order, so what is read under the
-/// lock afterwards is that order's current state. On SQLite the write
-/// transaction already excludes every other writer: nothing to do, and one
-/// statement less in the writer's turn.
-pub async fn lock_order_of(conn: &mut Conn, certificate: Bind) -> StoreResult<()> {
+/// Locks the order of the certificate named by id or serial number as
+/// `orders::lock` does; nothing if there is no such certificate. A
+/// certificate never changes order, so what is read under the lock afterwards
+/// is that order's current state. On SQLite the write transaction already
+/// excludes every other writer: nothing to do, and one statement less in the
+/// writer's turn.
+pub async fn lock_order_of(conn: &mut Conn, certificate: &CertificateRef) -> StoreResult<()> {
     if !conn.is_postgres() {
         return Ok(());
     }
-    let clause = match certificate {
-        Bind::Int(_) => "c.id = {}",
-        Bind::Text(_) => "c.serial_number = {}",
+    const LOCK: &str = "SELECT o.id FROM certificates c JOIN orders o ON o.id = c.order_id \
+                        WHERE {} FOR UPDATE OF o";
+    let query = match certificate {
+        CertificateRef::Id(id) => {
+            sqlx::query_scalar(AssertSqlSafe(LOCK.replace("{}", "c.id = $1"))).bind(*id)
+        }
+        CertificateRef::Serial(serial) => {
+            sqlx::query_scalar(AssertSqlSafe(LOCK.replace("{}", "c.serial_number = $1")))
+                .bind(serial.clone())
+        }
     };
-    let mut conditions = Conditions::default();
-    conditions.push(clause, certificate);
-    let sql = format!(
-        "SELECT o.id FROM certificates c JOIN orders o ON o.id = c.order_id{} FOR UPDATE OF o",
-        conditions.where_sql()
-    );
-    let _order: Option<i64> = conn
-        .scalar_optional(conditions.bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(sql))))
-        .await?;
+    let _order: Option<i64> = conn.scalar_optional(query).await?;
     Ok(())
 }
 
