@@ -109,7 +109,7 @@ async fn seed_database(url: &str, serials: &[[u8; 16]], revoked: usize) -> Bench
             .bind(now + 86400 * 90)
             .bind(is_revoked.then_some(now))
             .bind(is_revoked.then_some(REASONS[i % REASONS.len()]))
-            .bind(i64::from(certd::ca::crl_shard_of(serial)))
+            .bind(i64::from(certd::crl_shard_of(serial)))
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -195,7 +195,7 @@ fn seed_fast(
                     now + 86400 * 90,
                     is_revoked.then_some(now),
                     is_revoked.then_some(REASONS[i % REASONS.len()]),
-                    i64::from(certd::ca::crl_shard_of(&serial)),
+                    i64::from(certd::crl_shard_of(&serial)),
                 ])?;
                 if i % every == 0 {
                     sample.push((id, serial, is_revoked));

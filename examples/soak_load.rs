@@ -555,7 +555,7 @@ impl Ctx {
             }
             Route::CrlIndex => call(self.http.get(format!("{}/crl/", self.base)), Then::Nothing),
             Route::CrlShard => {
-                let shard = rng.gen_range(0..certd::ca::CRL_SHARDS);
+                let shard = rng.gen_range(0..certd::CRL_SHARDS);
                 let url = format!("{}/crl/{shard}.crl", self.base);
                 call(self.http.get(url), Then::Nothing)
             }

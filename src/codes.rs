@@ -9,23 +9,24 @@
 macro_rules! error_codes {
     ($($variant:ident = ($status:literal, $code:literal, $message:literal),)+) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum ErrorCode { $($variant),+ }
+        pub(crate) enum ErrorCode { $($variant),+ }
 
         impl ErrorCode {
-            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+            #[cfg(test)]
+            pub(crate) const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
 
             /// The contract's `family|detail` string.
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self { $(ErrorCode::$variant => $code),+ }
             }
 
             /// The HTTP status of an answer with this code.
-            pub fn status(self) -> u16 {
+            pub(crate) fn status(self) -> u16 {
                 match self { $(ErrorCode::$variant => $status),+ }
             }
 
             /// The sentence when nothing more precise is said.
-            pub fn default_message(self) -> &'static str {
+            pub(crate) fn default_message(self) -> &'static str {
                 match self { $(ErrorCode::$variant => $message),+ }
             }
         }
@@ -102,7 +103,7 @@ error_codes! {
 
 impl ErrorCode {
     /// What a `not_found|...` code says is missing (`certificate`, ...).
-    pub fn detail(self) -> &'static str {
+    pub(crate) fn detail(self) -> &'static str {
         let code = self.as_str();
         &code[code.find('|').map_or(0, |bar| bar + 1)..]
     }

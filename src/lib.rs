@@ -6,12 +6,19 @@
 //! `publish` keeps the signed CRLs and OCSP responses that `api` serves.
 //! `cli` wires them together.
 
-pub mod api;
-pub mod ca;
+// Only the command line is the crate's interface (the `certd` binary runs
+// it); the benchmarks' seeders also need where a serial's CRL shard is.
+// Everything else is `pub(crate)`, and the compiler holds us to it.
+#![deny(unreachable_pub)]
+
+mod api;
+mod ca;
 pub mod cli;
-pub mod codes;
-pub mod model;
-pub mod publish;
-pub mod service;
-pub mod store;
-pub mod webhook;
+mod codes;
+mod model;
+mod publish;
+mod service;
+mod store;
+mod webhook;
+
+pub use ca::{CRL_SHARDS, crl_shard_of};

@@ -5,14 +5,14 @@
 use std::fmt;
 
 /// Seconds since the Unix epoch, UTC: how every time is stored.
-pub type UnixTime = i64;
+pub(crate) type UnixTime = i64;
 
-pub fn now() -> UnixTime {
+pub(crate) fn now() -> UnixTime {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// Milliseconds since the Unix epoch, for schedules finer than a second.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
@@ -22,17 +22,19 @@ macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
+        pub(crate) enum $name { $($variant),+ }
 
+        // Generated for every such enum; not every one needs all of it.
+        #[allow(dead_code)]
         impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub(crate) const ALL: &'static [$name] = &[$($name::$variant),+];
 
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
 
             /// Case-insensitive, as the contract requires for enum values.
-            pub fn parse(text: &str) -> Option<Self> {
+            pub(crate) fn parse(text: &str) -> Option<Self> {
                 Self::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(text))
             }
         }
@@ -84,14 +86,14 @@ string_enum!(
 
 impl Role {
     /// CertCentral's numeric role ids.
-    pub fn certcentral_id(self) -> i64 {
+    pub(crate) fn certcentral_id(self) -> i64 {
         match self {
             Role::Administrator => 1,
             Role::User => 2,
         }
     }
 
-    pub fn from_certcentral_id(id: i64) -> Option<Role> {
+    pub(crate) fn from_certcentral_id(id: i64) -> Option<Role> {
         [Role::Administrator, Role::User]
             .into_iter()
             .find(|role| role.certcentral_id() == id)
@@ -141,7 +143,7 @@ string_enum!(
 /// How a client names a certificate in a path: its numeric id, or its serial
 /// number in hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CertificateRef {
+pub(crate) enum CertificateRef {
     Id(i64),
     Serial(String),
 }
@@ -149,7 +151,7 @@ pub enum CertificateRef {
 impl CertificateRef {
     /// Short all-digit strings are ids; other hex strings are serial numbers.
     /// (A 128-bit serial is 32 hex digits; ids have at most 18 digits.)
-    pub fn parse(text: &str) -> Option<CertificateRef> {
+    pub(crate) fn parse(text: &str) -> Option<CertificateRef> {
         if text.len() <= 18 && !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
             return text
                 .parse()
@@ -164,7 +166,7 @@ impl CertificateRef {
 
     /// A serial number as stored: hex without colons, upper case, so that
     /// `0a:1b` and `0A1B` are one serial wherever a client writes one.
-    pub fn normalise_serial(text: &str) -> String {
+    pub(crate) fn normalise_serial(text: &str) -> String {
         text.replace(':', "").to_ascii_uppercase()
     }
 }
@@ -173,7 +175,7 @@ impl CertificateRef {
 /// `certificateHold` and `removeFromCRL` are deliberately absent: the CA/Browser
 /// Forum Baseline Requirements forbid suspending TLS certificates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RevocationReason {
+pub(crate) enum RevocationReason {
     Unspecified,
     KeyCompromise,
     AffiliationChanged,
@@ -183,7 +185,7 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
-    pub const ALL: [RevocationReason; 6] = [
+    pub(crate) const ALL: [RevocationReason; 6] = [
         Self::Unspecified,
         Self::KeyCompromise,
         Self::AffiliationChanged,
@@ -193,7 +195,7 @@ impl RevocationReason {
     ];
 
     /// The RFC 5280 camelCase name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Unspecified => "unspecified",
             Self::KeyCompromise => "keyCompromise",
@@ -205,7 +207,7 @@ impl RevocationReason {
     }
 
     /// The RFC 5280 CRLReason code, as stored and as written in CRLs and OCSP.
-    pub fn code(self) -> i64 {
+    pub(crate) fn code(self) -> i64 {
         match self {
             Self::Unspecified => 0,
             Self::KeyCompromise => 1,
@@ -216,13 +218,13 @@ impl RevocationReason {
         }
     }
 
-    pub fn from_code(code: i64) -> Option<Self> {
+    pub(crate) fn from_code(code: i64) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.code() == code)
     }
 }
 
 #[derive(Debug, Clone)]
-pub struct User {
+pub(crate) struct User {
     pub id: i64,
     pub first_name: String,
     pub last_name: String,
@@ -233,14 +235,14 @@ pub struct User {
 }
 
 impl User {
-    pub fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         self.role == Role::Administrator
     }
 }
 
 /// An API key as certd keeps it: never the key itself, nor its hash.
 #[derive(Debug, Clone)]
-pub struct ApiKey {
+pub(crate) struct ApiKey {
     pub id: i64,
     pub user_id: i64,
     /// CertCentral restriction 102: GET calls only.
@@ -254,7 +256,7 @@ pub struct ApiKey {
 }
 
 #[derive(Debug, Clone)]
-pub struct Order {
+pub(crate) struct Order {
     pub id: i64,
     pub user_id: i64,
     pub product: Product,
@@ -268,7 +270,7 @@ pub struct Order {
 }
 
 #[derive(Debug, Clone)]
-pub struct Certificate {
+pub(crate) struct Certificate {
     pub id: i64,
     pub order_id: i64,
     pub serial_number: String,
@@ -289,14 +291,14 @@ pub struct Certificate {
 /// An order's pending request (at most one, by the schema), as the guards
 /// against a second one need to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PendingRequest {
+pub(crate) struct PendingRequest {
     pub id: i64,
     pub kind: RequestType,
 }
 
 /// A certificate that has just been revoked, as publication needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevokedSerial {
+pub(crate) struct RevokedSerial {
     /// Uppercase hex, as stored.
     pub serial_number: String,
     pub crl_shard: u16,
@@ -304,7 +306,7 @@ pub struct RevokedSerial {
 
 /// What a reissue request will issue when it is approved.
 #[derive(Debug, Clone)]
-pub struct ReissueSpec {
+pub(crate) struct ReissueSpec {
     pub csr: String,
     pub common_name: String,
     pub dns_names: Vec<String>,
@@ -312,7 +314,7 @@ pub struct ReissueSpec {
 }
 
 #[derive(Debug, Clone)]
-pub struct Request {
+pub(crate) struct Request {
     pub id: i64,
     pub kind: RequestType,
     pub status: RequestStatus,
@@ -331,7 +333,7 @@ pub struct Request {
 
 /// A request about to be inserted.
 #[derive(Debug, Clone)]
-pub struct NewRequest {
+pub(crate) struct NewRequest {
     pub kind: RequestType,
     pub status: RequestStatus,
     pub order_id: i64,
@@ -345,7 +347,7 @@ pub struct NewRequest {
 }
 
 #[derive(Debug, Clone)]
-pub struct AuditEntry {
+pub(crate) struct AuditEntry {
     pub id: i64,
     pub created_at: UnixTime,
     pub actor_id: Option<i64>,
@@ -359,7 +361,7 @@ pub struct AuditEntry {
 
 /// Paging of list calls: the window asked for and the total that matched.
 #[derive(Debug, Clone, Copy)]
-pub struct Page {
+pub(crate) struct Page {
     pub offset: i64,
     pub limit: i64,
 }

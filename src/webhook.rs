@@ -1,4 +1,4 @@
-//! Webhook delivery (issue 8): posts the request events the service wrote to
+//! Webhook delivery: posts the request events the service wrote to
 //! the outbox (`store::outbox`) to the configured URL, signed with HMAC-SHA256.
 //!
 //! Delivery runs in a background task and never in a request: a revocation
@@ -29,15 +29,15 @@ use crate::store::outbox::{self, DueEvent};
 use crate::store::{Store, StoreResult};
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, as Stripe does.
-pub const SIGNATURE_HEADER: &str = "X-Certd-Signature";
-pub const EVENT_ID_HEADER: &str = "X-Certd-Event-Id";
-pub const EVENT_TYPE_HEADER: &str = "X-Certd-Event-Type";
+pub(crate) const SIGNATURE_HEADER: &str = "X-Certd-Signature";
+pub(crate) const EVENT_ID_HEADER: &str = "X-Certd-Event-Id";
+pub(crate) const EVENT_TYPE_HEADER: &str = "X-Certd-Event-Type";
 
 /// The first retry waits this long (`--webhook-retry-base-ms`), each later one
 /// twice as long: 30 s, 1, 2, 4, 8, 16 and 32 min, so eight attempts span
 /// about an hour.
-pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(30);
-pub const MAX_ATTEMPTS: i64 = 8;
+pub(crate) const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(30);
+pub(crate) const MAX_ATTEMPTS: i64 = 8;
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
 /// A receiver that has not answered by then has failed this attempt.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,7 +53,7 @@ const DELIVERIES_METRIC: &str = "certd_webhook_deliveries_total";
 const BACKLOG_METRIC: &str = "certd_webhook_outbox_backlog";
 
 #[derive(Debug, thiserror::Error)]
-pub enum WebhookError {
+pub(crate) enum WebhookError {
     /// The URL itself is not repeated: it may carry credentials.
     #[error("--webhook-url is not a usable URL: {0}")]
     InvalidUrl(String),
@@ -73,7 +73,7 @@ pub enum WebhookError {
 
 /// The signing key; its `Debug` shows nothing of it.
 #[derive(Clone)]
-pub struct WebhookSecret(Vec<u8>);
+pub(crate) struct WebhookSecret(Vec<u8>);
 
 impl From<String> for WebhookSecret {
     fn from(secret: String) -> Self {
@@ -96,14 +96,14 @@ impl std::fmt::Debug for WebhookSecret {
 }
 
 #[derive(Debug)]
-pub struct WebhookConfig {
+pub(crate) struct WebhookConfig {
     url: Url,
     secret: WebhookSecret,
     retry_base: Duration,
 }
 
 impl WebhookConfig {
-    pub fn new(
+    pub(crate) fn new(
         url: &str,
         secret: WebhookSecret,
         retry_base: Duration,
@@ -130,13 +130,13 @@ impl WebhookConfig {
 }
 
 /// The secret from a file, without the line break editors add.
-pub fn read_secret_file(path: &Path) -> Result<WebhookSecret, WebhookError> {
+pub(crate) fn read_secret_file(path: &Path) -> Result<WebhookSecret, WebhookError> {
     let text = std::fs::read_to_string(path).map_err(WebhookError::SecretFile)?;
     Ok(text.trim_end_matches(['\r', '\n']).to_string().into())
 }
 
 /// The `v1` part of the signature header: hex HMAC-SHA256 of `"<t>.<body>"`.
-pub fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
+pub(crate) fn signature(secret: &[u8], timestamp: i64, body: &str) -> String {
     // HMAC takes keys of any length, so this cannot fail.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length");
     mac.update(timestamp.to_string().as_bytes());
@@ -172,7 +172,7 @@ impl Outcome {
     }
 }
 
-pub struct Deliverer {
+pub(crate) struct Deliverer {
     store: Arc<Store>,
     config: WebhookConfig,
     client: reqwest::Client,
@@ -182,7 +182,7 @@ pub struct Deliverer {
 
 impl Deliverer {
     /// Starts delivering in the background.
-    pub fn start(
+    pub(crate) fn start(
         store: Arc<Store>,
         config: WebhookConfig,
         wake: Arc<Notify>,

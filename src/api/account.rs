@@ -19,7 +19,7 @@ use super::wire::{AuditLog, ErrorList, ListPage, UserDetails};
         (status = 503, description = "The database is unavailable", body = ErrorList),
     )
 )]
-pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     if state.service.healthy().await {
         Ok(Json(json!({"status": "ok"})))
     } else {
@@ -36,7 +36,7 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     tag = "account",
     responses((status = 200, description = "The caller's user", body = UserDetails))
 )]
-pub async fn user_me(auth: Auth) -> Json<UserDetails> {
+pub(super) async fn user_me(auth: Auth) -> Json<UserDetails> {
     Json((&auth.caller.user).into())
 }
 
@@ -56,7 +56,7 @@ pub async fn user_me(auth: Auth) -> Json<UserDetails> {
         (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
     )
 )]
-pub async fn audit_log(
+pub(super) async fn audit_log(
     State(state): State<AppState>,
     auth: Auth,
     RawQuery(query): RawQuery,

@@ -30,7 +30,7 @@ pub(crate) fn certificate_ref(text: &str) -> Result<CertificateRef, ApiError> {
         (status = 404, description = "`not_found|certificate`: no such certificate, or not the caller's", body = ErrorList),
     )
 )]
-pub async fn certificate_details(
+pub(super) async fn certificate_details(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -58,7 +58,7 @@ pub async fn certificate_details(
         (status = 409, description = "`already_revoked`, `reissue_pending` or `duplicate_request` (the message names the pending request); nothing recorded", body = ErrorList),
     )
 )]
-pub async fn revoke_certificate(
+pub(super) async fn revoke_certificate(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -69,7 +69,7 @@ pub async fn revoke_certificate(
 }
 
 /// 201 with the request object, or 204 when revoked at once.
-pub async fn revoke_response(
+pub(super) async fn revoke_response(
     state: &AppState,
     auth: &Auth,
     target: RevokeTarget,
@@ -116,7 +116,7 @@ enum ChainFormat {
         (status = 404, description = "`not_found|certificate`: no such certificate, or not the caller's", body = ErrorList),
     )
 )]
-pub async fn download_format(
+pub(super) async fn download_format(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
@@ -149,7 +149,7 @@ pub async fn download_format(
         (status = 404, description = "`not_found|certificate`: no such certificate, or not the caller's", body = ErrorList),
     )
 )]
-pub async fn download_platform(
+pub(super) async fn download_platform(
     State(state): State<AppState>,
     auth: Auth,
     headers: HeaderMap,

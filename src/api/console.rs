@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 /// Where the console lives; `/console` redirects here.
-pub const CONSOLE_PATH: &str = "/console/";
+pub(super) const CONSOLE_PATH: &str = "/console/";
 
 /// Scripts, styles and API calls from certd only; no inline script (an
 /// injected `<script>` would not run), no framing (clickjacking), no
@@ -33,7 +33,7 @@ const CONSOLE_JS: &str = include_str!("../../console/console.js");
 const CONSOLE_CSS: &str = include_str!("../../console/console.css");
 
 /// The console's routes; merged into the main router (they need no state).
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub(super) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/console", get(|| redirect(StatusCode::PERMANENT_REDIRECT)))
         // A person who opens the server's address in a browser lands on the console.

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
 
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: ErrorCode,
     message: String,
@@ -18,14 +18,14 @@ pub struct ApiError {
 
 impl ApiError {
     /// An answer with `code`'s status.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         let status =
             StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError::with_status(status, code, message)
     }
 
     /// An answer with `code`'s own sentence.
-    pub fn of(code: ErrorCode) -> ApiError {
+    pub(crate) fn of(code: ErrorCode) -> ApiError {
         ApiError::new(code, code.default_message())
     }
 
@@ -39,22 +39,22 @@ impl ApiError {
     }
 
     /// The contract's `family|detail` code.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         self.code.as_str()
     }
 
     /// The human sentence.
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         &self.message
     }
 
     /// `code` is a `not_found|...` one.
-    pub fn not_found(code: ErrorCode) -> ApiError {
+    pub(crate) fn not_found(code: ErrorCode) -> ApiError {
         ApiError::not_found_by(code, "id")
     }
 
     /// Not found when looked up by something other than the id (an email).
-    pub fn not_found_by(code: ErrorCode, by: &str) -> ApiError {
+    pub(crate) fn not_found_by(code: ErrorCode, by: &str) -> ApiError {
         let what = code.detail();
         ApiError::new(
             code,
@@ -96,7 +96,7 @@ impl IntoResponse for ApiError {
 /// Middleware: error answers produced outside the handlers (unknown route,
 /// method not allowed, body limit, timeout, panic) get the JSON error list
 /// too, keeping their headers (such as `Allow`).
-pub async fn json_error_bodies(response: Response<Body>) -> Response<Body> {
+pub(super) async fn json_error_bodies(response: Response<Body>) -> Response<Body> {
     let status = response.status();
     let is_json = response
         .headers()

@@ -15,20 +15,20 @@ use super::observe::CallerSlot;
 use crate::model::Page;
 use crate::service::{Caller, Context};
 
-pub const API_KEY_HEADER: &str = "x-dc-devkey";
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-pub const DEFAULT_LIST_LIMIT: i64 = 1000;
-pub const MAX_LIST_LIMIT: i64 = 1000;
+pub(super) const API_KEY_HEADER: &str = "x-dc-devkey";
+pub(super) const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(super) const DEFAULT_LIST_LIMIT: i64 = 1000;
+pub(super) const MAX_LIST_LIMIT: i64 = 1000;
 
 /// The authenticated caller and the request id the audit log records.
-pub struct Auth {
+pub(super) struct Auth {
     pub caller: Caller,
     pub request_id: Option<String>,
 }
 
 impl Auth {
-    pub fn ctx(&self) -> Context<'_> {
+    pub(super) fn ctx(&self) -> Context<'_> {
         Context {
             caller: &self.caller,
             request_id: self.request_id.as_deref(),
@@ -68,7 +68,7 @@ impl FromRequestParts<AppState> for Auth {
 /// A JSON body, whatever the `Content-Type` says (clients send
 /// `application/json`, `text/plain` or nothing). An empty body is `{}`;
 /// unknown fields are ignored.
-pub struct JsonBody<T>(pub T);
+pub(super) struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -91,7 +91,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
-pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|_| {
         ApiError::new(
             ErrorCode::MalformedJson,
@@ -121,7 +121,7 @@ pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
 
 /// A positive integer id from a path; anything else is "not found"
 /// (`missing`, a `not_found|...` code).
-pub fn path_id(text: &str, missing: ErrorCode) -> Result<i64, ApiError> {
+pub(super) fn path_id(text: &str, missing: ErrorCode) -> Result<i64, ApiError> {
     text.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -130,7 +130,7 @@ pub fn path_id(text: &str, missing: ErrorCode) -> Result<i64, ApiError> {
 
 /// `offset`, `limit`, `sort` and `filters[...]` of a list call. Query keys may
 /// arrive percent-encoded (`filters%5Bstatus%5D`); decoding handles both.
-pub struct ListQuery {
+pub(super) struct ListQuery {
     pub page: Page,
     pub sort: Option<String>,
     pub filters: HashMap<String, String>,
@@ -139,7 +139,10 @@ pub struct ListQuery {
 impl ListQuery {
     /// An unknown filter is refused rather than ignored: a script that bulk-revokes
     /// a search result must never get every object because of a typo.
-    pub fn parse(query: Option<&str>, allowed_filters: &[&str]) -> Result<ListQuery, ApiError> {
+    pub(super) fn parse(
+        query: Option<&str>,
+        allowed_filters: &[&str],
+    ) -> Result<ListQuery, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
             .map_err(|_| {
                 ApiError::new(ErrorCode::BadQuery, "The query string cannot be decoded.")

@@ -28,14 +28,14 @@ use super::extract::API_KEY_HEADER;
 const FORGET_IDLE_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     limiter: Arc<DefaultKeyedRateLimiter<[u8; 16]>>,
 }
 
 impl RateLimit {
     /// `per_second` calls a second per key, with bursts of as many; `None`
     /// for 0 (no limit).
-    pub fn per_second(per_second: u32) -> Option<RateLimit> {
+    pub(crate) fn per_second(per_second: u32) -> Option<RateLimit> {
         let rate = NonZeroU32::new(per_second)?;
         let limiter = Arc::new(governor::RateLimiter::keyed(Quota::per_second(rate)));
         let forgetful = Arc::downgrade(&limiter);
@@ -73,7 +73,11 @@ fn bucket_of(request: &Request) -> [u8; 16] {
 }
 
 /// Middleware: 429 with `Retry-After` once a key exceeds its rate.
-pub async fn enforce(State(limit): State<RateLimit>, request: Request, next: Next) -> Response {
+pub(super) async fn enforce(
+    State(limit): State<RateLimit>,
+    request: Request,
+    next: Next,
+) -> Response {
     match limit.limiter.check_key(&bucket_of(&request)) {
         Ok(()) => next.run(request).await,
         Err(not_until) => {

@@ -30,7 +30,7 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Installs the process-wide recorder and starts its upkeep; `None` if a
 /// recorder is installed already.
-pub fn install() -> Option<PrometheusHandle> {
+pub(super) fn install() -> Option<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("http_request_duration_seconds".into()),
@@ -56,7 +56,7 @@ pub fn install() -> Option<PrometheusHandle> {
     tag = "publication",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"))
 )]
-pub async fn render(State(state): State<AppState>) -> Response {
+pub(super) async fn render(State(state): State<AppState>) -> Response {
     let Some(handle) = &state.metrics else {
         return (StatusCode::NOT_FOUND, "metrics are not enabled").into_response();
     };

@@ -15,7 +15,7 @@ mod publication;
 mod requests;
 mod server;
 mod users;
-pub mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ use crate::service::Service;
 
 /// The limits the router enforces (`certd serve` options).
 #[derive(Clone)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Calls a second per API key on `/services/v2`; `None`: unlimited.
     pub rate_limit: Option<RateLimit>,
     /// Longest time a request (reading its body included) may take before
@@ -43,26 +43,26 @@ pub struct Limits {
 }
 
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub service: Arc<Service>,
     /// The Prometheus recorder's handle, when this process installed one.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
-pub use error::ApiError;
-pub use limits::RateLimit;
-pub use observe::AccessLog;
-pub use server::serve;
+pub(crate) use error::ApiError;
+pub(crate) use limits::RateLimit;
+pub(crate) use observe::AccessLog;
+pub(crate) use server::serve;
 
 /// A request as `GET /services/v2/request/{id}` answers it: the `request` of
 /// webhook events.
-pub fn request_json(view: &crate::service::RequestView) -> serde_json::Value {
+pub(crate) fn request_json(view: &crate::service::RequestView) -> serde_json::Value {
     // Plain structs of strings and numbers: serialising them cannot fail.
     serde_json::to_value(wire::RequestDetails::from(view)).unwrap_or_default()
 }
 
 /// The whole HTTP surface.
-pub fn router(service: Arc<Service>, limits: Limits, access_log: Arc<AccessLog>) -> Router {
+pub(crate) fn router(service: Arc<Service>, limits: Limits, access_log: Arc<AccessLog>) -> Router {
     let v2 = Router::new()
         .route("/user/me", get(account::user_me))
         .route("/audit-log", get(account::audit_log))

@@ -31,7 +31,7 @@ const TARGET: &str = "certd::access";
 /// its access line or its share of a summary: request id, method, route,
 /// status, latency and the caller's user id once authenticated. Never the
 /// key, nor any header.
-pub async fn track(
+pub(super) async fn track(
     State(log): State<Arc<AccessLog>>,
     mut request: Request,
     next: Next,
@@ -119,7 +119,7 @@ impl AccessLine {
 }
 
 /// The access log: a line per API call, summaries for the rest.
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     /// `None`: every request gets a line of its own.
     summary_every: Option<Duration>,
     counts: Mutex<HashMap<String, RouteCounts>>,
@@ -137,7 +137,7 @@ struct RouteCounts {
 impl AccessLog {
     /// Summaries every `summary_every` (written by a task started here), or
     /// a line for every request when it is zero.
-    pub fn start(summary_every: Duration) -> Arc<AccessLog> {
+    pub(crate) fn start(summary_every: Duration) -> Arc<AccessLog> {
         let log = Arc::new(AccessLog {
             summary_every: (!summary_every.is_zero()).then_some(summary_every),
             counts: Mutex::default(),
@@ -164,7 +164,7 @@ impl AccessLog {
 
     /// Logs one summary line per route that answered anything since the
     /// last one (at `warn` when it answered a 5xx), and starts counting anew.
-    pub fn summarise(&self) {
+    pub(crate) fn summarise(&self) {
         let counts = std::mem::take(&mut *self.counts.lock().unwrap_or_else(|e| e.into_inner()));
         let mut routes: Vec<_> = counts.into_iter().collect();
         routes.sort_by(|a, b| a.0.cmp(&b.0));
@@ -209,10 +209,10 @@ async fn summarise_every(log: Weak<AccessLog>, every: Duration) {
 
 /// Where the API-key extractor leaves the caller's user id for the access log.
 #[derive(Clone, Default)]
-pub struct CallerSlot(Arc<OnceLock<i64>>);
+pub(super) struct CallerSlot(Arc<OnceLock<i64>>);
 
 impl CallerSlot {
-    pub fn record(&self, user_id: i64) {
+    pub(super) fn record(&self, user_id: i64) {
         let _ = self.0.set(user_id);
     }
 

@@ -24,7 +24,7 @@ use crate::model::{
 };
 
 /// Where the document is served.
-pub const DOCUMENT_PATH: &str = "/services/v2/openapi.json";
+pub(super) const DOCUMENT_PATH: &str = "/services/v2/openapi.json";
 /// The security scheme's name in the document.
 const API_KEY_SCHEME: &str = "api_key";
 
@@ -82,7 +82,7 @@ const API_KEY_SCHEME: &str = "api_key";
         (name = "publication", description = "Health, CRLs, OCSP and the CA chain; no key needed"),
     )
 )]
-pub struct ApiDoc;
+pub(super) struct ApiDoc;
 
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     // Serializing maps with string keys and plain values cannot fail.
@@ -99,7 +99,7 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     operation_id = "openapi_document",
     responses((status = 200, description = "This OpenAPI 3.1 document", body = Object))
 )]
-pub async fn document() -> impl IntoResponse {
+pub(super) async fn document() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
         DOCUMENT.as_str(),
@@ -287,7 +287,7 @@ fn error_response(description: &str) -> Response {
 
 /// The schema of a binary body (a CRL, an OCSP message, a ZIP file); it
 /// has no values, only a description.
-pub enum Binary {}
+pub(super) enum Binary {}
 
 impl PartialSchema for Binary {
     fn schema() -> RefOr<Schema> {
@@ -314,7 +314,7 @@ GY6NP+h4f9szJQjSgqM85f23n4UHj4I=
 -----END CERTIFICATE REQUEST-----
 ";
 
-pub fn order_example() -> serde_json::Value {
+pub(super) fn order_example() -> serde_json::Value {
     serde_json::json!({
         "certificate": {
             "common_name": "shop.example.com",
@@ -326,7 +326,7 @@ pub fn order_example() -> serde_json::Value {
     })
 }
 
-pub fn reissue_example() -> serde_json::Value {
+pub(super) fn reissue_example() -> serde_json::Value {
     serde_json::json!({
         "certificate": {"csr": EXAMPLE_CSR},
         "comments": "New key after the server move.",
@@ -374,7 +374,7 @@ impl PartialSchema for RevocationReason {
 impl ToSchema for RevocationReason {}
 
 /// The schema of `access_roles[].name`.
-pub fn access_role_name() -> RefOr<Schema> {
+pub(super) fn access_role_name() -> RefOr<Schema> {
     string_enum(Role::ALL.iter().map(|role| wire::access_role_name(*role)))
 }
 

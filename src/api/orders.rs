@@ -35,7 +35,7 @@ const DAYS_PER_YEAR: i64 = 365;
         (status = 403, description = "`access_denied`: a bad key, a view-only key, or `skip_approval` from a non-administrator", body = ErrorList),
     )
 )]
-pub async fn place_order(
+pub(super) async fn place_order(
     State(state): State<AppState>,
     auth: Auth,
     Path(product): Path<String>,
@@ -92,7 +92,7 @@ pub async fn place_order(
         (status = 404, description = "`not_found|order`: no such order, or not the caller's", body = ErrorList),
     )
 )]
-pub async fn order_details(
+pub(super) async fn order_details(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -126,7 +126,7 @@ pub async fn order_details(
         (status = 400, description = "An unknown filter or status, or bad paging", body = ErrorList),
     )
 )]
-pub async fn list_orders(
+pub(super) async fn list_orders(
     State(state): State<AppState>,
     auth: Auth,
     RawQuery(query): RawQuery,
@@ -200,7 +200,7 @@ pub async fn list_orders(
         (status = 409, description = "The order is revoked, not issued, expired, or has a pending request", body = ErrorList),
     )
 )]
-pub async fn reissue(
+pub(super) async fn reissue(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -243,7 +243,7 @@ pub async fn reissue(
         (status = 409, description = "`invalid_order_status`: nothing is pending on the order", body = ErrorList),
     )
 )]
-pub async fn set_order_status(
+pub(super) async fn set_order_status(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -280,7 +280,7 @@ pub async fn set_order_status(
         (status = 409, description = "Already revoked, never issued, or a reissue or revoke is pending on the order", body = ErrorList),
     )
 )]
-pub async fn revoke_order(
+pub(super) async fn revoke_order(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,

@@ -41,7 +41,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     tag = "publication",
     responses((status = 200, description = "`{\"crls\":[{\"url\",\"number\",\"this_update\",\"next_update\",\"entries\",\"bytes\"}]}`", body = Object))
 )]
-pub async fn crl_index(State(state): State<AppState>) -> Json<Value> {
+pub(super) async fn crl_index(State(state): State<AppState>) -> Json<Value> {
     let crls: Vec<Value> = state
         .service
         .publisher()
@@ -73,7 +73,7 @@ pub async fn crl_index(State(state): State<AppState>) -> Json<Value> {
         (status = 404, description = "`not_found|crl`: no such shard", body = ErrorList),
     )
 )]
-pub async fn crl_shard(
+pub(super) async fn crl_shard(
     State(state): State<AppState>,
     Path(file): Path<String>,
     headers: HeaderMap,
@@ -102,7 +102,7 @@ pub async fn crl_shard(
     request_body(content = inline(Binary), content_type = "application/ocsp-request"),
     responses((status = 200, description = "A signed RFC 6960 answer, or an unsigned `malformedRequest`", body = inline(Binary), content_type = "application/ocsp-response"))
 )]
-pub async fn ocsp_post(State(state): State<AppState>, body: Bytes) -> Response {
+pub(super) async fn ocsp_post(State(state): State<AppState>, body: Bytes) -> Response {
     let answer = state.service.publisher().ocsp(&body).await;
     // POST answers are not cacheable by HTTP caches (RFC 5019 §5), so no validators.
     ([(header::CONTENT_TYPE, OCSP_RESPONSE)], answer.der).into_response()
@@ -120,7 +120,7 @@ pub async fn ocsp_post(State(state): State<AppState>, body: Bytes) -> Response {
         (status = 304, description = "Not modified: `If-None-Match` names the current `ETag`"),
     )
 )]
-pub async fn ocsp_get(
+pub(super) async fn ocsp_get(
     State(state): State<AppState>,
     Path(encoded): Path<String>,
     headers: HeaderMap,
@@ -160,7 +160,7 @@ pub async fn ocsp_get(
     tag = "publication",
     responses((status = 200, description = "The issuing intermediate, then the root", body = String, content_type = "application/pem-certificate-chain"))
 )]
-pub async fn chain_pem(State(state): State<AppState>) -> Response {
+pub(super) async fn chain_pem(State(state): State<AppState>) -> Response {
     let ca = state.service.ca();
     let chain = format!("{}{}", ca.intermediate_pem(), ca.root_pem());
     (
@@ -178,7 +178,7 @@ pub async fn chain_pem(State(state): State<AppState>) -> Response {
     tag = "publication",
     responses((status = 200, description = "The issuing intermediate", body = inline(Binary), content_type = "application/pkix-cert"))
 )]
-pub async fn issuer_der(State(state): State<AppState>) -> Response {
+pub(super) async fn issuer_der(State(state): State<AppState>) -> Response {
     let der = Bytes::copy_from_slice(state.service.ca().intermediate_der());
     ([(header::CONTENT_TYPE, "application/pkix-cert")], der).into_response()
 }

@@ -29,7 +29,7 @@ use crate::service::{Decision, RequestFilter, RequestSort};
         (status = 400, description = "An unknown filter, filter value or sort, or bad paging", body = ErrorList),
     )
 )]
-pub async fn list_requests(
+pub(super) async fn list_requests(
     State(state): State<AppState>,
     auth: Auth,
     RawQuery(query): RawQuery,
@@ -93,7 +93,7 @@ fn parse_filter<T>(
         (status = 404, description = "`not_found|request`: no such request, or not the caller's", body = ErrorList),
     )
 )]
-pub async fn request_details(
+pub(super) async fn request_details(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -121,7 +121,7 @@ pub async fn request_details(
         (status = 409, description = "`request_not_pending`: the request was approved or rejected already; or `order_expired`: the order's validity ended before its certificate could be issued. Nothing changed", body = ErrorList),
     )
 )]
-pub async fn set_request_status(
+pub(super) async fn set_request_status(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,

@@ -15,13 +15,13 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 /// Longest time a client may take to send a request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepts connections until `shutdown` completes, then stops accepting at
 /// once and gives the requests in flight up to `grace` to finish. Idle
 /// keep-alive connections close at once; a client still sending its request
 /// (or a slow handler) is cut off when the grace runs out, so a stop never
 /// waits on a client.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,

@@ -32,7 +32,7 @@ use crate::service::{NewUserInput, UserRef};
         (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
     )
 )]
-pub async fn list_users(
+pub(super) async fn list_users(
     State(state): State<AppState>,
     auth: Auth,
     RawQuery(query): RawQuery,
@@ -70,7 +70,7 @@ pub async fn list_users(
         (status = 409, description = "`duplicate_user|email`: a user has this address, in any case. Nothing changed", body = ErrorList),
     )
 )]
-pub async fn add_user(
+pub(super) async fn add_user(
     State(state): State<AppState>,
     auth: Auth,
     JsonBody(body): JsonBody<NewUserBody>,
@@ -111,7 +111,7 @@ pub async fn add_user(
         (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
     )
 )]
-pub async fn user_details(
+pub(super) async fn user_details(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -136,7 +136,7 @@ pub async fn user_details(
         (status = 409, description = "`invalid_user_status|unchanged`, `invalid_user_status|cannot_disable_self` or `last_admin_key|would_lock_out`. Nothing changed", body = ErrorList),
     )
 )]
-pub async fn set_user_status(
+pub(super) async fn set_user_status(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
@@ -172,7 +172,7 @@ pub async fn set_user_status(
         (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
     )
 )]
-pub async fn list_keys(
+pub(super) async fn list_keys(
     State(state): State<AppState>,
     auth: Auth,
     RawQuery(query): RawQuery,
@@ -204,7 +204,7 @@ pub async fn list_keys(
         (status = 409, description = "`invalid_user_status|user_disabled`: the user is disabled. Nothing changed", body = ErrorList),
     )
 )]
-pub async fn create_key(
+pub(super) async fn create_key(
     State(state): State<AppState>,
     auth: Auth,
     Path(user_id): Path<String>,
@@ -254,7 +254,7 @@ fn view_only(restricted_to_role_id: Option<i64>) -> Result<bool, ApiError> {
         (status = 409, description = "`already_revoked|key_already_revoked` or `last_admin_key|would_lock_out`. Nothing changed", body = ErrorList),
     )
 )]
-pub async fn set_key_status(
+pub(super) async fn set_key_status(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,

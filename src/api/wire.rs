@@ -12,7 +12,7 @@ use crate::service::{KeyView, RequestView};
 // ---- times ---------------------------------------------------------------
 
 /// `YYYY-MM-DDTHH:MM:SS+00:00`, as in the seed's examples.
-pub fn date_time(unix: i64) -> String {
+pub(crate) fn date_time(unix: i64) -> String {
     let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
     OffsetDateTime::from_unix_timestamp(unix)
         .ok()
@@ -21,14 +21,14 @@ pub fn date_time(unix: i64) -> String {
 }
 
 /// `YYYY-MM-DD`.
-pub fn date(unix: i64) -> String {
+pub(crate) fn date(unix: i64) -> String {
     date_time(unix).chars().take(10).collect()
 }
 
 // ---- request bodies ------------------------------------------------------
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct RevokeBody {
+pub(crate) struct RevokeBody {
     #[serde(default)]
     #[schema(max_length = 1000)]
     pub comments: Option<String>,
@@ -45,7 +45,7 @@ pub struct RevokeBody {
 /// then `order_validity.years`, then `validity_years`; default one year.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = crate::api::openapi::order_example)]
-pub struct OrderBody {
+pub(crate) struct OrderBody {
     pub certificate: OrderCertificate,
     #[serde(default)]
     pub validity_years: Option<i64>,
@@ -62,7 +62,7 @@ pub struct OrderBody {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct OrderCertificate {
+pub(crate) struct OrderCertificate {
     pub common_name: String,
     #[serde(default)]
     pub dns_names: Option<Vec<String>>,
@@ -75,7 +75,7 @@ pub struct OrderCertificate {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct OrderValidity {
+pub(crate) struct OrderValidity {
     #[serde(default)]
     pub years: Option<i64>,
     #[serde(default)]
@@ -84,7 +84,7 @@ pub struct OrderValidity {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = crate::api::openapi::reissue_example)]
-pub struct ReissueBody {
+pub(crate) struct ReissueBody {
     pub certificate: ReissueCertificate,
     /// Reissue at once instead of asking for approval; administrators only.
     #[serde(default)]
@@ -96,7 +96,7 @@ pub struct ReissueBody {
 
 /// Names left out default to the order's.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct ReissueCertificate {
+pub(crate) struct ReissueCertificate {
     /// PEM PKCS#10: RSA 2048+ or ECDSA P-256/P-384.
     pub csr: String,
     #[serde(default)]
@@ -109,7 +109,7 @@ pub struct ReissueCertificate {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct OrderStatusBody {
+pub(crate) struct OrderStatusBody {
     /// `canceled` (any letter case): the only status a client may set.
     pub status: String,
     #[serde(default)]
@@ -117,7 +117,7 @@ pub struct OrderStatusBody {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct RequestStatusBody {
+pub(crate) struct RequestStatusBody {
     /// `approved` or `rejected` (any letter case).
     pub status: String,
     #[serde(default)]
@@ -127,7 +127,7 @@ pub struct RequestStatusBody {
 // ---- responses -----------------------------------------------------------
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserSummary {
+pub(crate) struct UserSummary {
     pub id: i64,
     pub first_name: String,
     pub last_name: String,
@@ -146,7 +146,7 @@ impl From<&User> for UserSummary {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AccessRole {
+pub(crate) struct AccessRole {
     /// CertCentral's role id: 1 administrator, 2 user.
     pub id: i64,
     #[schema(schema_with = crate::api::openapi::access_role_name)]
@@ -154,7 +154,7 @@ pub struct AccessRole {
 }
 
 /// CertCentral's display name of a role.
-pub fn access_role_name(role: Role) -> &'static str {
+pub(crate) fn access_role_name(role: Role) -> &'static str {
     match role {
         Role::Administrator => "Administrator",
         Role::User => "User",
@@ -162,7 +162,7 @@ pub fn access_role_name(role: Role) -> &'static str {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserDetails {
+pub(crate) struct UserDetails {
     pub id: i64,
     pub username: String,
     pub first_name: String,
@@ -195,7 +195,7 @@ impl From<&User> for UserDetails {
 
 /// The seed's 201 answer to a revoke.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RequestObject {
+pub(crate) struct RequestObject {
     pub id: i64,
     #[schema(format = DateTime)]
     pub date: String,
@@ -223,7 +223,7 @@ impl From<&RequestView> for RequestObject {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RequestCertificateRef {
+pub(crate) struct RequestCertificateRef {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub id: Option<i64>,
@@ -234,13 +234,13 @@ pub struct RequestCertificateRef {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RequestOrderRef {
+pub(crate) struct RequestOrderRef {
     pub id: i64,
     pub certificate: RequestCertificateRef,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RequestDetails {
+pub(crate) struct RequestDetails {
     pub id: i64,
     #[schema(format = DateTime)]
     pub date: String,
@@ -302,27 +302,27 @@ impl From<&RequestView> for RequestDetails {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ListPage {
+pub(crate) struct ListPage {
     pub total: i64,
     pub limit: i64,
     pub offset: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RequestList {
+pub(crate) struct RequestList {
     pub requests: Vec<RequestDetails>,
     pub page: ListPage,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RequestStatusRef {
+pub(crate) struct RequestStatusRef {
     pub id: i64,
     #[schema(value_type = crate::model::RequestStatus)]
     pub status: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OrderCreated {
+pub(crate) struct OrderCreated {
     pub id: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -333,7 +333,7 @@ pub struct OrderCreated {
 /// The `certificate` object of order and certificate details. Before issuance
 /// it describes what was ordered (no id, serial or dates yet).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CertificateObject {
+pub(crate) struct CertificateObject {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub id: Option<i64>,
@@ -364,7 +364,7 @@ pub struct CertificateObject {
 }
 
 impl CertificateObject {
-    pub fn issued(certificate: &Certificate, with_order_id: bool) -> Self {
+    pub(crate) fn issued(certificate: &Certificate, with_order_id: bool) -> Self {
         CertificateObject {
             id: Some(certificate.id),
             order_id: with_order_id.then_some(certificate.order_id),
@@ -381,7 +381,7 @@ impl CertificateObject {
         }
     }
 
-    pub fn ordered(order: &Order) -> Self {
+    pub(crate) fn ordered(order: &Order) -> Self {
         CertificateObject {
             id: None,
             order_id: None,
@@ -398,7 +398,7 @@ impl CertificateObject {
         }
     }
 
-    pub fn of_order(order: &Order, certificate: Option<&Certificate>) -> Self {
+    pub(crate) fn of_order(order: &Order, certificate: Option<&Certificate>) -> Self {
         match certificate {
             Some(c) => CertificateObject::issued(c, false),
             None => CertificateObject::ordered(order),
@@ -407,13 +407,13 @@ impl CertificateObject {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProductRef {
+pub(crate) struct ProductRef {
     #[schema(value_type = crate::model::Product)]
     pub name_id: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OrderRequestSummary {
+pub(crate) struct OrderRequestSummary {
     pub id: i64,
     #[schema(format = DateTime)]
     pub date: String,
@@ -439,7 +439,7 @@ impl From<&Request> for OrderRequestSummary {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OrderDetails {
+pub(crate) struct OrderDetails {
     pub id: i64,
     #[schema(value_type = crate::model::OrderStatus)]
     pub status: &'static str,
@@ -454,7 +454,7 @@ pub struct OrderDetails {
 }
 
 impl OrderDetails {
-    pub fn new(
+    pub(crate) fn new(
         order: &Order,
         certificate: Option<&Certificate>,
         requests: Option<&[Request]>,
@@ -474,13 +474,13 @@ impl OrderDetails {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OrderList {
+pub(crate) struct OrderList {
     pub orders: Vec<OrderDetails>,
     pub page: ListPage,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AuditActor {
+pub(crate) struct AuditActor {
     pub id: i64,
     /// `null` once the user is gone.
     #[schema(required = true)]
@@ -488,7 +488,7 @@ pub struct AuditActor {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AuditObject {
+pub(crate) struct AuditObject {
     #[serde(rename = "type")]
     pub kind: String,
     pub id: i64,
@@ -496,7 +496,7 @@ pub struct AuditObject {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = AuditEntry)]
-pub struct AuditEntryWire {
+pub(crate) struct AuditEntryWire {
     pub id: i64,
     #[schema(format = DateTime)]
     pub date: String,
@@ -533,7 +533,7 @@ impl From<AuditEntry> for AuditEntryWire {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AuditLog {
+pub(crate) struct AuditLog {
     pub entries: Vec<AuditEntryWire>,
     pub page: ListPage,
 }
@@ -541,10 +541,10 @@ pub struct AuditLog {
 // ---- users and API keys -------------------------------------------------
 
 /// CertCentral's API key restriction "view only".
-pub const VIEW_ONLY_ROLE_ID: i64 = 102;
+pub(crate) const VIEW_ONLY_ROLE_ID: i64 = 102;
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct KeyBody {
+pub(crate) struct KeyBody {
     /// 0 or absent: no restriction; 102: view only.
     #[serde(default)]
     pub restricted_to_role_id: Option<i64>,
@@ -557,7 +557,7 @@ pub struct KeyBody {
 /// CertCentral's other fields (`username`, `container`, `job_title`, ...)
 /// are accepted and not kept: the email address is the username.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct NewUserBody {
+pub(crate) struct NewUserBody {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
@@ -569,39 +569,39 @@ pub struct NewUserBody {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct AccessRoleRef {
+pub(crate) struct AccessRoleRef {
     pub id: i64,
 }
 
 /// 201 to *Create user*: CertCentral's `id`, and the user's first API key,
 /// shown this once.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserCreated {
+pub(crate) struct UserCreated {
     pub id: i64,
     pub api_key: String,
 }
 
 /// The body of the status endpoints of keys and users.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct StatusBody {
+pub(crate) struct StatusBody {
     /// Users: `active` or `disabled`; keys: `revoked`.
     pub status: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct UserList {
+pub(crate) struct UserList {
     pub users: Vec<UserDetails>,
     pub page: ListPage,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyCreated {
+pub(crate) struct KeyCreated {
     pub id: i64,
     pub api_key: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyDetails {
+pub(crate) struct KeyDetails {
     pub id: i64,
     pub user: UserSummary,
     #[schema(value_type = crate::model::KeyStatus)]
@@ -635,19 +635,19 @@ impl From<&KeyView> for KeyDetails {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyList {
+pub(crate) struct KeyList {
     pub keys: Vec<KeyDetails>,
 }
 
 /// Every error answer: always a list, always JSON.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorList {
+pub(crate) struct ErrorList {
     #[schema(min_items = 1)]
     pub errors: Vec<ErrorItem>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorItem {
+pub(crate) struct ErrorItem {
     /// `family|detail`, such as `not_found|certificate`; scripts branch on it.
     #[schema(pattern = r"^[a-z_]+\|[a-z0-9_]+$")]
     pub code: String,

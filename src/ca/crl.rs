@@ -13,7 +13,7 @@ use crate::model::RevocationReason;
 
 /// One revoked certificate as a CRL lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CrlEntry {
+pub(crate) struct CrlEntry {
     /// The certificate's serial number (DER INTEGER content bytes).
     pub serial: Vec<u8>,
     pub revoked_at: OffsetDateTime,
@@ -22,7 +22,7 @@ pub struct CrlEntry {
 
 /// What to sign: the shard, its number and its validity window.
 #[derive(Debug, Clone, Copy)]
-pub struct CrlSpec {
+pub(crate) struct CrlSpec {
     pub shard: u16,
     pub number: u64,
     pub this_update: OffsetDateTime,
@@ -31,7 +31,7 @@ pub struct CrlSpec {
 
 impl CertificateAuthority {
     /// Signs a CRL for `spec.shard` listing `entries`; returns its DER.
-    pub fn sign_crl(&self, spec: CrlSpec, entries: &[CrlEntry]) -> Result<Vec<u8>, CaError> {
+    pub(crate) fn sign_crl(&self, spec: CrlSpec, entries: &[CrlEntry]) -> Result<Vec<u8>, CaError> {
         let params = CertificateRevocationListParams {
             this_update: spec.this_update,
             next_update: spec.next_update,

@@ -21,7 +21,7 @@ const ACCEPTED: &str = "only ECDSA P-256 and P-384 and RSA keys are accepted";
 
 /// A CSR whose self-signature verified and whose key is acceptable.
 #[derive(Debug, Clone)]
-pub struct VerifiedCsr {
+pub(crate) struct VerifiedCsr {
     key: CsrPublicKey,
     key_description: String,
 }
@@ -50,7 +50,7 @@ impl PublicKeyData for CsrPublicKey {
 impl VerifiedCsr {
     /// Parses a PEM "CERTIFICATE REQUEST" (or legacy "NEW CERTIFICATE REQUEST"),
     /// checks that its key is acceptable and that its self-signature verifies.
-    pub fn parse_pem(pem: &str) -> Result<VerifiedCsr, CaError> {
+    pub(crate) fn parse_pem(pem: &str) -> Result<VerifiedCsr, CaError> {
         // Normalise line endings and indentation: the PEM reader wants "-----BEGIN"
         // at the very start of a line and is unhappy with stray '\r'.
         let normalised: String = pem.lines().map(|l| l.trim()).collect::<Vec<_>>().join("\n");
@@ -95,7 +95,7 @@ impl VerifiedCsr {
     }
 
     /// e.g. "ECDSA P-256", "RSA 2048".
-    pub fn key_description(&self) -> &str {
+    pub(crate) fn key_description(&self) -> &str {
         &self.key_description
     }
 

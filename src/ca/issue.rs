@@ -18,7 +18,7 @@ use super::{CaError, CertificateAuthority, whole_seconds};
 
 /// What the leaf certificate should say; the key comes from the CSR.
 #[derive(Debug, Clone)]
-pub struct LeafProfile {
+pub(crate) struct LeafProfile {
     pub common_name: String,
     /// SAN = common_name + these, deduplicated (case-insensitively), order kept (CN first).
     pub dns_names: Vec<String>,
@@ -27,7 +27,7 @@ pub struct LeafProfile {
 }
 
 #[derive(Debug, Clone)]
-pub struct IssuedCertificate {
+pub(crate) struct IssuedCertificate {
     /// Uppercase hex of the DER serial, always 32 characters.
     pub serial_hex: String,
     /// The CRL shard named in the certificate's distribution point.
@@ -40,7 +40,7 @@ pub struct IssuedCertificate {
 
 impl CertificateAuthority {
     /// Signs a leaf for the CSR's public key. Pure CPU work: no disk I/O.
-    pub fn issue(
+    pub(crate) fn issue(
         &self,
         csr: &VerifiedCsr,
         profile: &LeafProfile,

@@ -25,19 +25,20 @@ use x509_parser::extensions::ParsedExtension;
 use x509_parser::pem::parse_x509_pem;
 use x509_parser::prelude::FromDer;
 
-pub use crl::{CrlEntry, CrlSpec};
-pub use csr::VerifiedCsr;
-pub use issue::{IssuedCertificate, LeafProfile};
-pub use ocsp::{
+pub(crate) use crl::{CrlEntry, CrlSpec};
+pub(crate) use csr::VerifiedCsr;
+pub(crate) use issue::{IssuedCertificate, LeafProfile};
+pub(crate) use ocsp::{
     CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
     try_later_response,
 };
-pub use urls::{CRL_SHARDS, PublicUrls, crl_shard_of};
+pub(crate) use urls::PublicUrls;
+pub use urls::{CRL_SHARDS, crl_shard_of};
 
 use ocsp::IssuerIdentity;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CaError {
+pub(crate) enum CaError {
     /// The CSR is unusable; the String is a human sentence safe to show the client.
     #[error("{0}")]
     InvalidCsr(String),
@@ -49,7 +50,7 @@ pub enum CaError {
 /// Root + intermediate certificates and the intermediate's signing key, parsed once.
 /// `Send + Sync`; signing does no I/O.
 #[derive(Debug)]
-pub struct CertificateAuthority {
+pub(crate) struct CertificateAuthority {
     /// Intermediate subject, SKI (used as leaves' AKI) and signing key.
     issuer: Issuer<'static, KeyPair>,
     /// The same key again, for OCSP responses (rcgen's `Issuer` keeps its key private).
@@ -66,7 +67,7 @@ pub struct CertificateAuthority {
 impl CertificateAuthority {
     /// Loads the CA from `dir`; `None` if there is none (the command line's
     /// local mode must find the server's CA, never make its own).
-    pub fn open_existing(
+    pub(crate) fn open_existing(
         dir: &Path,
         urls: PublicUrls,
     ) -> Result<Option<CertificateAuthority>, CaError> {
@@ -77,7 +78,10 @@ impl CertificateAuthority {
 
     /// Loads the CA from `dir`, or creates it there on first use (see `store`).
     /// `urls` are written into every leaf it signs.
-    pub fn open_or_create(dir: &Path, urls: PublicUrls) -> Result<CertificateAuthority, CaError> {
+    pub(crate) fn open_or_create(
+        dir: &Path,
+        urls: PublicUrls,
+    ) -> Result<CertificateAuthority, CaError> {
         if let Some(material) = store::read(dir)? {
             return Self::load(material, urls);
         }
@@ -95,7 +99,7 @@ impl CertificateAuthority {
     /// The CA directory's files, name and contents, for a backup; `None` if
     /// `dir` holds no CA. They are checked to form a working CA first, so a
     /// backup never carries a broken one.
-    pub fn read_files(dir: &Path) -> Result<Option<Vec<(String, String)>>, CaError> {
+    pub(crate) fn read_files(dir: &Path) -> Result<Option<Vec<(String, String)>>, CaError> {
         let Some(material) = store::read(dir)? else {
             return Ok(None);
         };
@@ -110,7 +114,7 @@ impl CertificateAuthority {
     /// exist yet; it is created 0700 with the modes certd gives the files
     /// (keys 0600). The files must form a working CA, checked by the same
     /// path as start-up before anything is written.
-    pub fn write_files(dir: &Path, files: &[(String, String)]) -> Result<(), CaError> {
+    pub(crate) fn write_files(dir: &Path, files: &[(String, String)]) -> Result<(), CaError> {
         let material = store::Material::from_files(
             files
                 .iter()
@@ -127,19 +131,19 @@ impl CertificateAuthority {
         Self::load(material, PublicUrls::new("http://localhost")).map(drop)
     }
 
-    pub fn root_pem(&self) -> &str {
+    pub(crate) fn root_pem(&self) -> &str {
         &self.root_pem
     }
 
-    pub fn intermediate_pem(&self) -> &str {
+    pub(crate) fn intermediate_pem(&self) -> &str {
         &self.intermediate_pem
     }
 
-    pub fn intermediate_der(&self) -> &[u8] {
+    pub(crate) fn intermediate_der(&self) -> &[u8] {
         &self.intermediate_der
     }
 
-    pub fn urls(&self) -> &PublicUrls {
+    pub(crate) fn urls(&self) -> &PublicUrls {
         &self.urls
     }
 
@@ -198,7 +202,7 @@ impl CertificateAuthority {
 }
 
 /// The current time to the second (see [`whole_seconds`]).
-pub fn now_whole_seconds() -> OffsetDateTime {
+pub(crate) fn now_whole_seconds() -> OffsetDateTime {
     whole_seconds(OffsetDateTime::now_utc())
 }
 

@@ -32,7 +32,7 @@ const ID_PKIX_OCSP_NONCE: const_oid::ObjectIdentifier = const_oid::db::rfc6960::
 
 /// The hash algorithm of a request's CertID; certd answers in the same one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CertIdHash {
+pub(crate) enum CertIdHash {
     Sha1,
     Sha256,
 }
@@ -69,7 +69,7 @@ impl IssuerIdentity {
 
 /// One certificate asked about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OcspQuestion {
+pub(crate) struct OcspQuestion {
     cert_id: CertId,
     /// `None` when the CertID's hash algorithm is not one certd knows.
     pub hash: Option<CertIdHash>,
@@ -79,7 +79,7 @@ pub struct OcspQuestion {
 
 /// A parsed OCSP request.
 #[derive(Debug, Clone)]
-pub struct OcspQuery {
+pub(crate) struct OcspQuery {
     pub questions: Vec<OcspQuestion>,
     /// The request's nonce extension, echoed in the response (RFC 6960 §4.4.1).
     pub nonce: Option<Extension>,
@@ -87,7 +87,7 @@ pub struct OcspQuery {
 
 /// The answer for one certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OcspStatus {
+pub(crate) enum OcspStatus {
     Good,
     Revoked {
         at: OffsetDateTime,
@@ -101,7 +101,7 @@ const MAX_QUESTIONS: usize = 64;
 
 impl OcspQuery {
     /// Parses a DER `OCSPRequest`. `None` means the bytes are not one.
-    pub fn parse(der: &[u8]) -> Option<OcspQuery> {
+    pub(crate) fn parse(der: &[u8]) -> Option<OcspQuery> {
         let request = OcspRequest::from_der(der).ok()?;
         let tbs = request.tbs_request;
         if tbs.request_list.is_empty() || tbs.request_list.len() > MAX_QUESTIONS {
@@ -166,17 +166,17 @@ impl OcspQuestion {
 }
 
 /// The `malformedRequest` answer (RFC 6960 §4.2.1): a status, no signature.
-pub fn malformed_response() -> Vec<u8> {
+pub(crate) fn malformed_response() -> Vec<u8> {
     unsigned_response(OcspResponseStatus::MalformedRequest)
 }
 
 /// The `internalError` answer, for when the status cannot be looked up.
-pub fn internal_error_response() -> Vec<u8> {
+pub(crate) fn internal_error_response() -> Vec<u8> {
     unsigned_response(OcspResponseStatus::InternalError)
 }
 
 /// The `tryLater` answer, for when the database is away for a while.
-pub fn try_later_response() -> Vec<u8> {
+pub(crate) fn try_later_response() -> Vec<u8> {
     unsigned_response(OcspResponseStatus::TryLater)
 }
 
@@ -193,7 +193,7 @@ fn unsigned_response(status: OcspResponseStatus) -> Vec<u8> {
 
 impl CertificateAuthority {
     /// True when the CertID names certd's issuing intermediate.
-    pub fn is_issuer_of(&self, question: &OcspQuestion) -> bool {
+    pub(crate) fn is_issuer_of(&self, question: &OcspQuestion) -> bool {
         let Some(hash) = question.hash else {
             return false;
         };
@@ -203,7 +203,7 @@ impl CertificateAuthority {
     }
 
     /// Signs a successful OCSP response answering each question with its status.
-    pub fn sign_ocsp(
+    pub(crate) fn sign_ocsp(
         &self,
         answers: &[(&OcspQuestion, OcspStatus)],
         this_update: OffsetDateTime,

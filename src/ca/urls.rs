@@ -10,28 +10,28 @@ pub const CRL_SHARDS: u16 = 64;
 
 /// The public base URL (`--public-url`) and the paths under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicUrls {
+pub(crate) struct PublicUrls {
     base: String,
 }
 
 impl PublicUrls {
     /// `base` such as `http://127.0.0.1:8080` or `https://pki.example.com/certd`.
-    pub fn new(base: &str) -> PublicUrls {
+    pub(crate) fn new(base: &str) -> PublicUrls {
         PublicUrls {
             base: base.trim_end_matches('/').to_string(),
         }
     }
 
-    pub fn crl(&self, shard: u16) -> String {
+    pub(crate) fn crl(&self, shard: u16) -> String {
         format!("{}/crl/{shard}.crl", self.base)
     }
 
-    pub fn ocsp(&self) -> String {
+    pub(crate) fn ocsp(&self) -> String {
         format!("{}/ocsp", self.base)
     }
 
     /// The issuing intermediate in DER, as RFC 5280 asks of caIssuers URLs.
-    pub fn issuer_certificate(&self) -> String {
+    pub(crate) fn issuer_certificate(&self) -> String {
         format!("{}/ca/issuer.der", self.base)
     }
 }

@@ -26,7 +26,7 @@ use crate::service::{
 const PAGE: i64 = 1000;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub(super) enum CliError {
     /// The server or the service refused: the contract's code and sentence.
     #[error("{message} ({code})")]
     Refused { code: String, message: String },
@@ -45,7 +45,7 @@ pub enum CliError {
 
 impl CliError {
     /// The human sentence alone, without the code.
-    pub fn message(&self) -> String {
+    pub(super) fn message(&self) -> String {
         match self {
             CliError::Refused { message, .. } => message.clone(),
             other => other.to_string(),
@@ -54,7 +54,7 @@ impl CliError {
 
     /// The contract's code, or a `cli_error|...` one for failures that
     /// never reached the API or the service.
-    pub fn code(&self) -> &str {
+    pub(super) fn code(&self) -> &str {
         match self {
             CliError::Refused { code, .. } => code,
             CliError::Unreachable(_) => "cli_error|unreachable",
@@ -80,24 +80,24 @@ impl From<ServiceError> for CliError {
     }
 }
 
-pub type CliResult<T> = Result<T, CliError>;
+pub(super) type CliResult<T> = Result<T, CliError>;
 
 /// What a revoke did.
-pub enum Revoked {
+pub(super) enum Revoked {
     /// At once (the API's 204).
     Now,
     /// A request was recorded (201): the request object.
     Requested(Value),
 }
 
-pub enum Backend {
+pub(super) enum Backend {
     Remote(Remote),
     Local(Box<Local>),
 }
 
 impl Backend {
     /// Every request matching the filters, all pages.
-    pub async fn requests(
+    pub(super) async fn requests(
         &self,
         status: Option<RequestStatus>,
         kind: Option<RequestType>,
@@ -117,7 +117,7 @@ impl Backend {
         }
     }
 
-    pub async fn decide(
+    pub(super) async fn decide(
         &self,
         request_id: i64,
         decision: Decision,
@@ -147,7 +147,7 @@ impl Backend {
     }
 
     /// Revokes a certificate named by id or serial number.
-    pub async fn revoke(
+    pub(super) async fn revoke(
         &self,
         certificate: &str,
         reason: &str,
@@ -197,7 +197,7 @@ impl Backend {
     }
 
     /// A new key for a user; the answer holds the key in clear.
-    pub async fn create_key(
+    pub(super) async fn create_key(
         &self,
         user: &str,
         view_only: bool,
@@ -228,7 +228,7 @@ impl Backend {
         }
     }
 
-    pub async fn revoke_key(&self, key_id: i64) -> CliResult<()> {
+    pub(super) async fn revoke_key(&self, key_id: i64) -> CliResult<()> {
         match self {
             Backend::Remote(remote) => {
                 let body = json!({"status": "revoked"});
@@ -242,7 +242,7 @@ impl Backend {
     }
 
     /// Every key, or one user's: never a key or its hash.
-    pub async fn keys(&self, user: Option<&str>) -> CliResult<Vec<Value>> {
+    pub(super) async fn keys(&self, user: Option<&str>) -> CliResult<Vec<Value>> {
         match self {
             Backend::Remote(remote) => {
                 let mut path = "/key".to_string();
@@ -267,7 +267,7 @@ impl Backend {
     }
 
     /// Disables or enables a user; returns their id and email.
-    pub async fn set_user_status(&self, user: &str, status: UserStatus) -> CliResult<Value> {
+    pub(super) async fn set_user_status(&self, user: &str, status: UserStatus) -> CliResult<Value> {
         match self {
             Backend::Remote(remote) => {
                 let user_id = remote.user_id(user).await?;
@@ -310,7 +310,7 @@ fn empty_answer(what: &str) -> CliError {
 }
 
 /// A running server's HTTP API.
-pub struct Remote {
+pub(super) struct Remote {
     client: reqwest::Client,
     /// The server's base URL, without the trailing slash.
     base: String,
@@ -318,7 +318,7 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn new(url: &str, key: &str) -> CliResult<Remote> {
+    pub(super) fn new(url: &str, key: &str) -> CliResult<Remote> {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(60))
             .user_agent(concat!("certd-cli/", env!("CARGO_PKG_VERSION")))
@@ -411,7 +411,7 @@ impl Remote {
     }
 
     /// Adds a user (`POST /user`) and returns their first API key.
-    pub async fn add_user(&self, user: &NewUserInput) -> CliResult<String> {
+    pub(super) async fn add_user(&self, user: &NewUserInput) -> CliResult<String> {
         let body = json!({
             "first_name": user.first_name,
             "last_name": user.last_name,
@@ -467,7 +467,7 @@ fn refusal(answer: Option<&Value>) -> Option<CliError> {
 }
 
 /// The service layer on the database, acting as one administrator.
-pub struct Local {
+pub(super) struct Local {
     service: Service,
     caller: Caller,
 }
@@ -476,7 +476,7 @@ impl Local {
     /// Opens the database and the CA of a server's data directory; never
     /// makes either. Certificates an approval issues name the deployment's
     /// stored public URL.
-    pub async fn open(database: &DatabaseArgs, acting_as: Option<&str>) -> CliResult<Local> {
+    pub(super) async fn open(database: &DatabaseArgs, acting_as: Option<&str>) -> CliResult<Local> {
         let store = Arc::new(
             open_existing_store(database)
                 .await

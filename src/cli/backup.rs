@@ -21,7 +21,7 @@ use crate::store::backup::{self, Contents, sync_dir};
 const CA_DIR: &str = "ca";
 
 #[derive(Debug, Args)]
-pub struct BackupArgs {
+pub(super) struct BackupArgs {
     /// The backup file to write (mode 0600: it holds the CA's private keys).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -39,7 +39,7 @@ pub struct BackupArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RestoreArgs {
+pub(super) struct RestoreArgs {
     /// A file written by `certd backup`.
     file: PathBuf,
     /// The data directory to create: it must not hold a database or a CA.
@@ -47,7 +47,7 @@ pub struct RestoreArgs {
     data: PathBuf,
 }
 
-pub async fn backup(args: BackupArgs) -> CliResult {
+pub(super) async fn backup(args: BackupArgs) -> CliResult {
     let database = backup::database_path(&args.data, args.database_url.as_deref())?;
     if !database.is_file() {
         return Err(backup::BackupError::NoDatabase(database).into());
@@ -71,7 +71,7 @@ pub async fn backup(args: BackupArgs) -> CliResult {
     Ok(())
 }
 
-pub async fn restore(args: RestoreArgs) -> CliResult {
+pub(super) async fn restore(args: RestoreArgs) -> CliResult {
     let dir = &args.data;
     refuse_live(dir)?;
     if !args.file.is_file() {

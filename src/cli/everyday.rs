@@ -18,7 +18,7 @@ use crate::service::Decision;
 
 /// A running certd to work through instead of the database.
 #[derive(Debug, Args)]
-pub struct RemoteArgs {
+pub(super) struct RemoteArgs {
     /// Base URL of a running certd: the command then uses its HTTP API with
     /// `--key` instead of opening the database.
     #[arg(long, env = "CERTD_URL")]
@@ -30,7 +30,7 @@ pub struct RemoteArgs {
 
 impl RemoteArgs {
     /// The server's API when `--url` is given, `None` for the database.
-    pub fn remote(&self) -> CliResult<Option<Remote>> {
+    pub(super) fn remote(&self) -> CliResult<Option<Remote>> {
         match (&self.url, &self.key) {
             (Some(url), Some(key)) => Ok(Some(Remote::new(url, key)?)),
             (Some(_), None) => Err(CliError::Setup(
@@ -43,7 +43,7 @@ impl RemoteArgs {
 
 /// Where a command runs, and how it answers.
 #[derive(Debug, Args)]
-pub struct TargetArgs {
+pub(super) struct TargetArgs {
     #[command(flatten)]
     remote: RemoteArgs,
     #[command(flatten)]
@@ -69,7 +69,7 @@ impl TargetArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RequestCommand {
+pub(super) enum RequestCommand {
     /// List requests (all of them, oldest first).
     List {
         #[arg(long, value_enum)]
@@ -86,7 +86,7 @@ pub enum RequestCommand {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StatusFilter {
+pub(super) enum StatusFilter {
     Submitted,
     Pending,
     Approved,
@@ -94,14 +94,14 @@ pub enum StatusFilter {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum TypeFilter {
+pub(super) enum TypeFilter {
     NewRequest,
     Reissue,
     Revoke,
 }
 
 #[derive(Debug, Args)]
-pub struct DecisionArgs {
+pub(super) struct DecisionArgs {
     /// The request's id.
     id: i64,
     /// The processor comment kept with the decision.
@@ -112,13 +112,13 @@ pub struct DecisionArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CertCommand {
+pub(super) enum CertCommand {
     /// Revoke a certificate by id or serial number, or every one listed in a file.
     Revoke(RevokeArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct RevokeArgs {
+pub(super) struct RevokeArgs {
     /// The certificate's id or serial number (hex).
     #[arg(required_unless_present = "from_file", conflicts_with = "from_file")]
     certificate: Option<String>,
@@ -139,7 +139,7 @@ pub struct RevokeArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum KeyCommand {
+pub(super) enum KeyCommand {
     /// Create an API key for a user and print only the key.
     Create {
         /// The user's id or email.
@@ -172,14 +172,14 @@ pub enum KeyCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct UserStatusArgs {
+pub(super) struct UserStatusArgs {
     /// The user's id or email.
     user: String,
     #[command(flatten)]
     target: TargetArgs,
 }
 
-pub async fn request(command: RequestCommand) -> CliResult<()> {
+pub(super) async fn request(command: RequestCommand) -> CliResult<()> {
     match command {
         RequestCommand::List {
             status,
@@ -257,7 +257,7 @@ fn request_table(requests: &[Value]) -> Table {
     table
 }
 
-pub async fn cert(command: CertCommand) -> CliResult<()> {
+pub(super) async fn cert(command: CertCommand) -> CliResult<()> {
     let CertCommand::Revoke(args) = command;
     let backend = args.target.backend().await?;
     match (&args.certificate, &args.from_file) {
@@ -348,7 +348,7 @@ async fn revoke_from_file(backend: &Backend, args: &RevokeArgs, file: &Path) -> 
     Ok(())
 }
 
-pub async fn key(command: KeyCommand) -> CliResult<()> {
+pub(super) async fn key(command: KeyCommand) -> CliResult<()> {
     match command {
         KeyCommand::Create {
             user,
@@ -415,7 +415,7 @@ pub async fn key(command: KeyCommand) -> CliResult<()> {
 }
 
 /// `certd user disable` and `certd user enable`.
-pub async fn set_user_status(args: UserStatusArgs, status: UserStatus) -> CliResult<()> {
+pub(super) async fn set_user_status(args: UserStatusArgs, status: UserStatus) -> CliResult<()> {
     let user = args
         .target
         .backend()
@@ -440,7 +440,7 @@ pub async fn set_user_status(args: UserStatusArgs, status: UserStatus) -> CliRes
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise, so that
 /// scripts and logs get clean output.
-pub fn progress(length: u64, what: &str) -> ProgressBar {
+pub(super) fn progress(length: u64, what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }

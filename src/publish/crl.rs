@@ -19,14 +19,14 @@ use crate::store::certificates::{self, Revocation};
 use crate::store::{Store, StoreError};
 
 /// `nextUpdate - thisUpdate` (the contract allows at most 7 days).
-pub const CRL_LIFETIME: Duration = Duration::days(7);
+pub(super) const CRL_LIFETIME: Duration = Duration::days(7);
 /// A shard is re-signed at least this often, changed or not, so relying
 /// parties never see one near its nextUpdate.
-pub const CRL_REFRESH: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+pub(super) const CRL_REFRESH: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// One signed shard, ready to serve.
 #[derive(Debug)]
-pub struct PublishedCrl {
+pub(crate) struct PublishedCrl {
     pub shard: u16,
     pub url: String,
     pub number: u64,

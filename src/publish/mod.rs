@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-pub use crl::PublishedCrl;
+pub(crate) use crl::PublishedCrl;
 use crl::ShardChanges;
-pub use ocsp::{OcspAnswer, OcspCaching};
 
 use crate::ca::{CRL_SHARDS, CaError, CertificateAuthority};
 use crate::model::RevokedSerial;
@@ -29,7 +28,7 @@ use crate::store::{Store, StoreError};
 
 /// How long after a revocation dirty shards are re-signed: long enough to
 /// fold a burst of revocations into one signature per shard.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(100);
 /// The pause after each round of re-signing, as a multiple of the round's
 /// own time, within [`MIN_PAUSE`, `MAX_PAUSE`]. Under a stream of revocations
 /// rounds would otherwise follow each other back to back, re-encoding and
@@ -48,10 +47,10 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// reaches OCSP within this and the CRL within this plus a re-sign, well
 /// inside the contract's 5 seconds. The read is one indexed `MAX(id)` when
 /// nothing changed.
-pub const LOG_POLL: Duration = Duration::from_millis(500);
+pub(crate) const LOG_POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
-pub enum PublishError {
+pub(crate) enum PublishError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -60,7 +59,7 @@ pub enum PublishError {
     Task(String),
 }
 
-pub struct Publisher {
+pub(crate) struct Publisher {
     store: Arc<Store>,
     ca: Arc<CertificateAuthority>,
     crls: crl::Shards,
@@ -95,7 +94,7 @@ impl RecentSerials {
 
 impl Publisher {
     /// Signs every CRL shard, then keeps them fresh in a background task.
-    pub async fn start(
+    pub(crate) async fn start(
         store: Arc<Store>,
         ca: Arc<CertificateAuthority>,
     ) -> Result<Arc<Publisher>, PublishError> {
@@ -115,7 +114,7 @@ impl Publisher {
     }
 
     /// Signs every CRL shard once; nothing runs in the background.
-    pub async fn build(
+    pub(crate) async fn build(
         store: Arc<Store>,
         ca: Arc<CertificateAuthority>,
     ) -> Result<Publisher, PublishError> {
@@ -124,7 +123,7 @@ impl Publisher {
 
     /// As [`Publisher::build`]; `signed` hears of each shard once signed
     /// (`certd crl`'s progress bar).
-    pub async fn build_reporting(
+    pub(crate) async fn build_reporting(
         store: Arc<Store>,
         ca: Arc<CertificateAuthority>,
         signed: &(dyn Fn(u16) + Send + Sync),
@@ -144,7 +143,7 @@ impl Publisher {
     /// A publisher that signs and serves nothing, for a process that only
     /// writes (the command line's local mode): its revocations reach the
     /// serving processes through the database (`store::feed`).
-    pub fn detached(store: Arc<Store>, ca: Arc<CertificateAuthority>) -> Publisher {
+    pub(crate) fn detached(store: Arc<Store>, ca: Arc<CertificateAuthority>) -> Publisher {
         Publisher::with_shards(store, ca, crl::Shards::none())
     }
 
@@ -165,7 +164,7 @@ impl Publisher {
     }
 
     /// Called after a revocation has committed.
-    pub fn revoked(&self, certificates: &[RevokedSerial]) {
+    pub(crate) fn revoked(&self, certificates: &[RevokedSerial]) {
         if let Some(announced) = &self.announced {
             let mut announced = lock(announced);
             for certificate in certificates {
@@ -246,11 +245,11 @@ impl Publisher {
         revoked
     }
 
-    pub fn crl(&self, shard: u16) -> Option<Arc<PublishedCrl>> {
+    pub(crate) fn crl(&self, shard: u16) -> Option<Arc<PublishedCrl>> {
         self.crls.get(shard)
     }
 
-    pub fn crls(&self) -> Vec<Arc<PublishedCrl>> {
+    pub(crate) fn crls(&self) -> Vec<Arc<PublishedCrl>> {
         self.crls.all()
     }
 

@@ -18,7 +18,7 @@ use crate::store::StoreError;
 use crate::store::certificates::{self, SerialStatus};
 
 /// `nextUpdate - thisUpdate` of every response (the contract allows 4 days).
-pub const OCSP_LIFETIME: Duration = Duration::days(4);
+pub(super) const OCSP_LIFETIME: Duration = Duration::days(4);
 /// A cached answer older than this is signed afresh (half its lifetime, as
 /// the Baseline Requirements ask of responders).
 const OCSP_REFRESH: Duration = Duration::days(2);
@@ -42,14 +42,14 @@ impl quick_cache::Weighter<Key, Arc<OcspAnswer>> for AnswerWeight {
 
 /// What to send back: the DER, and for a cacheable answer its validity.
 #[derive(Debug, Clone)]
-pub struct OcspAnswer {
+pub(crate) struct OcspAnswer {
     pub der: Bytes,
     /// `None` for answers that must not be cached (errors, nonces).
     pub caching: Option<OcspCaching>,
 }
 
 #[derive(Debug, Clone)]
-pub struct OcspCaching {
+pub(crate) struct OcspCaching {
     pub this_update: OffsetDateTime,
     pub next_update: OffsetDateTime,
     pub etag: String,
@@ -168,7 +168,7 @@ impl Cache {
 impl Publisher {
     /// Answers a DER OCSP request. Never fails: bad input is `malformedRequest`,
     /// a database outage `internalError` (RFC 6960 §2.3).
-    pub async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
+    pub(crate) async fn ocsp(&self, request: &[u8]) -> OcspAnswer {
         let Some(query) = OcspQuery::parse(request) else {
             served("malformed");
             return OcspAnswer::uncached(malformed_response());

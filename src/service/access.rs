@@ -5,7 +5,7 @@ use crate::model::User;
 
 /// A user authenticated by an API key.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub user: User,
     /// CertCentral restriction 102: the key may only read.
     pub view_only: bool,
@@ -13,32 +13,32 @@ pub struct Caller {
 
 /// Who acts, and the `X-Request-ID` that the audit log records with the change.
 #[derive(Debug, Clone, Copy)]
-pub struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub caller: &'a Caller,
     pub request_id: Option<&'a str>,
 }
 
 impl Context<'_> {
-    pub fn is_admin(&self) -> bool {
+    pub(crate) fn is_admin(&self) -> bool {
         self.caller.user.is_admin()
     }
 
-    pub fn user_id(&self) -> i64 {
+    pub(crate) fn user_id(&self) -> i64 {
         self.caller.user.id
     }
 
     /// Objects owned by someone else answer "not found", exactly as if they did
     /// not exist, so ids leak nothing.
-    pub fn can_see(&self, owner_id: i64) -> bool {
+    pub(crate) fn can_see(&self, owner_id: i64) -> bool {
         self.is_admin() || owner_id == self.user_id()
     }
 
     /// The owner filter of list calls: `None` (everything) for administrators.
-    pub fn visible_owner(&self) -> Option<i64> {
+    pub(crate) fn visible_owner(&self) -> Option<i64> {
         (!self.is_admin()).then_some(self.user_id())
     }
 
-    pub fn require_admin(&self, action: &str) -> ServiceResult<()> {
+    pub(crate) fn require_admin(&self, action: &str) -> ServiceResult<()> {
         if self.is_admin() {
             Ok(())
         } else {

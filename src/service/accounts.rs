@@ -15,14 +15,14 @@ use crate::store::users;
 
 /// How an administrator names a user: by id, or by email address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserRef {
+pub(crate) enum UserRef {
     Id(i64),
     Email(String),
 }
 
 impl UserRef {
     /// All digits is an id; anything else an email address.
-    pub fn parse(text: &str) -> UserRef {
+    pub(crate) fn parse(text: &str) -> UserRef {
         let text = text.trim();
         match text.parse::<i64>() {
             Ok(id) if text.bytes().all(|b| b.is_ascii_digit()) => UserRef::Id(id),
@@ -32,20 +32,20 @@ impl UserRef {
 }
 
 /// A key with the user it belongs to.
-pub struct KeyView {
+pub(crate) struct KeyView {
     pub key: ApiKey,
     pub owner: User,
 }
 
 impl Service {
-    pub async fn users(&self, ctx: Context<'_>) -> ServiceResult<Vec<User>> {
+    pub(crate) async fn users(&self, ctx: Context<'_>) -> ServiceResult<Vec<User>> {
         ctx.require_admin("list users")?;
         let mut conn = self.store.read_bulk().await?;
         Ok(users::list(&mut conn).await?)
     }
 
     /// A user's details: administrators see everyone, users themselves.
-    pub async fn user(&self, ctx: Context<'_>, user: &UserRef) -> ServiceResult<User> {
+    pub(crate) async fn user(&self, ctx: Context<'_>, user: &UserRef) -> ServiceResult<User> {
         let mut conn = self.store.read().await?;
         match find_user(&mut conn, user).await? {
             Some(found) if ctx.can_see(found.id) => Ok(found),
@@ -55,7 +55,7 @@ impl Service {
         }
     }
 
-    pub async fn api_keys(
+    pub(crate) async fn api_keys(
         &self,
         ctx: Context<'_>,
         user: Option<&UserRef>,
@@ -91,7 +91,7 @@ impl Service {
 
     /// Creates a key for a user; returns it with the key in clear, the only
     /// time it exists so.
-    pub async fn create_api_key(
+    pub(crate) async fn create_api_key(
         &self,
         ctx: Context<'_>,
         user: &UserRef,
@@ -143,7 +143,7 @@ impl Service {
     }
 
     /// Revokes a key at once: the next call with it is refused.
-    pub async fn revoke_api_key(&self, ctx: Context<'_>, key_id: i64) -> ServiceResult<()> {
+    pub(crate) async fn revoke_api_key(&self, ctx: Context<'_>, key_id: i64) -> ServiceResult<()> {
         ctx.require_admin("revoke API keys")?;
         let mut tx = self.store.write().await?;
         users::lock_administrators(&mut tx).await?;
@@ -171,7 +171,7 @@ impl Service {
 
     /// Disables a user (their keys stop working at once) or enables them
     /// again. Administrators cannot disable themselves.
-    pub async fn set_user_status(
+    pub(crate) async fn set_user_status(
         &self,
         ctx: Context<'_>,
         user: &UserRef,
@@ -215,7 +215,7 @@ impl Service {
 
     /// Who the command line acts as when it works on the database directly:
     /// the active administrator with that email, or the first one.
-    pub async fn local_administrator(&self, email: Option<&str>) -> ServiceResult<Caller> {
+    pub(crate) async fn local_administrator(&self, email: Option<&str>) -> ServiceResult<Caller> {
         let mut conn = self.store.read().await?;
         let user = match email {
             Some(email) => users::find_by_email(&mut conn, email.trim()).await?,

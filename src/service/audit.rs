@@ -31,7 +31,7 @@ pub(super) fn record(
 }
 
 impl Service {
-    pub async fn audit_log(
+    pub(crate) async fn audit_log(
         &self,
         ctx: Context<'_>,
         action: Option<&str>,

@@ -13,7 +13,7 @@ use crate::store::settings::{self, PUBLIC_URL};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
+pub(crate) enum SettingsError {
     #[error(
         "{given:?} is not a public URL: give --public-url an http:// or https:// URL with a \
          host and no query, such as https://pki.example.com"
@@ -41,7 +41,7 @@ pub enum SettingsError {
 /// `default`) on the first start, which stores it. A `given` URL other than
 /// the stored one is refused unless `change` is set; a change is logged and
 /// audited.
-pub async fn settle_public_url(
+pub(crate) async fn settle_public_url(
     store: &Store,
     given: Option<&str>,
     default: &str,
@@ -77,7 +77,7 @@ pub async fn settle_public_url(
 }
 
 /// The stored public URL, for every command but `serve`.
-pub async fn stored_public_url(store: &Store) -> Result<String, SettingsError> {
+pub(crate) async fn stored_public_url(store: &Store) -> Result<String, SettingsError> {
     let mut conn = store.read().await?;
     settings::get(&mut conn, PUBLIC_URL)
         .await?

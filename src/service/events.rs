@@ -1,4 +1,4 @@
-//! Request events for the webhook (issue 8): a request created (pending),
+//! Request events for the webhook: a request created (pending),
 //! approved or rejected. Each event is written to the outbox inside the
 //! transaction of the change it reports, so it exists exactly when the change
 //! committed; `crate::webhook` delivers it later. Without a webhook nothing is
@@ -17,17 +17,17 @@ use crate::store::{Conn, WriteTx, outbox, requests};
 
 /// Turns a request into the JSON the API answers for it, so that an event's
 /// `request` is exactly `GET /services/v2/request/{id}` at that moment.
-pub type RenderRequest = fn(&RequestView) -> serde_json::Value;
+pub(crate) type RenderRequest = fn(&RequestView) -> serde_json::Value;
 
 /// What the service needs to record request events.
-pub struct RequestEvents {
+pub(crate) struct RequestEvents {
     render: RenderRequest,
     /// Wakes the deliverer once an event has committed.
     committed: Arc<Notify>,
 }
 
 impl RequestEvents {
-    pub fn new(render: RenderRequest, committed: Arc<Notify>) -> RequestEvents {
+    pub(crate) fn new(render: RenderRequest, committed: Arc<Notify>) -> RequestEvents {
         RequestEvents { render, committed }
     }
 }
@@ -61,7 +61,7 @@ fn new_event_id() -> String {
 
 impl Service {
     /// Records request events from now on (`--webhook-url`).
-    pub fn with_request_events(mut self, events: RequestEvents) -> Service {
+    pub(crate) fn with_request_events(mut self, events: RequestEvents) -> Service {
         self.events = Some(events);
         self
     }

@@ -13,20 +13,22 @@ mod requests;
 mod revoke;
 mod users;
 
-pub use crate::model::CertificateRef;
-pub use access::{Caller, Context};
-pub use accounts::{KeyView, UserRef};
-pub use deployment::{SettingsError, settle_public_url, stored_public_url};
-pub use events::{RenderRequest, RequestEvents};
-pub use names::normalise_name;
-pub use orders::{OrderPlacement, ReissueInput};
-pub use reasons::{REASON_HELP, parse_reason};
-pub use requests::{Decision, MAX_COMMENT_CHARS, RequestView};
-pub use revoke::{RevokeInput, RevokeOutcome, RevokeTarget};
-pub use users::{NewUserInput, create_user, warn_of_look_alike_users};
+pub(crate) use crate::model::CertificateRef;
+pub(crate) use access::{Caller, Context};
+pub(crate) use accounts::{KeyView, UserRef};
+pub(crate) use deployment::{settle_public_url, stored_public_url};
+pub(crate) use events::RequestEvents;
+pub(crate) use names::normalise_name;
+pub(crate) use orders::{OrderPlacement, ReissueInput};
+pub(crate) use reasons::{REASON_HELP, parse_reason};
+#[cfg(test)]
+pub(crate) use requests::MAX_COMMENT_CHARS;
+pub(crate) use requests::{Decision, RequestView};
+pub(crate) use revoke::{RevokeInput, RevokeOutcome, RevokeTarget};
+pub(crate) use users::{NewUserInput, create_user, warn_of_look_alike_users};
 
-pub use crate::store::orders::OrderFilter;
-pub use crate::store::requests::{RequestFilter, RequestSort};
+pub(crate) use crate::store::orders::OrderFilter;
+pub(crate) use crate::store::requests::{RequestFilter, RequestSort};
 
 use crate::codes::ErrorCode;
 use std::sync::Arc;
@@ -37,13 +39,13 @@ use crate::store::{Store, StoreError};
 
 /// Which request types are approved as soon as they are made (`--auto-approve`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AutoApprove {
+pub(crate) struct AutoApprove {
     pub orders: bool,
     pub reissues: bool,
     pub revokes: bool,
 }
 
-pub struct Service {
+pub(crate) struct Service {
     store: Arc<Store>,
     ca: Arc<CertificateAuthority>,
     /// Told of every revocation once it has committed.
@@ -54,7 +56,7 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<Store>,
         ca: Arc<CertificateAuthority>,
         publisher: Arc<Publisher>,
@@ -69,17 +71,17 @@ impl Service {
         }
     }
 
-    pub fn ca(&self) -> &CertificateAuthority {
+    pub(crate) fn ca(&self) -> &CertificateAuthority {
         &self.ca
     }
 
     /// The signed CRLs and OCSP answers, for the publication endpoints.
-    pub fn publisher(&self) -> &Publisher {
+    pub(crate) fn publisher(&self) -> &Publisher {
         &self.publisher
     }
 
     /// Requests waiting for an administrator.
-    pub async fn pending_request_count(&self) -> ServiceResult<i64> {
+    pub(crate) async fn pending_request_count(&self) -> ServiceResult<i64> {
         let mut conn = self.store.read().await?;
         Ok(crate::store::requests::count_pending(&mut conn).await?)
     }
@@ -100,18 +102,18 @@ impl Service {
     }
 
     /// SQLite's group commit counts (`None` on PostgreSQL).
-    pub fn group_commit_stats(&self) -> Option<crate::store::GroupCommitStats> {
+    pub(crate) fn group_commit_stats(&self) -> Option<crate::store::GroupCommitStats> {
         self.store.group_commit_stats()
     }
 
     /// True once the database answers.
-    pub async fn healthy(&self) -> bool {
+    pub(crate) async fn healthy(&self) -> bool {
         self.store.ping().await.is_ok()
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub(crate) enum ServiceError {
     #[error("the API key is missing, unknown or disabled")]
     InvalidKey,
     #[error("{0}")]
@@ -169,4 +171,4 @@ impl From<CaError> for ServiceError {
     }
 }
 
-pub type ServiceResult<T> = Result<T, ServiceError>;
+pub(crate) type ServiceResult<T> = Result<T, ServiceError>;

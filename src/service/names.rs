@@ -6,11 +6,11 @@ use crate::model::Product;
 
 /// More names than this in one certificate is refused (a limit on list sizes,
 /// and well above what any browser-trusted product allows).
-pub const MAX_DNS_NAMES: usize = 100;
+pub(super) const MAX_DNS_NAMES: usize = 100;
 
 /// Lower-cases and checks `common_name` and `dns_names`, and returns the full
 /// SAN list: the common name first, then the other names without repeats.
-pub fn checked_names(
+pub(super) fn checked_names(
     product: Product,
     common_name: &str,
     dns_names: &[String],
@@ -37,7 +37,7 @@ pub fn checked_names(
 
 /// A DNS name as stored and compared: trimmed, without the root's trailing
 /// dot, lower case; orders and the order list's filter both use it.
-pub fn normalise_name(name: &str) -> String {
+pub(crate) fn normalise_name(name: &str) -> String {
     name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 

@@ -18,14 +18,14 @@ use crate::store::orders::{NewOrder, OrderFilter};
 use crate::store::{certificates, orders, requests};
 
 /// No certificate is valid for longer than this (CA/Browser Forum limit).
-pub const MAX_CERTIFICATE_DAYS: i64 = 397;
+pub(super) const MAX_CERTIFICATE_DAYS: i64 = 397;
 /// Longest order (multi-year plan); each certificate within it is still capped.
-pub const MAX_ORDER_DAYS: i64 = 6 * 365;
+pub(super) const MAX_ORDER_DAYS: i64 = 6 * 365;
 /// The only signature algorithm certd's ECDSA P-256 CA produces.
 const CA_SIGNATURE_HASH: &str = "sha256";
 const SECONDS_PER_DAY: i64 = 86_400;
 
-pub struct OrderPlacement {
+pub(crate) struct OrderPlacement {
     pub product: Product,
     pub common_name: String,
     pub dns_names: Vec<String>,
@@ -36,14 +36,14 @@ pub struct OrderPlacement {
     pub comments: Option<String>,
 }
 
-pub struct PlacedOrder {
+pub(crate) struct PlacedOrder {
     pub order_id: i64,
     pub certificate_id: Option<i64>,
     pub request_id: i64,
     pub request_status: RequestStatus,
 }
 
-pub struct ReissueInput {
+pub(crate) struct ReissueInput {
     pub csr: String,
     pub common_name: Option<String>,
     pub dns_names: Option<Vec<String>>,
@@ -61,7 +61,7 @@ pub(super) struct LeafRequest<'a> {
 }
 
 /// An order with its current certificate and its requests.
-pub struct OrderView {
+pub(crate) struct OrderView {
     pub order: Order,
     pub certificate: Option<Certificate>,
     pub requests: Vec<Request>,
@@ -87,7 +87,7 @@ fn check_signature_hash(requested: Option<&str>) -> ServiceResult<String> {
 }
 
 impl Service {
-    pub async fn place_order(
+    pub(crate) async fn place_order(
         &self,
         ctx: Context<'_>,
         placement: OrderPlacement,
@@ -211,7 +211,11 @@ impl Service {
         Ok(self.ca.issue(leaf.csr, &profile)?)
     }
 
-    pub async fn order_details(&self, ctx: Context<'_>, order_id: i64) -> ServiceResult<OrderView> {
+    pub(crate) async fn order_details(
+        &self,
+        ctx: Context<'_>,
+        order_id: i64,
+    ) -> ServiceResult<OrderView> {
         let mut conn = self.store.read().await?;
         let order = visible_order(&mut conn, ctx, order_id).await?;
         let certificate = certificates::current_for_order(&mut conn, order_id).await?;
@@ -224,7 +228,7 @@ impl Service {
     }
 
     /// A page of orders, each with its current certificate.
-    pub async fn list_orders(
+    pub(crate) async fn list_orders(
         &self,
         ctx: Context<'_>,
         mut filter: OrderFilter,
@@ -241,7 +245,7 @@ impl Service {
         Ok((items, total))
     }
 
-    pub async fn reissue(
+    pub(crate) async fn reissue(
         &self,
         ctx: Context<'_>,
         order_id: i64,
@@ -301,7 +305,7 @@ impl Service {
 
     /// `PUT .../status {"status":"canceled"}`: withdraws a pending order or a
     /// pending reissue (its request becomes `rejected`).
-    pub async fn cancel_order(
+    pub(crate) async fn cancel_order(
         &self,
         ctx: Context<'_>,
         order_id: i64,

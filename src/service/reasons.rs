@@ -9,7 +9,7 @@ use crate::codes::ErrorCode;
 use crate::model::{Certificate, CertificateStatus, RevocationReason};
 
 /// How a reason may be written, for help texts and the API document.
-pub const REASON_HELP: &str = "An RFC 5280 reason name in camelCase or snake_case, any letter \
+pub(crate) const REASON_HELP: &str = "An RFC 5280 reason name in camelCase or snake_case, any letter \
 case (keyCompromise, key_compromise, affiliation_change, ...); default unspecified. \
 Accepted: unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, \
 privilegeWithdrawn (administrators only). certificateHold, removeFromCRL, cACompromise and \
@@ -35,7 +35,7 @@ fn fold(name: &str) -> String {
 }
 
 /// A request's `revocation_reason`: absent is `unspecified`.
-pub fn parse_reason(name: Option<&str>) -> ServiceResult<RevocationReason> {
+pub(crate) fn parse_reason(name: Option<&str>) -> ServiceResult<RevocationReason> {
     let Some(name) = name else {
         return Ok(RevocationReason::Unspecified);
     };

@@ -18,16 +18,16 @@ use crate::model::{
 use crate::store::{certificates, orders, requests, users};
 
 /// Longest free-text comment accepted anywhere.
-pub const MAX_COMMENT_CHARS: usize = 1000;
+pub(crate) const MAX_COMMENT_CHARS: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Approve,
     Reject,
 }
 
 /// A request with the people and objects its details name.
-pub struct RequestView {
+pub(crate) struct RequestView {
     pub request: Request,
     pub requester: User,
     pub processor: Option<User>,
@@ -38,7 +38,7 @@ pub struct RequestView {
 }
 
 impl Service {
-    pub async fn request_details(
+    pub(crate) async fn request_details(
         &self,
         ctx: Context<'_>,
         request_id: i64,
@@ -51,7 +51,7 @@ impl Service {
         view(&mut conn, &mut HashMap::new(), request).await
     }
 
-    pub async fn list_requests(
+    pub(crate) async fn list_requests(
         &self,
         ctx: Context<'_>,
         mut filter: RequestFilter,
@@ -71,7 +71,7 @@ impl Service {
 
     /// Approves or rejects a pending request. Of concurrent decisions on one
     /// request exactly one succeeds; the others get 409.
-    pub async fn decide(
+    pub(crate) async fn decide(
         &self,
         ctx: Context<'_>,
         request_id: i64,

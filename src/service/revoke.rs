@@ -16,18 +16,18 @@ use crate::model::{
 use crate::store::{certificates, feed, orders};
 
 #[derive(Debug, Clone)]
-pub enum RevokeTarget {
+pub(crate) enum RevokeTarget {
     Certificate(CertificateRef),
     Order(i64),
 }
 
-pub struct RevokeInput {
+pub(crate) struct RevokeInput {
     pub comments: Option<String>,
     pub skip_approval: bool,
     pub reason: RevocationReason,
 }
 
-pub enum RevokeOutcome {
+pub(crate) enum RevokeOutcome {
     /// A request was recorded (201): pending, or approved by the operator's
     /// auto-approval setting.
     Requested(Box<RequestView>),
@@ -36,7 +36,7 @@ pub enum RevokeOutcome {
 }
 
 impl Service {
-    pub async fn certificate(
+    pub(crate) async fn certificate(
         &self,
         ctx: Context<'_>,
         reference: &CertificateRef,
@@ -45,7 +45,7 @@ impl Service {
         Ok(visible_certificate(&mut conn, ctx, reference).await?.0)
     }
 
-    pub async fn revoke(
+    pub(crate) async fn revoke(
         &self,
         ctx: Context<'_>,
         target: RevokeTarget,

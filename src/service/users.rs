@@ -17,7 +17,7 @@ use crate::model::{AuditAction, AuditObject, Role, User, UserStatus, now};
 use crate::store::users::{self, NewUser};
 use crate::store::{Store, StoreError};
 
-pub struct NewUserInput {
+pub(crate) struct NewUserInput {
     pub first_name: String,
     pub last_name: String,
     pub email: String,
@@ -56,7 +56,7 @@ pub(super) fn hash_api_key(key: &str) -> String {
 
 impl Service {
     /// Resolves an `X-DC-DEVKEY` to its active user.
-    pub async fn authenticate(&self, key: &str) -> ServiceResult<Caller> {
+    pub(crate) async fn authenticate(&self, key: &str) -> ServiceResult<Caller> {
         let key_hash = hash_api_key(key.trim());
         let mut conn = self.store.read().await?;
         let owner = users::find_by_key_hash(&mut conn, &key_hash)
@@ -98,7 +98,7 @@ impl Service {
 
     /// On first start: creates the first administrator and returns it with
     /// its key; `None` when users exist already.
-    pub async fn create_first_admin(&self) -> ServiceResult<Option<(User, String)>> {
+    pub(crate) async fn create_first_admin(&self) -> ServiceResult<Option<(User, String)>> {
         let mut tx = self.store.write().await?;
         if users::count(&mut tx).await? > 0 {
             return Ok(None);
@@ -116,7 +116,7 @@ impl Service {
     }
 
     /// An administrator adds a user with one API key (`POST /user`).
-    pub async fn add_user(
+    pub(crate) async fn add_user(
         &self,
         ctx: Context<'_>,
         input: &NewUserInput,
@@ -132,7 +132,10 @@ impl Service {
 /// Creates a user with one API key and returns the key, the only time it
 /// exists in clear. Needs only the store, so the CLI can run it beside a
 /// running server.
-pub async fn create_user(store: &Store, input: &NewUserInput) -> ServiceResult<(User, String)> {
+pub(crate) async fn create_user(
+    store: &Store,
+    input: &NewUserInput,
+) -> ServiceResult<(User, String)> {
     let mut tx = store.write().await?;
     let created = insert_user_with_key(&mut tx, None, input).await?;
     tx.commit().await?;
@@ -142,7 +145,7 @@ pub async fn create_user(store: &Store, input: &NewUserInput) -> ServiceResult<(
 /// Logs every user whose address an older user has in another case: made
 /// before addresses were compared without case, they still work, but an
 /// administrator should disable the ones that should not exist.
-pub async fn warn_of_look_alike_users(store: &Store) -> ServiceResult<()> {
+pub(crate) async fn warn_of_look_alike_users(store: &Store) -> ServiceResult<()> {
     let mut conn = store.read_bulk().await?;
     for (user_id, email) in users::look_alikes(&mut conn).await? {
         tracing::warn!(

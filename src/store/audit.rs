@@ -19,7 +19,7 @@ const GENESIS: &str = "certd-audit-log-v1";
 const CHAIN_LOCK: i64 = 0x6365_7274_6461_7564;
 
 /// One change, as the service describes it.
-pub struct NewAuditEntry {
+pub(crate) struct NewAuditEntry {
     pub actor_id: Option<i64>,
     pub action: AuditAction,
     pub object_type: AuditObject,
@@ -39,7 +39,7 @@ const ENTRIES_PER_INSERT: usize = 256;
 /// are appended when it commits, together, in one statement (see
 /// [`append_all`]), so the change and its record commit together or not at
 /// all.
-pub fn queue(conn: &mut Conn, entry: NewAuditEntry) -> StoreResult<()> {
+pub(crate) fn queue(conn: &mut Conn, entry: NewAuditEntry) -> StoreResult<()> {
     conn.queue_audit(entry)
 }
 
@@ -188,7 +188,7 @@ impl ChainFields<'_> {
 
 /// What [`verify_chain`] found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ChainReport {
+pub(crate) enum ChainReport {
     /// Every entry links to the one before; `head` is the newest hash.
     Intact { entries: u64, head: String },
     /// The first entry whose hash does not follow from its predecessor and
@@ -210,7 +210,7 @@ struct ChainRow {
 }
 
 /// Recomputes the whole chain, oldest first, in pages.
-pub async fn verify_chain(conn: &mut Conn) -> StoreResult<ChainReport> {
+pub(crate) async fn verify_chain(conn: &mut Conn) -> StoreResult<ChainReport> {
     const PAGE: i64 = 10_000;
     let mut previous = GENESIS.to_string();
     let (mut after_id, mut checked) = (0i64, 0u64);
@@ -266,7 +266,7 @@ struct AuditRow {
 }
 
 /// One page of entries, newest first, optionally of one action only.
-pub async fn list(
+pub(crate) async fn list(
     conn: &mut Conn,
     action: Option<&str>,
     page: Page,
@@ -377,13 +377,13 @@ mod tests {
         tx.commit().await.unwrap();
         append_committed(&store, count + 1).await;
         let mut conn = store.read().await.unwrap();
-        let ids: Vec<i64> = conn
-            .scalar_all(sqlx::query_scalar(
+        let ids: Vec<(i64,)> = conn
+            .fetch_all(sqlx::query_as(
                 "SELECT object_id FROM audit_log ORDER BY id",
             ))
             .await
             .unwrap();
-        assert_eq!(ids, (1..=count + 1).collect::<Vec<_>>());
+        assert_eq!(ids, (1..=count + 1).map(|id| (id,)).collect::<Vec<_>>());
         assert!(matches!(
             store.verify_audit_chain().await.unwrap(),
             ChainReport::Intact { entries, .. } if entries == count as u64 + 1

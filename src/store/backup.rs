@@ -31,7 +31,7 @@ use super::{Conn, PoolSettings, StoreError};
 /// The table a backup adds beside certd's own. `kind` is `meta` (what was
 /// copied: certd's version, when, from where, counts, the audit log's head)
 /// or `ca_file` (a file of the CA directory, by name). A restore drops it.
-pub const TABLE: &str = "certd_backup";
+pub(crate) const TABLE: &str = "certd_backup";
 /// The layout of [`TABLE`]; a restore refuses any other.
 const FORMAT: &str = "1";
 /// A SQLite database file's first bytes.
@@ -40,7 +40,7 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
-pub enum BackupError {
+pub(crate) enum BackupError {
     #[error(
         "certd backup copies the embedded SQLite database; on PostgreSQL back up with pg_dump \
          and a copy of the CA directory (README.md, \"Backups\")"
@@ -92,7 +92,7 @@ fn sqlite_failed(path: &Path) -> impl Fn(rusqlite::Error) -> BackupError + '_ {
 
 /// What a backup holds, counted in the copy itself.
 #[derive(Debug, Clone)]
-pub struct Contents {
+pub(crate) struct Contents {
     pub certificates: i64,
     pub revoked: i64,
     pub audit_entries: u64,
@@ -102,14 +102,14 @@ pub struct Contents {
 
 /// A backup written.
 #[derive(Debug)]
-pub struct Written {
+pub(crate) struct Written {
     pub bytes: u64,
     pub contents: Contents,
 }
 
 /// A backup's database restored, and what else the backup held.
 #[derive(Debug)]
-pub struct Restored {
+pub(crate) struct Restored {
     pub contents: Contents,
     /// The CA directory's files, name and contents.
     pub ca_files: Vec<(String, String)>,
@@ -122,7 +122,7 @@ pub struct Restored {
 
 /// The SQLite database file a server with this data directory and
 /// `--database-url` uses; PostgreSQL has its own tools.
-pub fn database_path(data: &Path, url: Option<&str>) -> Result<PathBuf, BackupError> {
+pub(crate) fn database_path(data: &Path, url: Option<&str>) -> Result<PathBuf, BackupError> {
     match url {
         None => Ok(data.join(super::SQLITE_FILE)),
         Some(url) if url.starts_with("postgres") => Err(BackupError::Postgres),
@@ -139,7 +139,7 @@ pub fn database_path(data: &Path, url: Option<&str>) -> Result<PathBuf, BackupEr
 /// to `out`; replaces an existing `out` only if `replace`. The work happens
 /// in `out` + `.partial`, removed if anything fails (and by the next backup
 /// if this one is killed).
-pub async fn write(
+pub(crate) async fn write(
     database: &Path,
     out: &Path,
     replace: bool,
@@ -198,7 +198,7 @@ pub async fn write(
 /// audit chain against the backup's record) and drops the backup's table
 /// from it. `backup` itself is only read. On an error `dest` may be left
 /// behind: callers write it in a directory of their own.
-pub async fn restore(backup: &Path, dest: &Path) -> Result<Restored, BackupError> {
+pub(crate) async fn restore(backup: &Path, dest: &Path) -> Result<Restored, BackupError> {
     copy_new(backup, dest)?;
     let (from, shown) = (dest.to_owned(), backup.to_owned());
     let (meta, ca_files) = blocking(move || read_table(&from, &shown)).await??;
@@ -256,7 +256,7 @@ pub async fn restore(backup: &Path, dest: &Path) -> Result<Restored, BackupError
 }
 
 /// Flushes a directory's entries (a rename into it) to disk.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

@@ -54,7 +54,7 @@ fn into_certificates(rows: Vec<CertificateRow>) -> StoreResult<Vec<Certificate>>
         .collect()
 }
 
-pub struct NewCertificate<'a> {
+pub(crate) struct NewCertificate<'a> {
     pub order_id: i64,
     pub serial_number: &'a str,
     pub common_name: &'a str,
@@ -68,7 +68,7 @@ pub struct NewCertificate<'a> {
     pub created_at: UnixTime,
 }
 
-pub async fn insert(conn: &mut Conn, cert: &NewCertificate<'_>) -> StoreResult<i64> {
+pub(crate) async fn insert(conn: &mut Conn, cert: &NewCertificate<'_>) -> StoreResult<i64> {
     let id = conn.insert_returning_id(sqlx::query(
         "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, csr, \
          signature_hash, pem, valid_from, valid_till, crl_shard, created_at) \
@@ -89,7 +89,7 @@ pub async fn insert(conn: &mut Conn, cert: &NewCertificate<'_>) -> StoreResult<i
     Ok(id)
 }
 
-pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Certificate>> {
+pub(crate) async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Certificate>> {
     let sql = format!("SELECT {COLUMNS} FROM certificates WHERE id = $1");
     let row: Option<CertificateRow> = conn
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
@@ -97,7 +97,7 @@ pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Certificate>> 
     row.map(CertificateRow::into_certificate).transpose()
 }
 
-pub async fn find_by_serial(
+pub(crate) async fn find_by_serial(
     conn: &mut Conn,
     serial_hex_upper: &str,
 ) -> StoreResult<Option<Certificate>> {
@@ -114,7 +114,10 @@ pub async fn find_by_serial(
 /// is that order's current state. On SQLite the write transaction already
 /// excludes every other writer: nothing to do, and one statement less in the
 /// writer's turn.
-pub async fn lock_order_of(conn: &mut Conn, certificate: &CertificateRef) -> StoreResult<()> {
+pub(crate) async fn lock_order_of(
+    conn: &mut Conn,
+    certificate: &CertificateRef,
+) -> StoreResult<()> {
     if !conn.is_postgres() {
         return Ok(());
     }
@@ -134,7 +137,10 @@ pub async fn lock_order_of(conn: &mut Conn, certificate: &CertificateRef) -> Sto
 }
 
 /// Every certificate of an order, oldest first.
-pub async fn list_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Vec<Certificate>> {
+pub(crate) async fn list_for_order(
+    conn: &mut Conn,
+    order_id: i64,
+) -> StoreResult<Vec<Certificate>> {
     let sql = format!("SELECT {COLUMNS} FROM certificates WHERE order_id = $1 ORDER BY id");
     let rows: Vec<CertificateRow> = conn
         .fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(order_id))
@@ -143,7 +149,10 @@ pub async fn list_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Vec<C
 }
 
 /// The newest certificate of an order: the one order details show.
-pub async fn current_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Option<Certificate>> {
+pub(crate) async fn current_for_order(
+    conn: &mut Conn,
+    order_id: i64,
+) -> StoreResult<Option<Certificate>> {
     let sql =
         format!("SELECT {COLUMNS} FROM certificates WHERE order_id = $1 ORDER BY id DESC LIMIT 1");
     let row: Option<CertificateRow> = conn
@@ -152,7 +161,11 @@ pub async fn current_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Op
     row.map(CertificateRow::into_certificate).transpose()
 }
 
-pub async fn set_status(conn: &mut Conn, id: i64, status: CertificateStatus) -> StoreResult<()> {
+pub(crate) async fn set_status(
+    conn: &mut Conn,
+    id: i64,
+    status: CertificateStatus,
+) -> StoreResult<()> {
     conn.execute(
         sqlx::query("UPDATE certificates SET status = $1 WHERE id = $2")
             .bind(status.as_str())
@@ -164,7 +177,7 @@ pub async fn set_status(conn: &mut Conn, id: i64, status: CertificateStatus) -> 
 
 /// Marks a certificate revoked. A certificate already revoked keeps its first
 /// revocation time and only takes the new reason (the keyCompromise upgrade).
-pub async fn revoke(
+pub(crate) async fn revoke(
     conn: &mut Conn,
     id: i64,
     at: UnixTime,
@@ -194,7 +207,7 @@ fn reason_from_stored(code: i64) -> StoreResult<RevocationReason> {
 
 /// A revoked certificate as CRLs and OCSP publish it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revocation {
+pub(crate) struct Revocation {
     pub serial_number: String,
     pub revoked_at: UnixTime,
     pub reason: RevocationReason,
@@ -229,7 +242,7 @@ fn into_revocations(rows: Vec<RevocationRow>) -> StoreResult<Vec<Revocation>> {
 
 /// The revoked certificates of one CRL shard still valid at `valid_after`
 /// (expired ones may leave the CRL), in serial order.
-pub async fn revoked_in_shard(
+pub(crate) async fn revoked_in_shard(
     conn: &mut Conn,
     shard: u16,
     valid_after: UnixTime,
@@ -249,11 +262,14 @@ pub async fn revoked_in_shard(
 }
 
 /// At most this many serial numbers per `revocations_of` query.
-pub const SERIALS_PER_QUERY: usize = 500;
+pub(crate) const SERIALS_PER_QUERY: usize = 500;
 
 /// The revocations of those of `serials` (uppercase hex, at most
 /// `SERIALS_PER_QUERY`) that are revoked.
-pub async fn revocations_of(conn: &mut Conn, serials: &[&str]) -> StoreResult<Vec<Revocation>> {
+pub(crate) async fn revocations_of(
+    conn: &mut Conn,
+    serials: &[&str],
+) -> StoreResult<Vec<Revocation>> {
     if serials.is_empty() {
         return Ok(Vec::new());
     }
@@ -275,13 +291,13 @@ pub async fn revocations_of(conn: &mut Conn, serials: &[&str]) -> StoreResult<Ve
 
 /// What OCSP needs to know of a serial number.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SerialStatus {
+pub(crate) enum SerialStatus {
     NeverIssued,
     Valid,
     Revoked(Revocation),
 }
 
-pub async fn status_of_serial(
+pub(crate) async fn status_of_serial(
     conn: &mut Conn,
     serial_hex_upper: &str,
 ) -> StoreResult<SerialStatus> {

@@ -4,8 +4,8 @@
 //! 1,000 pages: that COMMIT copies every page back into the database file and
 //! fsyncs it twice, some 5–10 ms, while the whole batch waits for its answer
 //! and the next batch for the writer. Under a stream of revocations that was
-//! one batch in ten, and it set the p99 (issue 7: p99 45–180 ms with it,
-//! 12–15 ms without).
+//! one batch in ten, and it set the p99 (45–180 ms with it, 12–15 ms
+//! without; docs/benchmarks.md).
 //!
 //! So the writer never checkpoints by itself (`wal_autocheckpoint = 0`).
 //! A thread of its own, on its own connection, runs a PASSIVE checkpoint every
@@ -34,18 +34,18 @@ const INTERVAL: Duration = Duration::from_millis(50);
 /// 4 KiB pages, a few seconds of revocations at full speed. Every restart
 /// holds the writer for a checkpoint; at 32 MiB, with batches of 16, those
 /// pauses set the p99 at 1,000,000 certificates (19.7–21.4 ms against
-/// 15.0–15.2 ms at 128 MiB, same rate; docs/benchmarks.md change 15).
+/// 15.0–15.2 ms at 128 MiB, same rate; docs/benchmarks.md).
 #[cfg(not(test))]
-pub const RESTART_FRAMES: u64 = 32768;
+pub(super) const RESTART_FRAMES: u64 = 32768;
 /// Small enough that a test goes round a few times in a second.
 #[cfg(test)]
-pub const RESTART_FRAMES: u64 = 256;
+pub(super) const RESTART_FRAMES: u64 = 256;
 
 /// SQLite reuses the WAL file after starting it over, at whatever size it
 /// once reached: a WAL that grew while a long read held it (a backup, say)
 /// would keep that size on disk for ever. Truncating it, when it starts over,
 /// to what a restart cycle fills keeps it at about that.
-pub fn wal_size_limit_pragma() -> String {
+pub(super) fn wal_size_limit_pragma() -> String {
     format!("PRAGMA journal_size_limit = {}", RESTART_FRAMES * PAGE_SIZE)
 }
 
@@ -56,14 +56,14 @@ const PAGE_SIZE: u64 = 4096;
 /// the writer once it has checkpointed. Meanwhile the thread leaves the WAL to
 /// the writer: two checkpoints at once would make the writer wait.
 #[derive(Default)]
-pub struct RestartDue(AtomicBool);
+pub(super) struct RestartDue(AtomicBool);
 
 impl RestartDue {
-    pub fn is_due(&self) -> bool {
+    pub(super) fn is_due(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
 
-    pub fn done(&self) {
+    pub(super) fn done(&self) {
         self.0.store(false, Ordering::Release);
     }
 
@@ -73,13 +73,17 @@ impl RestartDue {
 }
 
 /// The checkpoint thread; it stops when this is dropped.
-pub struct Checkpointer {
+pub(super) struct Checkpointer {
     _stop: mpsc::Sender<()>,
 }
 
 impl Checkpointer {
     /// Starts the thread on a connection of its own to the database at `path`.
-    pub fn start(path: &Path, pragmas: &str, due: Arc<RestartDue>) -> StoreResult<Checkpointer> {
+    pub(super) fn start(
+        path: &Path,
+        pragmas: &str,
+        due: Arc<RestartDue>,
+    ) -> StoreResult<Checkpointer> {
         let conn = SqliteConn::open(path, pragmas)?;
         let (stop, stopped) = mpsc::channel();
         let path = path.to_owned();

@@ -14,7 +14,7 @@ use super::group_commit::Member;
 use super::sqlite::{PooledReader, SqliteConn};
 use super::{StoreError, StoreResult};
 
-pub struct Conn {
+pub(crate) struct Conn {
     inner: Inner,
     /// A write transaction's audit entries, appended when it commits.
     audit: Vec<NewAuditEntry>,
@@ -89,7 +89,7 @@ impl Conn {
     }
 
     /// For the few statements whose SQL differs between the backends.
-    pub fn is_postgres(&self) -> bool {
+    pub(crate) fn is_postgres(&self) -> bool {
         match &self.inner {
             Inner::Pooled(conn) => conn.backend_name() == "PostgreSQL",
             Inner::Transaction(tx) => tx.backend_name() == "PostgreSQL",
@@ -107,7 +107,10 @@ impl Conn {
     }
 
     /// Runs a statement and returns how many rows it changed.
-    pub async fn execute(&mut self, query: Query<'_, Any, AnyArguments>) -> StoreResult<u64> {
+    pub(crate) async fn execute(
+        &mut self,
+        query: Query<'_, Any, AnyArguments>,
+    ) -> StoreResult<u64> {
         match self.target() {
             Target::Sqlx(conn) => Ok(query.execute(conn).await?.rows_affected()),
             Target::Sqlite(sqlite) => {
@@ -122,7 +125,7 @@ impl Conn {
     /// which costs its single writer about as much again as the insert
     /// itself; there the id comes from `last_insert_rowid`. PostgreSQL gets
     /// `RETURNING id`.
-    pub async fn insert_returning_id(
+    pub(crate) async fn insert_returning_id(
         &mut self,
         insert: Query<'_, Any, AnyArguments>,
     ) -> StoreResult<i64> {
@@ -138,7 +141,7 @@ impl Conn {
         }
     }
 
-    pub async fn fetch_optional<O>(
+    pub(crate) async fn fetch_optional<O>(
         &mut self,
         query: QueryAs<'_, Any, O, AnyArguments>,
     ) -> StoreResult<Option<O>>
@@ -154,16 +157,7 @@ impl Conn {
         }
     }
 
-    pub async fn fetch_one<O>(&mut self, query: QueryAs<'_, Any, O, AnyArguments>) -> StoreResult<O>
-    where
-        O: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
-    {
-        self.fetch_optional(query)
-            .await?
-            .ok_or_else(|| sqlx::Error::RowNotFound.into())
-    }
-
-    pub async fn fetch_all<O>(
+    pub(crate) async fn fetch_all<O>(
         &mut self,
         query: QueryAs<'_, Any, O, AnyArguments>,
     ) -> StoreResult<Vec<O>>
@@ -179,7 +173,7 @@ impl Conn {
         }
     }
 
-    pub async fn scalar_optional<O>(
+    pub(crate) async fn scalar_optional<O>(
         &mut self,
         query: QueryScalar<'_, Any, O, AnyArguments>,
     ) -> StoreResult<Option<O>>
@@ -196,7 +190,7 @@ impl Conn {
         }
     }
 
-    pub async fn scalar_one<O>(
+    pub(crate) async fn scalar_one<O>(
         &mut self,
         query: QueryScalar<'_, Any, O, AnyArguments>,
     ) -> StoreResult<O>
@@ -207,23 +201,6 @@ impl Conn {
         self.scalar_optional(query)
             .await?
             .ok_or_else(|| sqlx::Error::RowNotFound.into())
-    }
-
-    pub async fn scalar_all<O>(
-        &mut self,
-        query: QueryScalar<'_, Any, O, AnyArguments>,
-    ) -> StoreResult<Vec<O>>
-    where
-        (O,): for<'r> FromRow<'r, AnyRow>,
-        O: Send + Unpin,
-    {
-        match self.target() {
-            Target::Sqlx(conn) => Ok(query.fetch_all(conn).await?),
-            Target::Sqlite(sqlite) => sqlite_rows(sqlite, query, usize::MAX)?
-                .iter()
-                .map(decode_scalar)
-                .collect(),
-        }
     }
 }
 

@@ -25,7 +25,7 @@ const CHANNEL: &str = "certd_revocations";
 
 /// Tells the other nodes, once the transaction commits, that a certificate
 /// was revoked.
-pub async fn announce(conn: &mut Conn, revoked: &RevokedSerial) -> StoreResult<()> {
+pub(crate) async fn announce(conn: &mut Conn, revoked: &RevokedSerial) -> StoreResult<()> {
     if conn.is_postgres() {
         let payload = format!("{} {}", revoked.serial_number, revoked.crl_shard);
         conn.execute(
@@ -38,19 +38,19 @@ pub async fn announce(conn: &mut Conn, revoked: &RevokedSerial) -> StoreResult<(
     Ok(())
 }
 
-pub enum FeedEvent {
+pub(crate) enum FeedEvent {
     Revoked(RevokedSerial),
     /// The connection was lost and is back: notices may have been missed.
     Gap,
 }
 
-pub struct RevocationFeed {
+pub(crate) struct RevocationFeed {
     listener: PgListener,
 }
 
 impl Store {
     /// The feed of revocations by any node; `None` where there is only one node.
-    pub async fn revocation_feed(&self) -> StoreResult<Option<RevocationFeed>> {
+    pub(crate) async fn revocation_feed(&self) -> StoreResult<Option<RevocationFeed>> {
         if self.backend != super::Backend::Postgres {
             return Ok(None);
         }
@@ -62,7 +62,7 @@ impl Store {
 
 impl RevocationFeed {
     /// Waits for the next event; reconnects by itself after a loss.
-    pub async fn next(&mut self) -> StoreResult<FeedEvent> {
+    pub(crate) async fn next(&mut self) -> StoreResult<FeedEvent> {
         match self.listener.try_recv().await? {
             None => Ok(FeedEvent::Gap),
             Some(notice) => parse(notice.payload()).map(FeedEvent::Revoked),
@@ -72,14 +72,14 @@ impl RevocationFeed {
 
 /// Revocations committed by any process on a SQLite file, read from the
 /// audit log after a high-water mark.
-pub struct RevocationLog {
+pub(crate) struct RevocationLog {
     last_seen: i64,
 }
 
 impl Store {
     /// On SQLite, the revocations committed from now on by any process;
     /// `None` on PostgreSQL, whose feed tells every node.
-    pub async fn revocation_log(&self) -> StoreResult<Option<RevocationLog>> {
+    pub(crate) async fn revocation_log(&self) -> StoreResult<Option<RevocationLog>> {
         if self.backend != super::Backend::Sqlite {
             return Ok(None);
         }
@@ -91,7 +91,7 @@ impl Store {
 
 impl RevocationLog {
     /// The certificates revoked since the previous call.
-    pub async fn since_last(&mut self, store: &Store) -> StoreResult<Vec<RevokedSerial>> {
+    pub(crate) async fn since_last(&mut self, store: &Store) -> StoreResult<Vec<RevokedSerial>> {
         let mut conn = store.read().await?;
         let latest = latest_audit_id(&mut conn).await?;
         if latest <= self.last_seen {

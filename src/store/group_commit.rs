@@ -37,7 +37,7 @@ use super::{StoreError, StoreResult};
 /// beyond its pages, and a smaller batch answers its first members sooner and
 /// lets the next batch run during its fsync: 16 gave 7,700–7,900
 /// revocations/s where 512 (batches of about 20, bounded by the clients) gave
-/// 6,000–7,300 (issue 7, docs/benchmarks.md change 15).
+/// 6,000–7,300 (docs/benchmarks.md).
 const MAX_MEMBERS: usize = 16;
 /// ...or once it has been open this long, so queued writers cannot keep the
 /// first member waiting indefinitely.
@@ -53,12 +53,12 @@ type BatchGuard = OwnedMutexGuard<Batch>;
 
 /// Counts since start, for `/metrics` (writes per commit = batch size).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GroupCommitStats {
+pub(crate) struct GroupCommitStats {
     pub commits: u64,
     pub writes: u64,
 }
 
-pub struct GroupWriter {
+pub(super) struct GroupWriter {
     batch: Arc<Mutex<Batch>>,
     wal: Arc<WalSync>,
     stats: Arc<Counters>,
@@ -110,7 +110,7 @@ enum Savepoint {
 impl GroupWriter {
     /// `conn` runs `synchronous = NORMAL`: `wal` makes its COMMITs durable.
     /// `restart_due` comes from the checkpoint thread (see `checkpoint`).
-    pub fn new(conn: SqliteConn, wal: WalSync, restart_due: Arc<RestartDue>) -> GroupWriter {
+    pub(super) fn new(conn: SqliteConn, wal: WalSync, restart_due: Arc<RestartDue>) -> GroupWriter {
         let stats = Arc::new(Counters::default());
         let wal = Arc::new(wal);
         GroupWriter {
@@ -127,7 +127,7 @@ impl GroupWriter {
         }
     }
 
-    pub fn stats(&self) -> GroupCommitStats {
+    pub(super) fn stats(&self) -> GroupCommitStats {
         GroupCommitStats {
             commits: self.stats.commits.load(Ordering::Relaxed),
             writes: self.stats.writes.load(Ordering::Relaxed),
@@ -135,12 +135,12 @@ impl GroupWriter {
     }
 
     /// Returns once every COMMIT so far is durable (see `wal_sync`).
-    pub async fn wait_durable(&self) -> StoreResult<()> {
+    pub(super) async fn wait_durable(&self) -> StoreResult<()> {
         self.wal.wait_all().await
     }
 
     /// Waits for this writer's turn and opens its savepoint.
-    pub async fn begin(&self) -> StoreResult<Member> {
+    pub(super) async fn begin(&self) -> StoreResult<Member> {
         if let Some(failure) = self.wal.failure() {
             return Err(failure);
         }
@@ -167,7 +167,7 @@ impl GroupWriter {
 }
 
 /// One writer's turn on the batch's connection.
-pub struct Member {
+pub(super) struct Member {
     /// `None` once handed to `commit`.
     batch: Option<BatchGuard>,
     writer: Arc<Mutex<Batch>>,
@@ -176,7 +176,7 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn conn(&self) -> &SqliteConn {
+    pub(super) fn conn(&self) -> &SqliteConn {
         // Only `commit` takes the guard, and it consumes the member.
         &self
             .batch
@@ -187,7 +187,7 @@ impl Member {
 
     /// Keeps this member's changes and returns once they are durable: its
     /// batch COMMITted, then the WAL fsynced.
-    pub async fn commit(mut self) -> StoreResult<()> {
+    pub(super) async fn commit(mut self) -> StoreResult<()> {
         let Some(mut batch) = self.batch.take() else {
             return Ok(());
         };

@@ -2,19 +2,19 @@
 //! and `$N` placeholders that both SQLite and PostgreSQL accept, through sqlx's
 //! `Any` driver, so the service layer never knows which backend it runs on.
 
-pub mod audit;
-pub mod backup;
-pub mod certificates;
+pub(crate) mod audit;
+pub(crate) mod backup;
+pub(crate) mod certificates;
 mod checkpoint;
 mod conn;
-pub mod feed;
+pub(crate) mod feed;
 mod group_commit;
-pub mod orders;
-pub mod outbox;
-pub mod requests;
-pub mod settings;
+pub(crate) mod orders;
+pub(crate) mod outbox;
+pub(crate) mod requests;
+pub(crate) mod settings;
 mod sqlite;
-pub mod users;
+pub(crate) mod users;
 mod wal_sync;
 
 use std::ops::{Deref, DerefMut};
@@ -28,17 +28,17 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor};
 
 use checkpoint::{Checkpointer, RestartDue};
-pub use conn::Conn;
-pub use group_commit::GroupCommitStats;
+pub(crate) use conn::Conn;
+pub(crate) use group_commit::GroupCommitStats;
 use group_commit::GroupWriter;
 use sqlite::{SqliteConn, SqliteReaders};
 use wal_sync::WalSync;
 
 /// A driver's error, kept for the log.
-pub type DriverError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type DriverError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     /// The database cannot be reached (pool timeout, lost connection).
     #[error("database unavailable: {0}")]
     Unavailable(DriverError),
@@ -88,17 +88,17 @@ fn means_unavailable(code: &str) -> bool {
         || code == "3D000"
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
+pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
 
 /// Connection pool settings (`--db-max-connections`, `--db-acquire-timeout`).
 #[derive(Debug, Clone, Copy)]
-pub struct PoolSettings {
+pub(crate) struct PoolSettings {
     pub max_connections: u32,
     /// How long a request waits for a connection before it answers 503.
     pub acquire_timeout: Duration,
@@ -113,7 +113,7 @@ impl Default for PoolSettings {
     }
 }
 
-pub struct Store {
+pub(crate) struct Store {
     pool: AnyPool,
     backend: Backend,
     url: String,
@@ -129,13 +129,13 @@ pub struct Store {
 }
 
 /// A write transaction. Dropping it without `commit` rolls back.
-pub struct WriteTx {
+pub(crate) struct WriteTx {
     conn: Conn,
 }
 
 impl WriteTx {
     /// Returns once the changes are durable.
-    pub async fn commit(self) -> StoreResult<()> {
+    pub(crate) async fn commit(self) -> StoreResult<()> {
         self.conn.commit().await
     }
 }
@@ -154,7 +154,7 @@ impl DerefMut for WriteTx {
 }
 
 /// The embedded database's file in the data directory.
-pub const SQLITE_FILE: &str = "certd.db";
+pub(crate) const SQLITE_FILE: &str = "certd.db";
 
 /// sqlx connections kept for SQLite's bulk reads.
 const BULK_CONNECTIONS: u32 = 4;
@@ -172,12 +172,12 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
 
 impl Store {
     /// The embedded default: [`SQLITE_FILE`] in the data directory.
-    pub fn sqlite_url(data_dir: &Path) -> String {
+    pub(crate) fn sqlite_url(data_dir: &Path) -> String {
         format!("sqlite://{}?mode=rwc", data_dir.join(SQLITE_FILE).display())
     }
 
     /// Connects and brings the schema up to date.
-    pub async fn open(url: &str, settings: PoolSettings) -> StoreResult<Store> {
+    pub(crate) async fn open(url: &str, settings: PoolSettings) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres") {
             Backend::Postgres
@@ -242,13 +242,13 @@ impl Store {
     }
 
     /// SQLite's group commit counts (`None` on PostgreSQL).
-    pub fn group_commit_stats(&self) -> Option<GroupCommitStats> {
+    pub(crate) fn group_commit_stats(&self) -> Option<GroupCommitStats> {
         self.sqlite_writer.as_ref().map(GroupWriter::stats)
     }
 
     /// A connection for reads outside any transaction. On SQLite its
     /// statements run in the calling task: use it for reads of a few rows.
-    pub async fn read(&self) -> StoreResult<Conn> {
+    pub(crate) async fn read(&self) -> StoreResult<Conn> {
         match &self.sqlite_readers {
             Some(readers) => Ok(Conn::sqlite_reader(readers.take().await?)),
             None => self.read_bulk().await,
@@ -257,14 +257,14 @@ impl Store {
 
     /// A connection for reads of many rows (a CRL shard, the whole audit
     /// log), whose statements run on sqlx's threads.
-    pub async fn read_bulk(&self) -> StoreResult<Conn> {
+    pub(crate) async fn read_bulk(&self) -> StoreResult<Conn> {
         Ok(Conn::pooled(self.pool.acquire().await?))
     }
 
     /// Starts a write transaction. On SQLite it holds the write lock from
     /// BEGIN (IMMEDIATE) to commit, so checks made inside the transaction stay
     /// true until commit.
-    pub async fn write(&self) -> StoreResult<WriteTx> {
+    pub(crate) async fn write(&self) -> StoreResult<WriteTx> {
         let conn = match &self.sqlite_writer {
             Some(writer) => Conn::writer(writer.begin().await?),
             None => Conn::transaction(self.pool.begin().await?),
@@ -275,7 +275,7 @@ impl Store {
     /// Returns once every write committed so far is durable. On SQLite a
     /// COMMIT is visible up to one fsync before that (see `wal_sync`): call
     /// this after a read whose result certd signs or sends out.
-    pub async fn wait_durable(&self) -> StoreResult<()> {
+    pub(crate) async fn wait_durable(&self) -> StoreResult<()> {
         match &self.sqlite_writer {
             Some(writer) => writer.wait_durable().await,
             // PostgreSQL shows a commit once it is flushed.
@@ -284,12 +284,12 @@ impl Store {
     }
 
     /// Recomputes the audit log's hash chain (see `audit`).
-    pub async fn verify_audit_chain(&self) -> StoreResult<audit::ChainReport> {
+    pub(crate) async fn verify_audit_chain(&self) -> StoreResult<audit::ChainReport> {
         let mut conn = self.read_bulk().await?;
         audit::verify_chain(&mut conn).await
     }
 
-    pub async fn ping(&self) -> StoreResult<()> {
+    pub(crate) async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
@@ -314,7 +314,7 @@ fn bool_to_int(value: bool) -> i64 {
 }
 
 /// A value bound to a `$N` placeholder of a query assembled at run time.
-pub enum Bind {
+pub(crate) enum Bind {
     Int(i64),
     Text(String),
 }

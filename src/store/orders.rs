@@ -39,7 +39,7 @@ impl OrderRow {
     }
 }
 
-pub struct NewOrder<'a> {
+pub(crate) struct NewOrder<'a> {
     pub user_id: i64,
     pub product: Product,
     pub status: OrderStatus,
@@ -51,7 +51,7 @@ pub struct NewOrder<'a> {
     pub created_at: UnixTime,
 }
 
-pub async fn insert(conn: &mut Conn, order: &NewOrder<'_>) -> StoreResult<i64> {
+pub(crate) async fn insert(conn: &mut Conn, order: &NewOrder<'_>) -> StoreResult<i64> {
     let id = conn.insert_returning_id(sqlx::query(
         "INSERT INTO orders (user_id, product, status, common_name, dns_names, csr, signature_hash, \
          validity_days, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -69,7 +69,7 @@ pub async fn insert(conn: &mut Conn, order: &NewOrder<'_>) -> StoreResult<i64> {
     Ok(id)
 }
 
-pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Order>> {
+pub(crate) async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Order>> {
     let sql = format!("SELECT {COLUMNS} FROM orders o WHERE o.id = $1");
     let row: Option<OrderRow> = conn
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
@@ -88,7 +88,7 @@ struct OrderPendingRow {
 /// The order and its pending request, if any, in one read: a revocation's
 /// checks need both, and on SQLite every statement is time in the single
 /// writer's turn.
-pub async fn find_with_pending(
+pub(crate) async fn find_with_pending(
     conn: &mut Conn,
     id: i64,
 ) -> StoreResult<Option<(Order, Option<PendingRequest>)>> {
@@ -116,7 +116,7 @@ pub async fn find_with_pending(
 /// order take turns across nodes: every check a writer makes after this stays
 /// true until it commits. On SQLite the write transaction (`BEGIN IMMEDIATE`)
 /// already excludes every other writer, so there is nothing to do.
-pub async fn lock(conn: &mut Conn, id: i64) -> StoreResult<()> {
+pub(crate) async fn lock(conn: &mut Conn, id: i64) -> StoreResult<()> {
     if conn.is_postgres() {
         conn.execute(sqlx::query("SELECT id FROM orders WHERE id = $1 FOR UPDATE").bind(id))
             .await?;
@@ -124,7 +124,7 @@ pub async fn lock(conn: &mut Conn, id: i64) -> StoreResult<()> {
     Ok(())
 }
 
-pub async fn set_status(conn: &mut Conn, id: i64, status: OrderStatus) -> StoreResult<()> {
+pub(crate) async fn set_status(conn: &mut Conn, id: i64, status: OrderStatus) -> StoreResult<()> {
     conn.execute(
         sqlx::query("UPDATE orders SET status = $1 WHERE id = $2")
             .bind(status.as_str())
@@ -136,7 +136,7 @@ pub async fn set_status(conn: &mut Conn, id: i64, status: OrderStatus) -> StoreR
 
 /// Filters of the order list; `None` means "any".
 #[derive(Debug, Default)]
-pub struct OrderFilter {
+pub(crate) struct OrderFilter {
     /// Restricts to one user's orders (non-administrators).
     pub user_id: Option<i64>,
     pub status: Option<OrderStatus>,
@@ -146,7 +146,7 @@ pub struct OrderFilter {
 }
 
 /// One page of orders, newest first, and the total that matched.
-pub async fn list(
+pub(crate) async fn list(
     conn: &mut Conn,
     filter: &OrderFilter,
     page: Page,

@@ -9,7 +9,7 @@
 use super::{Conn, StoreResult};
 
 /// One event as written by the service.
-pub struct NewEvent<'a> {
+pub(crate) struct NewEvent<'a> {
     pub event_id: &'a str,
     pub event_type: &'a str,
     pub body: &'a str,
@@ -18,7 +18,7 @@ pub struct NewEvent<'a> {
 
 /// A claimed event, ready to be attempted.
 #[derive(Debug, sqlx::FromRow)]
-pub struct DueEvent {
+pub(crate) struct DueEvent {
     pub id: i64,
     pub event_id: String,
     pub event_type: String,
@@ -27,7 +27,7 @@ pub struct DueEvent {
     pub attempts: i64,
 }
 
-pub async fn insert(conn: &mut Conn, event: &NewEvent<'_>) -> StoreResult<()> {
+pub(crate) async fn insert(conn: &mut Conn, event: &NewEvent<'_>) -> StoreResult<()> {
     conn.execute(
         sqlx::query(
             "INSERT INTO webhook_outbox (event_id, event_type, body, next_attempt_ms, created_at) \
@@ -46,7 +46,7 @@ pub async fn insert(conn: &mut Conn, event: &NewEvent<'_>) -> StoreResult<()> {
 /// Takes up to `limit` due events, oldest first, and leases them until
 /// `lease_until_ms`. On PostgreSQL, rows another node is claiming at the same
 /// moment are skipped rather than waited for, so each event goes to one node.
-pub async fn claim_due(
+pub(crate) async fn claim_due(
     conn: &mut Conn,
     now_ms: i64,
     lease_until_ms: i64,
@@ -82,14 +82,14 @@ const CLAIM_DUE_POSTGRES: &str = "UPDATE webhook_outbox SET next_attempt_ms = $1
      RETURNING id, event_id, event_type, body, attempts";
 
 /// The receiver took the event: it leaves the outbox.
-pub async fn delivered(conn: &mut Conn, id: i64) -> StoreResult<()> {
+pub(crate) async fn delivered(conn: &mut Conn, id: i64) -> StoreResult<()> {
     conn.execute(sqlx::query("DELETE FROM webhook_outbox WHERE id = $1").bind(id))
         .await?;
     Ok(())
 }
 
 /// An attempt failed: try again at `next_attempt_ms`.
-pub async fn retry_later(
+pub(crate) async fn retry_later(
     conn: &mut Conn,
     id: i64,
     attempts: i64,
@@ -111,7 +111,12 @@ pub async fn retry_later(
 }
 
 /// The last attempt failed: the event stays, marked failed, for operators.
-pub async fn give_up(conn: &mut Conn, id: i64, attempts: i64, error: &str) -> StoreResult<()> {
+pub(crate) async fn give_up(
+    conn: &mut Conn,
+    id: i64,
+    attempts: i64,
+    error: &str,
+) -> StoreResult<()> {
     conn.execute(
         sqlx::query(
             "UPDATE webhook_outbox SET status = 'failed', attempts = $1, last_error = $2 \
@@ -126,7 +131,7 @@ pub async fn give_up(conn: &mut Conn, id: i64, attempts: i64, error: &str) -> St
 }
 
 /// When the earliest pending event is due (leased ones included), if any.
-pub async fn next_due_ms(conn: &mut Conn) -> StoreResult<Option<i64>> {
+pub(crate) async fn next_due_ms(conn: &mut Conn) -> StoreResult<Option<i64>> {
     conn.scalar_one(sqlx::query_scalar(
         "SELECT MIN(next_attempt_ms) FROM webhook_outbox WHERE status = 'pending'",
     ))
@@ -134,7 +139,7 @@ pub async fn next_due_ms(conn: &mut Conn) -> StoreResult<Option<i64>> {
 }
 
 /// Events not yet delivered and not given up (for `/metrics`).
-pub async fn backlog(conn: &mut Conn) -> StoreResult<i64> {
+pub(crate) async fn backlog(conn: &mut Conn) -> StoreResult<i64> {
     conn.scalar_one(sqlx::query_scalar(
         "SELECT COUNT(*) FROM webhook_outbox WHERE status = 'pending'",
     ))

@@ -78,7 +78,7 @@ impl RequestRow {
 }
 
 /// Stores a new request and returns it as stored.
-pub async fn insert(conn: &mut Conn, request: &NewRequest) -> StoreResult<Request> {
+pub(crate) async fn insert(conn: &mut Conn, request: &NewRequest) -> StoreResult<Request> {
     let reissue = request.reissue.as_ref();
     let processed_at = (request.status != RequestStatus::Pending).then_some(request.created_at);
     let id = conn
@@ -122,7 +122,7 @@ pub async fn insert(conn: &mut Conn, request: &NewRequest) -> StoreResult<Reques
     })
 }
 
-pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Request>> {
+pub(crate) async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Request>> {
     let sql = format!("SELECT {COLUMNS} FROM requests WHERE id = $1");
     let row: Option<RequestRow> = conn
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
@@ -131,7 +131,7 @@ pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Request>> {
 }
 
 /// The pending request of an order, if any (the schema allows at most one).
-pub async fn find_pending_for_order(
+pub(crate) async fn find_pending_for_order(
     conn: &mut Conn,
     order_id: i64,
 ) -> StoreResult<Option<Request>> {
@@ -143,7 +143,7 @@ pub async fn find_pending_for_order(
 }
 
 /// Every request of an order, oldest first.
-pub async fn list_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Vec<Request>> {
+pub(crate) async fn list_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Vec<Request>> {
     let sql = format!("SELECT {COLUMNS} FROM requests WHERE order_id = $1 ORDER BY id");
     let rows: Vec<RequestRow> = conn
         .fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(order_id))
@@ -154,7 +154,7 @@ pub async fn list_for_order(conn: &mut Conn, order_id: i64) -> StoreResult<Vec<R
 /// Moves a pending request to its final status. Returns false when the request
 /// was no longer pending: the conditional UPDATE is what makes two concurrent
 /// approvals produce exactly one winner, on any backend.
-pub async fn close(
+pub(crate) async fn close(
     conn: &mut Conn,
     id: i64,
     status: RequestStatus,
@@ -176,7 +176,7 @@ pub async fn close(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestSort {
+pub(crate) enum RequestSort {
     IdAscending,
     IdDescending,
     DateAscending,
@@ -195,7 +195,7 @@ impl RequestSort {
 }
 
 #[derive(Debug, Default)]
-pub struct RequestFilter {
+pub(crate) struct RequestFilter {
     /// Restricts to one requester (non-administrators see only their own).
     pub requester_id: Option<i64>,
     pub status: Option<RequestStatus>,
@@ -203,14 +203,14 @@ pub struct RequestFilter {
 }
 
 /// How many requests wait for an administrator (for `/metrics`).
-pub async fn count_pending(conn: &mut Conn) -> StoreResult<i64> {
+pub(crate) async fn count_pending(conn: &mut Conn) -> StoreResult<i64> {
     conn.scalar_one(sqlx::query_scalar(
         "SELECT COUNT(*) FROM requests WHERE status = 'pending'",
     ))
     .await
 }
 
-pub async fn list(
+pub(crate) async fn list(
     conn: &mut Conn,
     filter: &RequestFilter,
     sort: RequestSort,

@@ -5,9 +5,9 @@ use super::{Conn, StoreResult};
 
 /// The base URL written into certificates (CRL distribution point, OCSP,
 /// issuer) and into each CRL's issuing distribution point.
-pub const PUBLIC_URL: &str = "public_url";
+pub(crate) const PUBLIC_URL: &str = "public_url";
 
-pub async fn get(conn: &mut Conn, name: &str) -> StoreResult<Option<String>> {
+pub(crate) async fn get(conn: &mut Conn, name: &str) -> StoreResult<Option<String>> {
     conn.scalar_optional(
         sqlx::query_scalar("SELECT value FROM settings WHERE name = $1").bind(name),
     )
@@ -16,7 +16,11 @@ pub async fn get(conn: &mut Conn, name: &str) -> StoreResult<Option<String>> {
 
 /// Stores `value` unless the setting exists already; returns the stored
 /// value, which is another node's when it got there first.
-pub async fn insert_if_missing(conn: &mut Conn, name: &str, value: &str) -> StoreResult<String> {
+pub(crate) async fn insert_if_missing(
+    conn: &mut Conn,
+    name: &str,
+    value: &str,
+) -> StoreResult<String> {
     conn.execute(
         sqlx::query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
@@ -28,7 +32,7 @@ pub async fn insert_if_missing(conn: &mut Conn, name: &str, value: &str) -> Stor
     Ok(get(conn, name).await?.unwrap_or_else(|| value.to_string()))
 }
 
-pub async fn set(conn: &mut Conn, name: &str, value: &str) -> StoreResult<()> {
+pub(crate) async fn set(conn: &mut Conn, name: &str, value: &str) -> StoreResult<()> {
     conn.execute(
         sqlx::query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) \

@@ -43,7 +43,7 @@ const READER_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON
 /// Reader connections: at most `max_connections` in use at once (callers
 /// wait up to `acquire_timeout` for one, like sqlx's pool), opened on demand
 /// and kept for reuse once returned.
-pub struct SqliteReaders {
+pub(super) struct SqliteReaders {
     path: PathBuf,
     idle: Mutex<Vec<SqliteConn>>,
     permits: Arc<Semaphore>,
@@ -51,7 +51,7 @@ pub struct SqliteReaders {
 }
 
 impl SqliteReaders {
-    pub fn new(path: &Path, settings: PoolSettings) -> Arc<SqliteReaders> {
+    pub(super) fn new(path: &Path, settings: PoolSettings) -> Arc<SqliteReaders> {
         Arc::new(SqliteReaders {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
@@ -60,7 +60,7 @@ impl SqliteReaders {
         })
     }
 
-    pub async fn take(self: &Arc<Self>) -> StoreResult<PooledReader> {
+    pub(super) async fn take(self: &Arc<Self>) -> StoreResult<PooledReader> {
         let permit = tokio::time::timeout(
             self.acquire_timeout,
             Arc::clone(&self.permits).acquire_owned(),
@@ -82,14 +82,14 @@ impl SqliteReaders {
 }
 
 /// A reader connection, back in the pool when dropped.
-pub struct PooledReader {
+pub(super) struct PooledReader {
     conn: Option<SqliteConn>,
     pool: Arc<SqliteReaders>,
     _permit: OwnedSemaphorePermit,
 }
 
 impl PooledReader {
-    pub fn conn(&self) -> &SqliteConn {
+    pub(super) fn conn(&self) -> &SqliteConn {
         self.conn
             .as_ref()
             .expect("a reader holds its connection until dropped")
@@ -105,14 +105,14 @@ impl Drop for PooledReader {
     }
 }
 
-pub struct SqliteConn {
+pub(super) struct SqliteConn {
     conn: Connection,
     /// Each statement's column names, worked out once like the statement.
     columns: RefCell<HashMap<String, Arc<Columns>>>,
 }
 
 impl SqliteConn {
-    pub fn open(path: &Path, pragmas: &str) -> StoreResult<SqliteConn> {
+    pub(super) fn open(path: &Path, pragmas: &str) -> StoreResult<SqliteConn> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -126,14 +126,14 @@ impl SqliteConn {
     }
 
     /// Runs statements without arguments or results (BEGIN, SAVEPOINT...).
-    pub fn batch(&self, sql: &str) -> StoreResult<()> {
+    pub(super) fn batch(&self, sql: &str) -> StoreResult<()> {
         self.conn.execute_batch(sql).map_err(store_error)
     }
 
     /// A PASSIVE checkpoint: copies what it can of the WAL into the database
     /// file, waiting for nobody (see `checkpoint`). Returns the frames (pages)
     /// the WAL holds.
-    pub fn checkpoint(&self) -> StoreResult<u64> {
+    pub(super) fn checkpoint(&self) -> StoreResult<u64> {
         let (busy, frames) = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
@@ -150,7 +150,7 @@ impl SqliteConn {
     }
 
     /// Runs one statement and returns up to `limit` of its rows.
-    pub fn rows(
+    pub(super) fn rows(
         &self,
         sql: &str,
         arguments: Option<AnyArguments>,
@@ -193,13 +193,13 @@ impl SqliteConn {
     }
 
     /// Runs one INSERT and returns the rowid of the row it inserted.
-    pub fn insert(&self, sql: &str, arguments: Option<AnyArguments>) -> StoreResult<i64> {
+    pub(super) fn insert(&self, sql: &str, arguments: Option<AnyArguments>) -> StoreResult<i64> {
         self.execute(sql, arguments)?;
         Ok(self.conn.last_insert_rowid())
     }
 
     /// Runs one statement to completion and returns the rows it changed.
-    pub fn execute(&self, sql: &str, arguments: Option<AnyArguments>) -> StoreResult<u64> {
+    pub(super) fn execute(&self, sql: &str, arguments: Option<AnyArguments>) -> StoreResult<u64> {
         let mut statement = self.prepared(sql, arguments)?;
         let mut rows = statement.raw_query();
         while rows.next().map_err(store_error)?.is_some() {}
@@ -314,7 +314,7 @@ fn any_row(row: &rusqlite::Row<'_>, columns: &Columns) -> StoreResult<AnyRow> {
 }
 
 /// Maps SQLite's result codes as `StoreError::from(sqlx::Error)` does.
-pub fn store_error(error: rusqlite::Error) -> StoreError {
+pub(super) fn store_error(error: rusqlite::Error) -> StoreError {
     let unique = matches!(
         &error,
         rusqlite::Error::SqliteFailure(e, _)

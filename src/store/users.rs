@@ -33,14 +33,14 @@ impl UserRow {
     }
 }
 
-pub struct NewUser<'a> {
+pub(crate) struct NewUser<'a> {
     pub first_name: &'a str,
     pub last_name: &'a str,
     pub email: &'a str,
     pub role: Role,
 }
 
-pub async fn insert(conn: &mut Conn, user: &NewUser<'_>, now: UnixTime) -> StoreResult<i64> {
+pub(crate) async fn insert(conn: &mut Conn, user: &NewUser<'_>, now: UnixTime) -> StoreResult<i64> {
     let id = conn
         .scalar_one(
             sqlx::query_scalar(
@@ -58,7 +58,7 @@ pub async fn insert(conn: &mut Conn, user: &NewUser<'_>, now: UnixTime) -> Store
     Ok(id)
 }
 
-pub async fn insert_key(
+pub(crate) async fn insert_key(
     conn: &mut Conn,
     user_id: i64,
     key_hash: &str,
@@ -82,7 +82,7 @@ pub async fn insert_key(
     Ok(id)
 }
 
-pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<User>> {
+pub(crate) async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
     let row: Option<UserRow> = conn
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
@@ -90,13 +90,13 @@ pub async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<User>> {
     row.map(UserRow::into_user).transpose()
 }
 
-pub async fn count(conn: &mut Conn) -> StoreResult<i64> {
+pub(crate) async fn count(conn: &mut Conn) -> StoreResult<i64> {
     conn.scalar_one(sqlx::query_scalar("SELECT COUNT(*) FROM users"))
         .await
 }
 
 /// The owner of an active API key.
-pub struct KeyOwner {
+pub(crate) struct KeyOwner {
     pub user: User,
     pub key_id: i64,
     pub view_only: bool,
@@ -104,7 +104,10 @@ pub struct KeyOwner {
     pub last_used_at: Option<i64>,
 }
 
-pub async fn find_by_key_hash(conn: &mut Conn, key_hash: &str) -> StoreResult<Option<KeyOwner>> {
+pub(crate) async fn find_by_key_hash(
+    conn: &mut Conn,
+    key_hash: &str,
+) -> StoreResult<Option<KeyOwner>> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -135,7 +138,7 @@ pub async fn find_by_key_hash(conn: &mut Conn, key_hash: &str) -> StoreResult<Op
 }
 
 /// The user with this address, whatever its case.
-pub async fn find_by_email(conn: &mut Conn, email: &str) -> StoreResult<Option<User>> {
+pub(crate) async fn find_by_email(conn: &mut Conn, email: &str) -> StoreResult<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email_key = $1");
     let row: Option<UserRow> = conn
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(email_key(email)))
@@ -152,7 +155,7 @@ fn email_key(email: &str) -> String {
 
 /// Users made before addresses were compared without case whose address
 /// another, older user has in another case: `(id, email)`.
-pub async fn look_alikes(conn: &mut Conn) -> StoreResult<Vec<(i64, String)>> {
+pub(crate) async fn look_alikes(conn: &mut Conn) -> StoreResult<Vec<(i64, String)>> {
     conn.fetch_all(sqlx::query_as(LOOK_ALIKES)).await
 }
 
@@ -220,14 +223,14 @@ mod tests {
     }
 }
 
-pub async fn list(conn: &mut Conn) -> StoreResult<Vec<User>> {
+pub(crate) async fn list(conn: &mut Conn) -> StoreResult<Vec<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u ORDER BY u.id");
     let rows: Vec<UserRow> = conn.fetch_all(sqlx::query_as(AssertSqlSafe(sql))).await?;
     rows.into_iter().map(UserRow::into_user).collect()
 }
 
 /// The active administrator with the lowest id (the first one created).
-pub async fn first_active_admin(conn: &mut Conn) -> StoreResult<Option<User>> {
+pub(crate) async fn first_active_admin(conn: &mut Conn) -> StoreResult<Option<User>> {
     let sql = format!(
         "SELECT {USER_COLUMNS} FROM users u \
          WHERE u.role = 'administrator' AND u.status = 'active' ORDER BY u.id LIMIT 1"
@@ -238,7 +241,7 @@ pub async fn first_active_admin(conn: &mut Conn) -> StoreResult<Option<User>> {
     row.map(UserRow::into_user).transpose()
 }
 
-pub async fn set_status(conn: &mut Conn, id: i64, status: UserStatus) -> StoreResult<()> {
+pub(crate) async fn set_status(conn: &mut Conn, id: i64, status: UserStatus) -> StoreResult<()> {
     conn.execute(
         sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
             .bind(status.as_str())
@@ -252,7 +255,7 @@ pub async fn set_status(conn: &mut Conn, id: i64, status: UserStatus) -> StoreRe
 /// lock on every administrator, taken before the "is this the last usable
 /// administrator key" check, so that two nodes cannot each revoke one of the
 /// last two keys. On SQLite the write transaction already excludes others.
-pub async fn lock_administrators(conn: &mut Conn) -> StoreResult<()> {
+pub(crate) async fn lock_administrators(conn: &mut Conn) -> StoreResult<()> {
     if conn.is_postgres() {
         conn.execute(sqlx::query(
             "SELECT id FROM users WHERE role = 'administrator' FOR UPDATE",
@@ -291,7 +294,12 @@ impl KeyRow {
 const KEY_COLUMNS: &str = "id, user_id, view_only, status, created_at, name, last_used_at";
 
 /// Records a use of a key, unless one since `stale_before` is recorded.
-pub async fn touch_key(conn: &mut Conn, id: i64, now: i64, stale_before: i64) -> StoreResult<()> {
+pub(crate) async fn touch_key(
+    conn: &mut Conn,
+    id: i64,
+    now: i64,
+    stale_before: i64,
+) -> StoreResult<()> {
     conn.execute(
         sqlx::query(
             "UPDATE api_keys SET last_used_at = $1 \
@@ -305,7 +313,7 @@ pub async fn touch_key(conn: &mut Conn, id: i64, now: i64, stale_before: i64) ->
     Ok(())
 }
 
-pub async fn find_key(conn: &mut Conn, id: i64) -> StoreResult<Option<ApiKey>> {
+pub(crate) async fn find_key(conn: &mut Conn, id: i64) -> StoreResult<Option<ApiKey>> {
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
     let row: Option<KeyRow> = conn
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
@@ -314,7 +322,7 @@ pub async fn find_key(conn: &mut Conn, id: i64) -> StoreResult<Option<ApiKey>> {
 }
 
 /// Every key, or one user's, in creation order.
-pub async fn list_keys(conn: &mut Conn, user_id: Option<i64>) -> StoreResult<Vec<ApiKey>> {
+pub(crate) async fn list_keys(conn: &mut Conn, user_id: Option<i64>) -> StoreResult<Vec<ApiKey>> {
     let rows: Vec<KeyRow> = match user_id {
         Some(user_id) => {
             let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 ORDER BY id");
@@ -330,7 +338,7 @@ pub async fn list_keys(conn: &mut Conn, user_id: Option<i64>) -> StoreResult<Vec
 }
 
 /// Revokes an active key; false if it was not active.
-pub async fn revoke_key(conn: &mut Conn, id: i64) -> StoreResult<bool> {
+pub(crate) async fn revoke_key(conn: &mut Conn, id: i64) -> StoreResult<bool> {
     let changed = conn
         .execute(
             sqlx::query(
@@ -344,7 +352,7 @@ pub async fn revoke_key(conn: &mut Conn, id: i64) -> StoreResult<bool> {
 
 /// Active keys that can administer certd (not view-only, of an active
 /// administrator), leaving out one key and one user (0: none).
-pub async fn count_admin_keys_except(
+pub(crate) async fn count_admin_keys_except(
     conn: &mut Conn,
     key_id: i64,
     user_id: i64,

@@ -32,9 +32,9 @@ use super::{StoreError, StoreResult};
 
 /// A COMMIT's place in the WAL: COMMITs are numbered in the order the single
 /// writer runs them.
-pub type CommitNumber = u64;
+pub(super) type CommitNumber = u64;
 
-pub struct WalSync {
+pub(super) struct WalSync {
     shared: Arc<Shared>,
     synced: watch::Receiver<Synced>,
 }
@@ -64,7 +64,7 @@ struct Synced {
 impl WalSync {
     /// Starts the thread for the database at `db_path`, whose WAL file must
     /// exist (any connection in WAL mode has created it).
-    pub fn start(db_path: &Path) -> StoreResult<WalSync> {
+    pub(super) fn start(db_path: &Path) -> StoreResult<WalSync> {
         let mut wal_path = db_path.as_os_str().to_owned();
         wal_path.push("-wal");
         let wal = File::open(&wal_path).map_err(|e| unavailable("opening the WAL", e))?;
@@ -97,7 +97,7 @@ impl WalSync {
     }
 
     /// Called by the writer just before COMMIT; returns the COMMIT's number.
-    pub fn commit_begins(&self) -> CommitNumber {
+    pub(super) fn commit_begins(&self) -> CommitNumber {
         let mut commits = self.shared.lock();
         commits.begun += 1;
         commits.begun
@@ -105,13 +105,13 @@ impl WalSync {
 
     /// Called by the writer once COMMIT `number` has returned, whatever its
     /// outcome: its frames (if any) are in the WAL, for the next fsync.
-    pub fn commit_written(&self, number: CommitNumber) {
+    pub(super) fn commit_written(&self, number: CommitNumber) {
         self.shared.lock().written = number;
         self.shared.wake.notify_one();
     }
 
     /// Returns once COMMIT `number` is durable.
-    pub async fn wait(&self, number: CommitNumber) -> StoreResult<()> {
+    pub(super) async fn wait(&self, number: CommitNumber) -> StoreResult<()> {
         let mut synced = self.synced.clone();
         let state = synced
             .wait_for(|s| s.failed.is_some() || s.upto >= number)
@@ -126,13 +126,13 @@ impl WalSync {
     /// Returns once every COMMIT begun so far is durable: call it after a
     /// read whose result leaves certd, so that nothing a power cut could
     /// undo is published.
-    pub async fn wait_all(&self) -> StoreResult<()> {
+    pub(super) async fn wait_all(&self) -> StoreResult<()> {
         let newest = self.shared.lock().begun;
         self.wait(newest).await
     }
 
     /// Why writes are refused, once an fsync has failed.
-    pub fn failure(&self) -> Option<StoreError> {
+    pub(super) fn failure(&self) -> Option<StoreError> {
         let failed = self.synced.borrow().failed.clone();
         failed.map(|error| StoreError::CommitFailed(error.to_string()))
     }
