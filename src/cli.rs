@@ -493,7 +493,7 @@ async fn add_user(args: UserAddArgs) -> CliResult {
         view_only: args.view_only,
     };
     let key = match args.remote.remote()? {
-        Some(remote) => remote.add_user(&input).await?,
+        Some(remote) => backend::Backend::Remote(remote).add_user(&input).await?,
         // Needs only the database, not the CA: it works on a node whose
         // PostgreSQL database is given with --database-url.
         None => {

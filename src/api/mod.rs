@@ -6,6 +6,7 @@ mod certificates;
 mod console;
 mod error;
 mod extract;
+pub(crate) use extract::LocalCaller;
 mod limits;
 mod metrics;
 mod observe;
@@ -61,9 +62,10 @@ pub(crate) fn request_json(view: &crate::service::RequestView) -> serde_json::Va
     serde_json::to_value(wire::RequestDetails::from(view)).unwrap_or_default()
 }
 
-/// The whole HTTP surface.
-pub(crate) fn router(service: Arc<Service>, limits: Limits, access_log: Arc<AccessLog>) -> Router {
-    let v2 = Router::new()
+/// The `/services/v2` API: one route table for the network and for the
+/// command line's local mode ([`in_process`]).
+fn v2_routes() -> Router<AppState> {
+    Router::new()
         .route("/user/me", get(account::user_me))
         .route("/audit-log", get(account::audit_log))
         .route("/order/certificate", get(orders::list_orders))
@@ -99,7 +101,27 @@ pub(crate) fn router(service: Arc<Service>, limits: Limits, access_log: Arc<Acce
         .route("/key", get(users::list_keys))
         .route("/key/user/{id}", post(users::create_key))
         .route("/key/{id}/status", put(users::set_key_status))
-        .route("/openapi.json", get(openapi::document));
+        .route("/openapi.json", get(openapi::document))
+}
+
+/// The API for the command line's local mode: the same routes, extractors
+/// and error answers as over the network, so that both modes answer alike
+/// by construction, without what only the network needs (access log, rate
+/// limit, timeouts, request ids). Every request carries its caller as a
+/// [`LocalCaller`] extension, which no request from the network can carry.
+pub(crate) fn in_process(service: Arc<Service>) -> Router {
+    Router::new()
+        .nest("/services/v2", v2_routes())
+        .with_state(AppState {
+            service,
+            metrics: None,
+        })
+        .layer(map_response(error::json_error_bodies))
+}
+
+/// The whole HTTP surface.
+pub(crate) fn router(service: Arc<Service>, limits: Limits, access_log: Arc<AccessLog>) -> Router {
+    let v2 = v2_routes();
     let v2 = match limits.rate_limit {
         Some(limit) => v2.layer(axum::middleware::from_fn_with_state(limit, limits::enforce)),
         None => v2,

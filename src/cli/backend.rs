@@ -1,25 +1,24 @@
 //! Where the everyday commands run: against a running server's HTTP API
-//! (remote mode, `--url` and `--key`), or through the service layer on the
-//! database itself (local mode, `--data` / `--database-url`). Both answer in
-//! the API's wire JSON and fail with the API's error codes and messages, so
-//! output and errors do not depend on the mode.
+//! (remote mode, `--url` and `--key`), or on the database itself (local
+//! mode, `--data` / `--database-url`). Local mode serves the very same API
+//! in-process (`api::in_process`), so every command is one set of
+//! `/services/v2` calls whichever the mode: output and errors cannot differ.
 
-use crate::codes::ErrorCode;
 use std::sync::Arc;
 
+use axum::body::Body;
 use reqwest::{Method, StatusCode};
-use serde::Serialize;
 use serde_json::{Value, json};
+use tower::ServiceExt;
 
 use super::{DatabaseArgs, open_existing_ca, open_existing_store};
-use crate::api::ApiError;
-use crate::api::wire::{KeyCreated, KeyDetails, RequestDetails, RequestObject, VIEW_ONLY_ROLE_ID};
-use crate::model::{Page, RequestStatus, RequestType, UserStatus};
+use crate::api::wire::VIEW_ONLY_ROLE_ID;
+use crate::api::{ApiError, LocalCaller};
+use crate::codes::ErrorCode;
+use crate::model::{RequestStatus, RequestType, UserStatus};
 use crate::publish::Publisher;
 use crate::service::{
-    AutoApprove, Caller, CertificateRef, Context, Decision, NewUserInput, RequestFilter,
-    RequestSort, RevokeInput, RevokeOutcome, RevokeTarget, Service, ServiceError, UserRef,
-    parse_reason,
+    AutoApprove, Caller, CertificateRef, Decision, NewUserInput, Service, ServiceError, UserRef,
 };
 
 /// The most items one list call returns (the API's cap).
@@ -96,241 +95,6 @@ pub(super) enum Backend {
 }
 
 impl Backend {
-    /// Every request matching the filters, all pages.
-    pub(super) async fn requests(
-        &self,
-        status: Option<RequestStatus>,
-        kind: Option<RequestType>,
-    ) -> CliResult<Vec<Value>> {
-        match self {
-            Backend::Remote(remote) => {
-                let mut query = Vec::new();
-                if let Some(status) = status {
-                    query.push(("filters[status]", status.as_str().to_string()));
-                }
-                if let Some(kind) = kind {
-                    query.push(("filters[type]", kind.as_str().to_string()));
-                }
-                remote.all_pages("/request", "requests", &query).await
-            }
-            Backend::Local(local) => local.requests(status, kind).await,
-        }
-    }
-
-    pub(super) async fn decide(
-        &self,
-        request_id: i64,
-        decision: Decision,
-        comment: Option<&str>,
-    ) -> CliResult<()> {
-        match self {
-            Backend::Remote(remote) => {
-                let status = match decision {
-                    Decision::Approve => "approved",
-                    Decision::Reject => "rejected",
-                };
-                let body = json!({"status": status, "processor_comment": comment});
-                remote
-                    .call(
-                        Method::PUT,
-                        &format!("/request/{request_id}/status"),
-                        Some(body),
-                    )
-                    .await?;
-                Ok(())
-            }
-            Backend::Local(local) => Ok(local
-                .service
-                .decide(local.ctx(), request_id, decision, comment)
-                .await?),
-        }
-    }
-
-    /// Revokes a certificate named by id or serial number.
-    pub(super) async fn revoke(
-        &self,
-        certificate: &str,
-        reason: &str,
-        comment: Option<&str>,
-        skip_approval: bool,
-    ) -> CliResult<Revoked> {
-        // Checked before either mode: a line of a file may hold anything,
-        // and only an id or a serial may go into an API path.
-        let reference = CertificateRef::parse(certificate).ok_or_else(|| {
-            CliError::InvalidArgument(format!(
-                "{certificate:?} is not a certificate id or serial number (hex)"
-            ))
-        })?;
-        match self {
-            Backend::Remote(remote) => {
-                let body = json!({
-                    "revocation_reason": reason,
-                    "comments": comment,
-                    "skip_approval": skip_approval,
-                });
-                let path = match reference {
-                    CertificateRef::Id(id) => format!("/certificate/{id}/revoke"),
-                    CertificateRef::Serial(serial) => format!("/certificate/{serial}/revoke"),
-                };
-                Ok(match remote.call(Method::PUT, &path, Some(body)).await? {
-                    Some(request) => Revoked::Requested(request),
-                    None => Revoked::Now,
-                })
-            }
-            Backend::Local(local) => {
-                let input = RevokeInput {
-                    reason: parse_reason(Some(reason))?,
-                    comments: comment.map(str::to_owned),
-                    skip_approval,
-                };
-                let target = RevokeTarget::Certificate(reference);
-                Ok(
-                    match local.service.revoke(local.ctx(), target, input).await? {
-                        RevokeOutcome::Revoked => Revoked::Now,
-                        RevokeOutcome::Requested(view) => {
-                            Revoked::Requested(to_json(&RequestObject::from(view.as_ref())))
-                        }
-                    },
-                )
-            }
-        }
-    }
-
-    /// A new key for a user; the answer holds the key in clear.
-    pub(super) async fn create_key(
-        &self,
-        user: &str,
-        view_only: bool,
-        name: Option<&str>,
-    ) -> CliResult<Value> {
-        match self {
-            Backend::Remote(remote) => {
-                let user_id = remote.user_id(user).await?;
-                let body = json!({
-                    "restricted_to_role_id": if view_only { VIEW_ONLY_ROLE_ID } else { 0 },
-                    "name": name,
-                });
-                remote
-                    .call(Method::POST, &format!("/key/user/{user_id}"), Some(body))
-                    .await?
-                    .ok_or_else(|| empty_answer("key creation"))
-            }
-            Backend::Local(local) => {
-                let (view, api_key) = local
-                    .service
-                    .create_api_key(local.ctx(), &UserRef::parse(user), view_only, name)
-                    .await?;
-                Ok(to_json(&KeyCreated {
-                    id: view.key.id,
-                    api_key,
-                }))
-            }
-        }
-    }
-
-    pub(super) async fn revoke_key(&self, key_id: i64) -> CliResult<()> {
-        match self {
-            Backend::Remote(remote) => {
-                let body = json!({"status": "revoked"});
-                remote
-                    .call(Method::PUT, &format!("/key/{key_id}/status"), Some(body))
-                    .await?;
-                Ok(())
-            }
-            Backend::Local(local) => Ok(local.service.revoke_api_key(local.ctx(), key_id).await?),
-        }
-    }
-
-    /// Every key, or one user's: never a key or its hash.
-    pub(super) async fn keys(&self, user: Option<&str>) -> CliResult<Vec<Value>> {
-        match self {
-            Backend::Remote(remote) => {
-                let mut path = "/key".to_string();
-                if let Some(user) = user {
-                    path.push_str(&format!(
-                        "?filters[user_id]={}",
-                        remote.user_id(user).await?
-                    ));
-                }
-                let answer = remote.call(Method::GET, &path, None).await?;
-                Ok(list_field(answer, "keys"))
-            }
-            Backend::Local(local) => {
-                let user = user.map(UserRef::parse);
-                let keys = local.service.api_keys(local.ctx(), user.as_ref()).await?;
-                Ok(keys
-                    .iter()
-                    .map(|view| to_json(&KeyDetails::from(view)))
-                    .collect())
-            }
-        }
-    }
-
-    /// Disables or enables a user; returns their id and email.
-    pub(super) async fn set_user_status(&self, user: &str, status: UserStatus) -> CliResult<Value> {
-        match self {
-            Backend::Remote(remote) => {
-                let user_id = remote.user_id(user).await?;
-                let body = json!({"status": status.as_str()});
-                remote
-                    .call(Method::PUT, &format!("/user/{user_id}/status"), Some(body))
-                    .await?;
-                let details = remote
-                    .call(Method::GET, &format!("/user/{user_id}"), None)
-                    .await?;
-                Ok(details.unwrap_or_else(|| json!({"id": user_id})))
-            }
-            Backend::Local(local) => {
-                let user = local
-                    .service
-                    .set_user_status(local.ctx(), &UserRef::parse(user), status)
-                    .await?;
-                Ok(to_json(&crate::api::wire::UserDetails::from(&user)))
-            }
-        }
-    }
-}
-
-fn to_json(value: &impl Serialize) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
-}
-
-fn list_field(answer: Option<Value>, field: &str) -> Vec<Value> {
-    match answer.and_then(|mut a| a.get_mut(field).map(Value::take)) {
-        Some(Value::Array(items)) => items,
-        _ => Vec::new(),
-    }
-}
-
-fn empty_answer(what: &str) -> CliError {
-    CliError::UnexpectedAnswer {
-        status: StatusCode::NO_CONTENT,
-        body: format!("no body in the answer to {what}"),
-    }
-}
-
-/// A running server's HTTP API.
-pub(super) struct Remote {
-    client: reqwest::Client,
-    /// The server's base URL, without the trailing slash.
-    base: String,
-    key: String,
-}
-
-impl Remote {
-    pub(super) fn new(url: &str, key: &str) -> CliResult<Remote> {
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .user_agent(concat!("certd-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| CliError::Setup(format!("HTTP client: {e}")))?;
-        Ok(Remote {
-            client,
-            base: url.trim_end_matches('/').to_string(),
-            key: key.trim().to_string(),
-        })
-    }
-
     /// One `/services/v2` call: the JSON answer (`None` for 204), or the
     /// API's error list as [`CliError::Refused`].
     async fn call(
@@ -339,44 +103,10 @@ impl Remote {
         path: &str,
         body: Option<Value>,
     ) -> CliResult<Option<Value>> {
-        let url = format!("{}/services/v2{path}", self.base);
-        let mut request = self
-            .client
-            .request(method, &url)
-            .header("X-DC-DEVKEY", &self.key);
-        if let Some(body) = body {
-            request = request.json(&body);
+        match self {
+            Backend::Remote(remote) => remote.call(method, path, body).await,
+            Backend::Local(local) => local.call(method, path, body).await,
         }
-        let answer = request
-            .send()
-            .await
-            .map_err(|e| CliError::Unreachable(format!("{}: {e}", self.base)))?;
-        let status = answer.status();
-        let text = answer
-            .text()
-            .await
-            .map_err(|e| CliError::Unreachable(e.to_string()))?;
-        let json: Option<Value> = serde_json::from_str(&text).ok();
-        if status.is_success() {
-            return match json {
-                Some(value) => Ok(Some(value)),
-                None if text.trim().is_empty() => Ok(None),
-                None => Err(CliError::UnexpectedAnswer { status, body: text }),
-            };
-        }
-        let refused =
-            refusal(json.as_ref()).unwrap_or(CliError::UnexpectedAnswer { status, body: text });
-        Err(match refused {
-            CliError::Refused { code, message } if status == StatusCode::FORBIDDEN => {
-                CliError::Refused {
-                    code,
-                    message: format!(
-                        "{message} Give an administrator's API key with --key or CERTD_API_KEY."
-                    ),
-                }
-            }
-            other => other,
-        })
     }
 
     /// Every item of a paged list.
@@ -410,6 +140,136 @@ impl Remote {
         }
     }
 
+    /// A user's id, from an id or an email address (compared without case).
+    async fn user_id(&self, user: &str) -> CliResult<i64> {
+        match UserRef::parse(user) {
+            UserRef::Id(id) => Ok(id),
+            UserRef::Email(email) => self
+                .all_pages("/user", "users", &[])
+                .await?
+                .iter()
+                .find(|u| {
+                    u["email"]
+                        .as_str()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(&email))
+                })
+                .and_then(|u| u["id"].as_i64())
+                .ok_or_else(|| ApiError::not_found_by(ErrorCode::NoSuchUser, "email").into()),
+        }
+    }
+
+    /// Every request matching the filters, all pages.
+    pub(super) async fn requests(
+        &self,
+        status: Option<RequestStatus>,
+        kind: Option<RequestType>,
+    ) -> CliResult<Vec<Value>> {
+        let mut query = Vec::new();
+        if let Some(status) = status {
+            query.push(("filters[status]", status.as_str().to_string()));
+        }
+        if let Some(kind) = kind {
+            query.push(("filters[type]", kind.as_str().to_string()));
+        }
+        self.all_pages("/request", "requests", &query).await
+    }
+
+    pub(super) async fn decide(
+        &self,
+        request_id: i64,
+        decision: Decision,
+        comment: Option<&str>,
+    ) -> CliResult<()> {
+        let status = match decision {
+            Decision::Approve => RequestStatus::Approved,
+            Decision::Reject => RequestStatus::Rejected,
+        };
+        let body = json!({"status": status.as_str(), "processor_comment": comment});
+        self.call(
+            Method::PUT,
+            &format!("/request/{request_id}/status"),
+            Some(body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes a certificate named by id or serial number.
+    pub(super) async fn revoke(
+        &self,
+        certificate: &str,
+        reason: &str,
+        comment: Option<&str>,
+        skip_approval: bool,
+    ) -> CliResult<Revoked> {
+        // A line of a file may hold anything, and only an id or a serial may
+        // go into an API path.
+        let path = match CertificateRef::parse(certificate) {
+            Some(CertificateRef::Id(id)) => format!("/certificate/{id}/revoke"),
+            Some(CertificateRef::Serial(serial)) => format!("/certificate/{serial}/revoke"),
+            None => {
+                return Err(CliError::InvalidArgument(format!(
+                    "{certificate:?} is not a certificate id or serial number (hex)"
+                )));
+            }
+        };
+        let body = json!({
+            "revocation_reason": reason,
+            "comments": comment,
+            "skip_approval": skip_approval,
+        });
+        Ok(match self.call(Method::PUT, &path, Some(body)).await? {
+            Some(request) => Revoked::Requested(request),
+            None => Revoked::Now,
+        })
+    }
+
+    /// A new key for a user; the answer holds the key in clear.
+    pub(super) async fn create_key(
+        &self,
+        user: &str,
+        view_only: bool,
+        name: Option<&str>,
+    ) -> CliResult<Value> {
+        let user_id = self.user_id(user).await?;
+        let body = json!({
+            "restricted_to_role_id": if view_only { VIEW_ONLY_ROLE_ID } else { 0 },
+            "name": name,
+        });
+        self.call(Method::POST, &format!("/key/user/{user_id}"), Some(body))
+            .await?
+            .ok_or_else(|| empty_answer("key creation"))
+    }
+
+    pub(super) async fn revoke_key(&self, key_id: i64) -> CliResult<()> {
+        let body = json!({"status": "revoked"});
+        self.call(Method::PUT, &format!("/key/{key_id}/status"), Some(body))
+            .await?;
+        Ok(())
+    }
+
+    /// Every key, or one user's: never a key or its hash.
+    pub(super) async fn keys(&self, user: Option<&str>) -> CliResult<Vec<Value>> {
+        let mut path = "/key".to_string();
+        if let Some(user) = user {
+            path.push_str(&format!("?filters[user_id]={}", self.user_id(user).await?));
+        }
+        let answer = self.call(Method::GET, &path, None).await?;
+        Ok(list_field(answer, "keys"))
+    }
+
+    /// Disables or enables a user; returns their details.
+    pub(super) async fn set_user_status(&self, user: &str, status: UserStatus) -> CliResult<Value> {
+        let user_id = self.user_id(user).await?;
+        let body = json!({"status": status.as_str()});
+        self.call(Method::PUT, &format!("/user/{user_id}/status"), Some(body))
+            .await?;
+        let details = self
+            .call(Method::GET, &format!("/user/{user_id}"), None)
+            .await?;
+        Ok(details.unwrap_or_else(|| json!({"id": user_id})))
+    }
+
     /// Adds a user (`POST /user`) and returns their first API key.
     pub(super) async fn add_user(&self, user: &NewUserInput) -> CliResult<String> {
         let body = json!({
@@ -431,23 +291,93 @@ impl Remote {
                 body: "no api_key in the answer to user creation".into(),
             })
     }
+}
 
-    /// A user's id, from an id or an email address.
-    async fn user_id(&self, user: &str) -> CliResult<i64> {
-        match UserRef::parse(user) {
-            UserRef::Id(id) => Ok(id),
-            UserRef::Email(email) => self
-                .all_pages("/user", "users", &[])
-                .await?
-                .iter()
-                .find(|u| {
-                    u["email"]
-                        .as_str()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(&email))
-                })
-                .and_then(|u| u["id"].as_i64())
-                .ok_or_else(|| ApiError::not_found_by(ErrorCode::NoSuchUser, "email").into()),
+fn list_field(answer: Option<Value>, field: &str) -> Vec<Value> {
+    match answer.and_then(|mut a| a.get_mut(field).map(Value::take)) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    }
+}
+
+fn empty_answer(what: &str) -> CliError {
+    CliError::UnexpectedAnswer {
+        status: StatusCode::NO_CONTENT,
+        body: format!("no body in the answer to {what}"),
+    }
+}
+
+/// An answer, either mode's: its JSON (`None` when empty), or the first
+/// error of its error list.
+fn read_answer(status: StatusCode, text: String) -> CliResult<Option<Value>> {
+    let json: Option<Value> = serde_json::from_str(&text).ok();
+    if status.is_success() {
+        return match json {
+            Some(value) => Ok(Some(value)),
+            None if text.trim().is_empty() => Ok(None),
+            None => Err(CliError::UnexpectedAnswer { status, body: text }),
+        };
+    }
+    Err(refusal(json.as_ref()).unwrap_or(CliError::UnexpectedAnswer { status, body: text }))
+}
+
+/// A running server's HTTP API.
+pub(super) struct Remote {
+    client: reqwest::Client,
+    /// The server's base URL, without the trailing slash.
+    base: String,
+    key: String,
+}
+
+impl Remote {
+    pub(super) fn new(url: &str, key: &str) -> CliResult<Remote> {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .user_agent(concat!("certd-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CliError::Setup(format!("HTTP client: {e}")))?;
+        Ok(Remote {
+            client,
+            base: url.trim_end_matches('/').to_string(),
+            key: key.trim().to_string(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> CliResult<Option<Value>> {
+        let url = format!("{}/services/v2{path}", self.base);
+        let mut request = self
+            .client
+            .request(method, &url)
+            .header("X-DC-DEVKEY", &self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
         }
+        let answer = request
+            .send()
+            .await
+            .map_err(|e| CliError::Unreachable(format!("{}: {e}", self.base)))?;
+        let status = answer.status();
+        let text = answer
+            .text()
+            .await
+            .map_err(|e| CliError::Unreachable(e.to_string()))?;
+        read_answer(status, text).map_err(|refused| match refused {
+            // Only a remote call has a key to get wrong.
+            CliError::Refused { code, message } if status == StatusCode::FORBIDDEN => {
+                CliError::Refused {
+                    code,
+                    message: format!(
+                        "{message} Give an administrator's API key with --key or CERTD_API_KEY."
+                    ),
+                }
+            }
+            other => other,
+        })
     }
 }
 
@@ -466,9 +396,9 @@ fn refusal(answer: Option<&Value>) -> Option<CliError> {
     })
 }
 
-/// The service layer on the database, acting as one administrator.
+/// The API served in-process on the database, called as one administrator.
 pub(super) struct Local {
-    service: Service,
+    api: axum::Router,
     caller: Caller,
 }
 
@@ -490,42 +420,38 @@ impl Local {
         let publisher = Arc::new(Publisher::detached(Arc::clone(&store), Arc::clone(&ca)));
         let service = Service::new(store, ca, publisher, AutoApprove::default());
         let caller = service.local_administrator(acting_as).await?;
-        Ok(Local { service, caller })
+        Ok(Local {
+            api: crate::api::in_process(Arc::new(service)),
+            caller,
+        })
     }
 
-    fn ctx(&self) -> Context<'_> {
-        Context {
-            caller: &self.caller,
-            request_id: None,
-        }
-    }
-
-    async fn requests(
+    async fn call(
         &self,
-        status: Option<RequestStatus>,
-        kind: Option<RequestType>,
-    ) -> CliResult<Vec<Value>> {
-        let mut items = Vec::new();
-        loop {
-            let filter = RequestFilter {
-                requester_id: None,
-                status,
-                kind,
-            };
-            let page = Page {
-                offset: items.len() as i64,
-                limit: PAGE,
-            };
-            let (views, total) = self
-                .service
-                .list_requests(self.ctx(), filter, RequestSort::IdAscending, page)
-                .await?;
-            let done = views.is_empty();
-            items.extend(views.iter().map(|v| to_json(&RequestDetails::from(v))));
-            if done || items.len() as i64 >= total {
-                return Ok(items);
-            }
-        }
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> CliResult<Option<Value>> {
+        let body = match body {
+            Some(body) => Body::from(body.to_string()),
+            None => Body::empty(),
+        };
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("/services/v2{path}"))
+            .header("content-type", "application/json")
+            .extension(LocalCaller(self.caller.clone()))
+            .body(body)
+            .map_err(|e| CliError::Setup(format!("request: {e}")))?;
+        let answer = match self.api.clone().oneshot(request).await {
+            Ok(answer) => answer,
+            Err(never) => match never {},
+        };
+        let status = answer.status();
+        let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+            .await
+            .map_err(|e| CliError::Setup(format!("answer: {e}")))?;
+        read_answer(status, String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 
