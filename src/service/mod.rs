@@ -2,10 +2,10 @@
 //! guard, revocation reasons. Knows the store and the CA, never HTTP.
 
 mod access;
-mod accounts;
 mod audit;
 mod deployment;
 mod events;
+mod keys;
 mod names;
 mod orders;
 mod reasons;
@@ -15,9 +15,9 @@ mod users;
 
 pub(crate) use crate::model::CertificateRef;
 pub(crate) use access::{Caller, Context};
-pub(crate) use accounts::{KeyView, UserRef};
 pub(crate) use deployment::{settle_public_url, stored_public_url};
 pub(crate) use events::RequestEvents;
+pub(crate) use keys::KeyView;
 pub(crate) use names::normalise_name;
 pub(crate) use orders::{OrderPlacement, ReissueInput};
 pub(crate) use reasons::{REASON_HELP, parse_reason};
@@ -25,6 +25,7 @@ pub(crate) use reasons::{REASON_HELP, parse_reason};
 pub(crate) use requests::MAX_COMMENT_CHARS;
 pub(crate) use requests::{Decision, RequestView};
 pub(crate) use revoke::{RevokeInput, RevokeOutcome, RevokeTarget};
+pub(crate) use users::UserRef;
 pub(crate) use users::{NewUserInput, create_user, warn_of_look_alike_users};
 
 pub(crate) use crate::store::orders::OrderFilter;

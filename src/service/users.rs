@@ -1,21 +1,15 @@
-//! Users and their API keys.
-//!
-//! A key is 32 random bytes (256 bits) shown once as 64 hex characters; only
-//! its SHA-256 is stored. With that much entropy a slow password hash buys
-//! nothing (nobody can enumerate 2^256 candidates) and would cost every API
-//! call ~30 ms, so a fast hash is the right tool; see docs/decisions.md.
+//! Users: the first administrator, adding users (API and command line),
+//! listing, showing, disabling and enabling them, and whom the command
+//! line's local mode acts as.
 
-use crate::codes::ErrorCode;
-use crate::store::Conn;
-use rand::RngCore;
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
+use super::keys::{check_admin_keys_remain, hash_api_key, new_api_key};
 use super::{Caller, Context, Service, ServiceError, ServiceResult, audit};
+use crate::codes::ErrorCode;
 use crate::model::{AuditAction, AuditObject, Role, User, UserStatus, now};
 use crate::store::users::{self, NewUser};
-use crate::store::{Store, StoreError};
+use crate::store::{Conn, Store, StoreError};
 
 pub(crate) struct NewUserInput {
     pub first_name: String,
@@ -25,77 +19,25 @@ pub(crate) struct NewUserInput {
     pub view_only: bool,
 }
 
-/// How stale a key's `last_used_at` may be: recording every use would make
-/// every API call, reads included, a database write.
-const KEY_USE_RESOLUTION_SECONDS: i64 = 60;
+/// How an administrator names a user: by id, or by email address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UserRef {
+    Id(i64),
+    Email(String),
+}
 
-/// The longest name a key may have.
-const MAX_KEY_NAME_CHARS: usize = 100;
-
-/// A key's optional name, trimmed; empty is no name.
-pub(super) fn key_name(name: Option<&str>) -> ServiceResult<Option<String>> {
-    let name = name.map(str::trim).filter(|n| !n.is_empty());
-    match name {
-        Some(name) if name.chars().count() > MAX_KEY_NAME_CHARS => Err(ServiceError::refused(
-            ErrorCode::KeyNameTooLong,
-            format!("A key's name has at most {MAX_KEY_NAME_CHARS} characters."),
-        )),
-        other => Ok(other.map(str::to_owned)),
+impl UserRef {
+    /// All digits is an id; anything else an email address.
+    pub(crate) fn parse(text: &str) -> UserRef {
+        let text = text.trim();
+        match text.parse::<i64>() {
+            Ok(id) if text.bytes().all(|b| b.is_ascii_digit()) => UserRef::Id(id),
+            _ => UserRef::Email(text.to_string()),
+        }
     }
-}
-
-pub(super) fn new_api_key() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode_upper(bytes)
-}
-
-pub(super) fn hash_api_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 impl Service {
-    /// Resolves an `X-DC-DEVKEY` to its active user.
-    pub(crate) async fn authenticate(&self, key: &str) -> ServiceResult<Caller> {
-        let key_hash = hash_api_key(key.trim());
-        let mut conn = self.store.read().await?;
-        let owner = users::find_by_key_hash(&mut conn, &key_hash)
-            .await?
-            .ok_or(ServiceError::InvalidKey)?;
-        // The lookup matched on the hash already; comparing again in constant time
-        // keeps the decision itself free of timing differences.
-        let matches: bool = owner.key_hash.as_bytes().ct_eq(key_hash.as_bytes()).into();
-        if !matches || owner.user.status != UserStatus::Active {
-            return Err(ServiceError::InvalidKey);
-        }
-        self.note_key_use(owner.key_id, owner.last_used_at);
-        Ok(Caller {
-            user: owner.user,
-            view_only: owner.view_only,
-        })
-    }
-
-    /// Records that a key was used, at most once a minute, off the
-    /// request's path: a failure to record it must not fail the call.
-    fn note_key_use(&self, key_id: i64, last_used_at: Option<i64>) {
-        let now = now();
-        let stale_before = now - KEY_USE_RESOLUTION_SECONDS;
-        if last_used_at.is_some_and(|t| t >= stale_before) {
-            return;
-        }
-        let store = std::sync::Arc::clone(&self.store);
-        tokio::spawn(async move {
-            let touched = async {
-                let mut tx = store.write().await?;
-                users::touch_key(&mut tx, key_id, now, stale_before).await?;
-                tx.commit().await
-            };
-            if let Err(error) = touched.await {
-                tracing::debug!(%error, key_id, "could not record a key's last use");
-            }
-        });
-    }
-
     /// On first start: creates the first administrator and returns it with
     /// its key; `None` when users exist already.
     pub(crate) async fn create_first_admin(&self) -> ServiceResult<Option<(User, String)>> {
@@ -126,6 +68,87 @@ impl Service {
         let created = insert_user_with_key(&mut tx, Some(ctx), input).await?;
         tx.commit().await?;
         Ok(created)
+    }
+
+    pub(crate) async fn users(&self, ctx: Context<'_>) -> ServiceResult<Vec<User>> {
+        ctx.require_admin("list users")?;
+        let mut conn = self.store.read_bulk().await?;
+        Ok(users::list(&mut conn).await?)
+    }
+
+    /// A user's details: administrators see everyone, users themselves.
+    pub(crate) async fn user(&self, ctx: Context<'_>, user: &UserRef) -> ServiceResult<User> {
+        let mut conn = self.store.read().await?;
+        match find_user(&mut conn, user).await? {
+            Some(found) if ctx.can_see(found.id) => Ok(found),
+            _ if ctx.is_admin() => Err(ServiceError::not_found(ErrorCode::NoSuchUser)),
+            // Whether the user exists is an administrator's business only.
+            _ => Err(missing_permission("see other users")),
+        }
+    }
+
+    /// Disables a user (their keys stop working at once) or enables them
+    /// again. Administrators cannot disable themselves.
+    pub(crate) async fn set_user_status(
+        &self,
+        ctx: Context<'_>,
+        user: &UserRef,
+        status: UserStatus,
+    ) -> ServiceResult<User> {
+        ctx.require_admin("disable or enable users")?;
+        let mut tx = self.store.write().await?;
+        users::lock_administrators(&mut tx).await?;
+        let mut target = existing_user(&mut tx, user).await?;
+        if target.status == status {
+            return Err(ServiceError::refused(
+                ErrorCode::UserUnchanged,
+                format!("User {} is {status} already.", target.id),
+            ));
+        }
+        if status == UserStatus::Disabled {
+            if target.id == ctx.user_id() {
+                return Err(ServiceError::refused(
+                    ErrorCode::CannotDisableSelf,
+                    "Administrators cannot disable themselves; ask another administrator.",
+                ));
+            }
+            check_admin_keys_remain(&mut tx, 0, target.id).await?;
+        }
+        users::set_status(&mut tx, target.id, status).await?;
+        let action = match status {
+            UserStatus::Disabled => AuditAction::UserDisabled,
+            UserStatus::Active => AuditAction::UserEnabled,
+        };
+        audit::record(
+            &mut tx,
+            Some(ctx),
+            action,
+            (AuditObject::User, target.id),
+            json!({"email": target.email}),
+        )?;
+        tx.commit().await?;
+        target.status = status;
+        Ok(target)
+    }
+
+    /// Who the command line acts as when it works on the database directly:
+    /// the active administrator with that email, or the first one.
+    pub(crate) async fn local_administrator(&self, email: Option<&str>) -> ServiceResult<Caller> {
+        let mut conn = self.store.read().await?;
+        let user = match email {
+            Some(email) => users::find_by_email(&mut conn, email.trim()).await?,
+            None => users::first_active_admin(&mut conn).await?,
+        };
+        match user {
+            Some(user) if user.is_admin() && user.status == UserStatus::Active => Ok(Caller {
+                user,
+                view_only: false,
+            }),
+            _ => Err(ServiceError::MissingPermission(match email {
+                Some(email) => format!("{email} is not an active administrator."),
+                None => "There is no active administrator to act as.".to_string(),
+            })),
+        }
     }
 }
 
@@ -217,16 +240,39 @@ async fn insert_user_with_key(
     Ok((user, key))
 }
 
+async fn find_user(conn: &mut Conn, user: &UserRef) -> ServiceResult<Option<User>> {
+    Ok(match user {
+        UserRef::Id(id) => users::find(conn, *id).await?,
+        UserRef::Email(email) => users::find_by_email(conn, email).await?,
+    })
+}
+
+pub(super) async fn existing_user(conn: &mut Conn, user: &UserRef) -> ServiceResult<User> {
+    let by = match user {
+        UserRef::Id(_) => "id",
+        UserRef::Email(_) => "email",
+    };
+    find_user(conn, user).await?.ok_or(ServiceError::NotFound {
+        code: ErrorCode::NoSuchUser,
+        by,
+    })
+}
+
+fn missing_permission(action: &str) -> ServiceError {
+    ServiceError::MissingPermission(format!("Only an administrator's API key may {action}."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_long_random_and_hashed() {
-        let (a, b) = (new_api_key(), new_api_key());
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, b);
-        assert_ne!(hash_api_key(&a), a);
-        assert_eq!(hash_api_key(&a), hash_api_key(&a));
+    fn user_refs() {
+        assert_eq!(UserRef::parse("42"), UserRef::Id(42));
+        assert_eq!(
+            UserRef::parse(" ana@example.com "),
+            UserRef::Email("ana@example.com".into())
+        );
+        assert_eq!(UserRef::parse("-1"), UserRef::Email("-1".into()));
     }
 }
