@@ -53,7 +53,7 @@ pub(super) async fn user_me(auth: Auth) -> Json<UserDetails> {
     responses(
         (status = 200, description = "A page of audit log entries", body = AuditLog),
         (status = 400, description = "An unknown filter or bad paging", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
+        (status = 403, description = super::openapi::ADMIN_ONLY_READ, body = ErrorList),
     )
 )]
 pub(super) async fn audit_log(

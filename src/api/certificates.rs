@@ -53,7 +53,7 @@ pub(super) async fn certificate_details(
         (status = 201, description = "A pending revoke request was created; nothing is revoked yet", body = RequestObject),
         (status = 204, description = "Revoked at once (`skip_approval` by an administrator, or revokes are auto-approved)"),
         (status = 400, description = "A malformed body, an unknown or refused reason, or comments over 1000 characters; nothing recorded", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, a view-only key, or `skip_approval` or `privilegeWithdrawn` from a non-administrator; nothing recorded", body = ErrorList),
+        (status = 403, description = super::openapi::REVOCATION_REFUSED, body = ErrorList),
         (status = 404, description = "`not_found|certificate`: no such certificate, or not the caller's", body = ErrorList),
         (status = 409, description = "`already_revoked`, `reissue_pending` or `duplicate_request` (the message names the pending request); nothing recorded", body = ErrorList),
     )

@@ -106,6 +106,20 @@ pub(super) async fn document() -> impl IntoResponse {
     )
 }
 
+// The 403s that several operations share, written once.
+/// An operation only administrators may call, reading.
+pub(super) const ADMIN_ONLY_READ: &str =
+    "`access_denied`: a bad key, or the caller is not an administrator";
+/// An operation only administrators may call, changing something.
+pub(super) const ADMIN_ONLY_WRITE: &str =
+    "`access_denied`: a bad key, a view-only key, or the caller is not an administrator";
+/// Orders and reissues: anyone may ask, only administrators may skip approval.
+pub(super) const SKIP_APPROVAL_REFUSED: &str = "`access_denied`: a bad key, a view-only key, or \
+    `skip_approval` from a non-administrator";
+/// Revocations: also the reason only administrators may give.
+pub(super) const REVOCATION_REFUSED: &str = "`access_denied`: a bad key, a view-only key, or \
+    `skip_approval` or `privilegeWithdrawn` from a non-administrator; nothing recorded";
+
 /// Answers every `/services/v2` operation can give, added here once rather
 /// than repeated in each handler's attribute; a handler's own description of
 /// the same status (such as a 403 that names a permission) wins.

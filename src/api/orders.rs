@@ -32,7 +32,7 @@ const DAYS_PER_YEAR: i64 = 365;
     responses(
         (status = 201, description = "The order, with its certificate id when issued at once", body = OrderCreated),
         (status = 400, description = "An unknown product, a bad CSR, bad names or validity, or a malformed body", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, a view-only key, or `skip_approval` from a non-administrator", body = ErrorList),
+        (status = 403, description = super::openapi::SKIP_APPROVAL_REFUSED, body = ErrorList),
     )
 )]
 pub(super) async fn place_order(
@@ -195,7 +195,7 @@ pub(super) async fn list_orders(
     responses(
         (status = 201, description = "The reissue request, approved when issued at once", body = OrderCreated),
         (status = 400, description = "A bad CSR, bad names or a malformed body", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, a view-only key, or `skip_approval` from a non-administrator", body = ErrorList),
+        (status = 403, description = super::openapi::SKIP_APPROVAL_REFUSED, body = ErrorList),
         (status = 404, description = "`not_found|order`: no such order, or not the caller's", body = ErrorList),
         (status = 409, description = "The order is revoked, not issued, expired, or has a pending request", body = ErrorList),
     )
@@ -275,7 +275,7 @@ pub(super) async fn set_order_status(
         (status = 201, description = "A pending revoke request was created; nothing is revoked yet", body = RequestObject),
         (status = 204, description = "Revoked at once (`skip_approval` by an administrator, or revokes are auto-approved)"),
         (status = 400, description = "A malformed body, an unknown or refused reason, or comments over 1000 characters; nothing recorded", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, a view-only key, or `skip_approval` or `privilegeWithdrawn` from a non-administrator; nothing recorded", body = ErrorList),
+        (status = 403, description = super::openapi::REVOCATION_REFUSED, body = ErrorList),
         (status = 404, description = "`not_found|order`: no such order, or not the caller's", body = ErrorList),
         (status = 409, description = "Already revoked, never issued, or a reissue or revoke is pending on the order", body = ErrorList),
     )

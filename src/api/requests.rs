@@ -116,7 +116,7 @@ pub(super) async fn request_details(
     responses(
         (status = 204, description = "Approved or rejected"),
         (status = 400, description = "A status other than `approved` or `rejected`, or a malformed body", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 403, description = super::openapi::ADMIN_ONLY_WRITE, body = ErrorList),
         (status = 404, description = "`not_found|request`: no such request", body = ErrorList),
         (status = 409, description = "`request_not_pending`: the request was approved or rejected already; or `order_expired`: the order's validity ended before its certificate could be issued. Nothing changed", body = ErrorList),
     )

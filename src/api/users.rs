@@ -29,7 +29,7 @@ use crate::service::{NewUserInput, UserRef};
     responses(
         (status = 200, description = "A page of users, oldest first", body = UserList),
         (status = 400, description = "Bad paging or an unknown filter", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
+        (status = 403, description = super::openapi::ADMIN_ONLY_READ, body = ErrorList),
     )
 )]
 pub(super) async fn list_users(
@@ -66,7 +66,7 @@ pub(super) async fn list_users(
     responses(
         (status = 201, description = "The new user's id and first key; `api_key` is shown this once", body = UserCreated),
         (status = 400, description = "`invalid_email|email`, `invalid_role|access_roles`, an unsupported `restricted_to_role_id`, or a malformed body", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 403, description = super::openapi::ADMIN_ONLY_WRITE, body = ErrorList),
         (status = 409, description = "`duplicate_user|email`: a user has this address, in any case. Nothing changed", body = ErrorList),
     )
 )]
@@ -107,7 +107,7 @@ pub(super) async fn add_user(
     params(("user_id" = i64, Path, description = "The user's id")),
     responses(
         (status = 200, description = "The user", body = UserDetails),
-        (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
+        (status = 403, description = super::openapi::ADMIN_ONLY_READ, body = ErrorList),
         (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
     )
 )]
@@ -131,7 +131,7 @@ pub(super) async fn user_details(
     responses(
         (status = 204, description = "Disabled or enabled; a disabled user's keys stop working at once"),
         (status = 400, description = "A status other than `active` or `disabled`, or a malformed body", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 403, description = super::openapi::ADMIN_ONLY_WRITE, body = ErrorList),
         (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
         (status = 409, description = "`invalid_user_status|unchanged`, `invalid_user_status|cannot_disable_self` or `last_admin_key|would_lock_out`. Nothing changed", body = ErrorList),
     )
@@ -168,7 +168,7 @@ pub(super) async fn set_user_status(
     responses(
         (status = 200, description = "The keys, never their secrets", body = KeyList),
         (status = 400, description = "An unknown filter or a bad user id", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, or the caller is not an administrator", body = ErrorList),
+        (status = 403, description = super::openapi::ADMIN_ONLY_READ, body = ErrorList),
         (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
     )
 )]
@@ -199,7 +199,7 @@ pub(super) async fn list_keys(
     responses(
         (status = 201, description = "The new key; `api_key` is shown this once", body = KeyCreated),
         (status = 400, description = "An unsupported `restricted_to_role_id`, or a malformed body", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 403, description = super::openapi::ADMIN_ONLY_WRITE, body = ErrorList),
         (status = 404, description = "`not_found|user`: no such user", body = ErrorList),
         (status = 409, description = "`invalid_user_status|user_disabled`: the user is disabled. Nothing changed", body = ErrorList),
     )
@@ -249,7 +249,7 @@ fn view_only(restricted_to_role_id: Option<i64>) -> Result<bool, ApiError> {
     responses(
         (status = 204, description = "Revoked; the key stops working at once"),
         (status = 400, description = "A status other than `revoked`, or a malformed body", body = ErrorList),
-        (status = 403, description = "`access_denied`: a bad key, a view-only key, or the caller is not an administrator", body = ErrorList),
+        (status = 403, description = super::openapi::ADMIN_ONLY_WRITE, body = ErrorList),
         (status = 404, description = "`not_found|key`: no such key", body = ErrorList),
         (status = 409, description = "`already_revoked|key_already_revoked` or `last_admin_key|would_lock_out`. Nothing changed", body = ErrorList),
     )

@@ -36,27 +36,20 @@ const WHO: [Who; 6] = [
     Who::UnknownKey,
 ];
 
-#[derive(Clone, Copy, Debug)]
-enum Expect {
-    /// This success status; the row's own checks then look at the body and
-    /// at the state the call should have changed.
-    Allowed(u16),
-    /// This status and exactly this (first) error code; a refused write
-    /// changes nothing.
-    Refused(u16, &'static str),
-}
-
-use Expect::{Allowed, Refused};
+// A cell: `Allowed(status)`, after which the row's own checks look at the
+// body and at the state the call should have changed, or `RefusedWith(status,
+// code)`, exactly this (first) error code, and a refused write changes nothing.
+use Expect::{Allowed, RefusedWith};
 
 const OK200: Expect = Allowed(200);
 const OK201: Expect = Allowed(201);
 const OK204: Expect = Allowed(204);
-const INVALID_KEY: Expect = Refused(403, "access_denied|access_denied_invalid_key");
-const VIEW_ONLY: Expect = Refused(403, "access_denied|view_only_key");
-const NO_PERMISSION: Expect = Refused(403, "access_denied|missing_permission");
-const NO_ORDER: Expect = Refused(404, "not_found|order");
-const NO_CERTIFICATE: Expect = Refused(404, "not_found|certificate");
-const NO_REQUEST: Expect = Refused(404, "not_found|request");
+const INVALID_KEY: Expect = RefusedWith(403, "access_denied|access_denied_invalid_key");
+const VIEW_ONLY: Expect = RefusedWith(403, "access_denied|view_only_key");
+const NO_PERMISSION: Expect = RefusedWith(403, "access_denied|missing_permission");
+const NO_ORDER: Expect = RefusedWith(404, "not_found|order");
+const NO_CERTIFICATE: Expect = RefusedWith(404, "not_found|certificate");
+const NO_REQUEST: Expect = RefusedWith(404, "not_found|request");
 
 #[derive(Clone, Copy, Debug)]
 enum Endpoint {
@@ -137,44 +130,52 @@ const fn row(endpoint: Endpoint, cells: [Expect; 6]) -> Row {
     Row { endpoint, cells }
 }
 
-/// Calls that change nothing, on objects the owner placed. "Another user"
-/// gets 200 on lists (without the owner's objects) and 404 on the owner's
-/// objects, exactly as if they did not exist.
+/// Every endpoint × every caller. Reads change nothing and act on objects
+/// the owner placed; each write cell acts on fresh objects of the owner.
 #[rustfmt::skip]
-const READS: &[Row] = &[
-    //                                  admin  owner          other           view-only      no key       unknown key
-    row(Endpoint::UserMe,             [OK200, OK200,         OK200,          OK200,         INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::AuditLog,           [OK200, NO_PERMISSION, NO_PERMISSION,  NO_PERMISSION, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::ListOrders,         [OK200, OK200,         OK200,          OK200,         INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::OrderDetails,       [OK200, OK200,         NO_ORDER,       OK200,         INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::CertificateDetails, [OK200, OK200,         NO_CERTIFICATE, OK200,         INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::DownloadFormat,     [OK200, OK200,         NO_CERTIFICATE, OK200,         INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::DownloadPlatform,   [OK200, OK200,         NO_CERTIFICATE, OK200,         INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::ListRequests,       [OK200, OK200,         OK200,          OK200,         INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::RequestDetails,     [OK200, OK200,         NO_REQUEST,     OK200,         INVALID_KEY, INVALID_KEY]),
+const MATRIX: &[Row] = &[
+    //                                    admin  owner          other           view-only      no key       unknown key
+    // Reads. "Another user" gets 200 on lists (without the owner's objects)
+    // and 404 on the owner's objects, exactly as if they did not exist.
+    row(Endpoint::UserMe,                [OK200, OK200,         OK200,          OK200,         INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::AuditLog,              [OK200, NO_PERMISSION, NO_PERMISSION,  NO_PERMISSION, INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::ListOrders,            [OK200, OK200,         OK200,          OK200,         INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::OrderDetails,          [OK200, OK200,         NO_ORDER,       OK200,         INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::CertificateDetails,    [OK200, OK200,         NO_CERTIFICATE, OK200,         INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::DownloadFormat,        [OK200, OK200,         NO_CERTIFICATE, OK200,         INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::DownloadPlatform,      [OK200, OK200,         NO_CERTIFICATE, OK200,         INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::ListRequests,          [OK200, OK200,         OK200,          OK200,         INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::RequestDetails,        [OK200, OK200,         NO_REQUEST,     OK200,         INVALID_KEY, INVALID_KEY]),
+    // Writes. Approving and rejecting answer 403 `access_denied|missing_permission`
+    // to every non-administrator, whoever made the request: the answer does not
+    // depend on the request's existence, so it reveals nothing (docs/decisions.md).
+    row(Endpoint::PlaceOrder,            [OK201, OK201,         OK201,          VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::PlaceOrderSkip,        [OK201, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::Reissue,               [OK201, OK201,         NO_ORDER,       VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::ReissueSkip,           [OK201, NO_PERMISSION, NO_ORDER,       VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::CancelOrder,           [OK204, OK204,         NO_ORDER,       VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::RevokeOrder,           [OK201, OK201,         NO_ORDER,       VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::RevokeOrderSkip,       [OK204, NO_PERMISSION, NO_ORDER,       VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::RevokeCertificate,     [OK201, OK201,         NO_CERTIFICATE, VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::RevokeCertificateSkip, [OK204, NO_PERMISSION, NO_CERTIFICATE, VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::ApproveRequest,        [OK204, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::RejectRequest,         [OK204, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
 ];
 
-/// Calls that change state; each cell acts on fresh objects of the owner.
-///
-/// Approving and rejecting answer 403 `access_denied|missing_permission` to
-/// every non-administrator, whoever made the request: the answer does not
-/// depend on the request's existence, so it reveals nothing
-/// (docs/decisions.md).
-#[rustfmt::skip]
-const WRITES: &[Row] = &[
-    //                                     admin  owner          other           view-only  no key       unknown key
-    row(Endpoint::PlaceOrder,            [OK201, OK201,         OK201,          VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::PlaceOrderSkip,        [OK201, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::Reissue,               [OK201, OK201,         NO_ORDER,       VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::ReissueSkip,           [OK201, NO_PERMISSION, NO_ORDER,       VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::CancelOrder,           [OK204, OK204,         NO_ORDER,       VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::RevokeOrder,           [OK201, OK201,         NO_ORDER,       VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::RevokeOrderSkip,       [OK204, NO_PERMISSION, NO_ORDER,       VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::RevokeCertificate,     [OK201, OK201,         NO_CERTIFICATE, VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::RevokeCertificateSkip, [OK204, NO_PERMISSION, NO_CERTIFICATE, VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::ApproveRequest,        [OK204, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-    row(Endpoint::RejectRequest,         [OK204, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY, INVALID_KEY, INVALID_KEY]),
-];
+impl Endpoint {
+    /// A read row (the rest are writes).
+    fn reads(self) -> bool {
+        self.method() == Method::GET
+    }
+}
+
+/// The rows of the reads (`true`) or of the writes.
+fn rows(reads: bool) -> Vec<&'static Row> {
+    MATRIX
+        .iter()
+        .filter(|r| r.endpoint.reads() == reads)
+        .collect()
+}
 
 // ---------------------------------------------------------------------------
 // Callers
@@ -282,29 +283,6 @@ async fn call(
         rb = rb.json(body);
     }
     s.send(rb).await
-}
-
-/// Asserts the status, and for errors the well-formed error list and the
-/// exact code; returns whether the call succeeded.
-#[track_caller]
-fn check_answer(r: &Resp, expect: Expect, cell: &str) -> bool {
-    match expect {
-        Allowed(status) => {
-            assert_eq!(r.status, status, "{cell}: status; body: {}", r.text());
-            true
-        }
-        Refused(status, code) => {
-            assert_eq!(r.status, status, "{cell}: status; body: {}", r.text());
-            assert_eq!(
-                r.json["errors"][0]["code"].as_str(),
-                Some(code),
-                "{cell}: error code; body: {}",
-                r.text()
-            );
-            assert_error_code(r, status, code);
-            false
-        }
-    }
 }
 
 fn cell_name(endpoint: Endpoint, who: Who) -> String {
@@ -448,18 +426,19 @@ async fn access_matrix_reads() {
     let c = Callers::new(&s).await;
     let f = Owned::new(&s, &c).await;
     let mut cells = 0;
-    for row in READS {
+    let rows = rows(true);
+    for row in &rows {
         for (who, expect) in WHO.into_iter().zip(row.cells) {
             let cell = cell_name(row.endpoint, who);
             let path = f.path(row.endpoint);
             let r = call(&s, c.key(who), row.endpoint.method(), &path, None).await;
-            if check_answer(&r, expect, &cell) {
+            if r.check(expect, &cell) {
                 check_read_body(row.endpoint, who, &r, &c, &f, &cell);
             }
             cells += 1;
         }
     }
-    assert_eq!(cells, READS.len() * WHO.len());
+    assert_eq!(cells, rows.len() * WHO.len());
     eprintln!("access matrix: {cells} endpoint×role cells checked (reads)");
 }
 
@@ -673,7 +652,8 @@ async fn access_matrix_writes() {
     let s = Server::start();
     let c = Callers::new(&s).await;
     let mut cells = 0;
-    for row in WRITES {
+    let rows = rows(false);
+    for row in &rows {
         for (who, expect) in WHO.into_iter().zip(row.cells) {
             let cell = cell_name(row.endpoint, who);
             let (fresh, path, body) = prepare_write(&s, &c, row.endpoint).await;
@@ -684,7 +664,7 @@ async fn access_matrix_writes() {
                 None => None,
             };
             let r = call(&s, c.key(who), row.endpoint.method(), &path, Some(&body)).await;
-            if check_answer(&r, expect, &cell) {
+            if r.check(expect, &cell) {
                 check_write_effect(&s, row.endpoint, who, &r, &c, &fresh, &cell).await;
             } else {
                 // Refused: no request, no audit entry, no status changed.
@@ -697,6 +677,6 @@ async fn access_matrix_writes() {
             cells += 1;
         }
     }
-    assert_eq!(cells, WRITES.len() * WHO.len());
+    assert_eq!(cells, rows.len() * WHO.len());
     eprintln!("access matrix: {cells} endpoint×role cells checked (writes)");
 }

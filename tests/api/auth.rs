@@ -45,7 +45,7 @@ async fn request_id_is_echoed_or_generated() {
                 .header("X-Request-ID", "rid-err-8"),
         )
         .await;
-    assert_error_code(&r, 403, "access_denied|access_denied_invalid_key");
+    r.error(403).code("access_denied|access_denied_invalid_key");
     assert_eq!(r.header("x-request-id").as_deref(), Some("rid-err-8"));
 }
 
@@ -103,26 +103,25 @@ async fn users_see_only_their_own_orders_and_certificates() {
     let (order_a, cert_a) = s.user_order_issued(&a).await;
     let (order_b, _) = s.user_order_issued(&b).await;
 
-    assert_error_code(
-        &s.get(&b, &format!("/order/certificate/{order_a}")).await,
-        404,
-        "not_found|order",
-    );
-    assert_error_code(
-        &s.get(&b, &format!("/certificate/{cert_a}")).await,
-        404,
-        "not_found|certificate",
-    );
-    assert_error_code(
-        &s.get(
-            &b,
-            &format!("/certificate/{cert_a}/download/format/pem_all"),
-        )
-        .await,
-        404,
-        "not_found|certificate",
-    );
-    assert_error_code(&s.reissue(&b, order_a, false).await, 404, "not_found|order");
+    s.get(&b, &format!("/order/certificate/{order_a}"))
+        .await
+        .error(404)
+        .code("not_found|order");
+    s.get(&b, &format!("/certificate/{cert_a}"))
+        .await
+        .error(404)
+        .code("not_found|certificate");
+    s.get(
+        &b,
+        &format!("/certificate/{cert_a}/download/format/pem_all"),
+    )
+    .await
+    .error(404)
+    .code("not_found|certificate");
+    s.reissue(&b, order_a, false)
+        .await
+        .error(404)
+        .code("not_found|order");
     s.get(&a, &format!("/order/certificate/{order_a}"))
         .await
         .ok(200);
@@ -155,17 +154,15 @@ async fn audit_log_is_for_administrators() {
         .await
         .ok(204);
 
-    assert_error_code(
-        &s.get(&user, "/audit-log").await,
-        403,
-        "access_denied|missing_permission",
-    );
+    s.get(&user, "/audit-log")
+        .await
+        .error(403)
+        .code("access_denied|missing_permission");
     let view_user = s.add_user("user", true);
-    assert_error_code(
-        &s.get(&view_user, "/audit-log").await,
-        403,
-        "access_denied|missing_permission",
-    );
+    s.get(&view_user, "/audit-log")
+        .await
+        .error(403)
+        .code("access_denied|missing_permission");
 
     let r = s.get(s.admin(), "/audit-log").await;
     r.ok(200);

@@ -20,55 +20,13 @@ use serde_json::json;
 use crate::harness::*;
 use crate::publication::{Certificate, lists_serial};
 
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(&self) -> &Self {
-        assert!(
-            self.success,
-            "command failed\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// Asserts a failure explained in one line that says `what`.
-    #[track_caller]
-    fn fails_with(&self, what: &str) -> &Self {
-        assert!(!self.success, "command succeeded: {}", self.stdout);
-        assert!(
-            self.stderr.contains(what),
-            "stderr lacks {what:?}: {}",
-            self.stderr
-        );
-        assert_eq!(self.stderr.trim().lines().count(), 1, "{}", self.stderr);
-        self
-    }
-}
-
-/// `certd ARGS...`; the outer environment must not choose the data
-/// directory or the database.
+/// `certd ARGS...`, with no certd setting from the outer environment.
 fn certd<I, S>(args: I) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_remove("CERTD_DATA")
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("run certd");
-    Run {
-        success: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::of(certd_command().args(args))
 }
 
 fn backup_args(data: &Path, out: &Path) -> Vec<PathBuf> {

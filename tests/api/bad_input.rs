@@ -27,7 +27,7 @@ async fn malformed_json_is_400() {
     ] {
         for ct in [Some("application/json"), Some("text/plain"), None] {
             let r = s.raw(Method::PUT, Some(s.admin()), &path, ct, body).await;
-            assert_error(&r, 400, "bad_request_format");
+            r.error(400).family("bad_request_format");
         }
     }
     s.assert_unchanged(&before, &[cert]).await;
@@ -44,17 +44,14 @@ async fn wrong_json_types_are_400() {
         json!({"comments": 5}),
         json!({"comments": ["a"]}),
     ] {
-        assert_error(
-            &s.put(s.admin(), &path, body).await,
-            400,
-            "bad_request_format",
-        );
+        s.put(s.admin(), &path, body)
+            .await
+            .error(400)
+            .family("bad_request_format");
     }
-    assert_any_error(
-        &s.put(s.admin(), &path, json!({"revocation_reason": 5}))
-            .await,
-        400,
-    );
+    s.put(s.admin(), &path, json!({"revocation_reason": 5}))
+        .await
+        .error(400);
     s.assert_unchanged(&before, &[cert]).await;
 }
 
@@ -70,7 +67,7 @@ async fn unknown_and_forbidden_reasons_are_400() {
                 json!({"revocation_reason": reason, "skip_approval": true}),
             )
             .await;
-        assert_error(&r, 400, "invalid_revocation_reason");
+        r.error(400).family("invalid_revocation_reason");
     }
     s.assert_unchanged(&before, &[cert]).await;
 }
@@ -87,7 +84,7 @@ async fn comments_over_1000_chars_are_400() {
                 json!({"comments": "c".repeat(1001), "skip_approval": skip}),
             )
             .await;
-        assert_any_error(&r, 400);
+        r.error(400);
     }
     s.assert_unchanged(&before, &[cert]).await;
     // 1000 is still fine.
@@ -114,9 +111,9 @@ async fn oversized_body_is_413() {
             body.clone(),
         )
         .await;
-    assert_error(&r, 413, "request_too_large");
+    r.error(413).family("request_too_large");
     let r = s.raw(Method::PUT, Some(s.admin()), &path, None, body).await;
-    assert_error(&r, 413, "request_too_large");
+    r.error(413).family("request_too_large");
     s.assert_unchanged(&before, &[cert]).await;
 }
 
@@ -128,12 +125,11 @@ async fn non_numeric_and_out_of_range_ids() {
         let r = s
             .revoke(s.admin(), id, json!({"skip_approval": true}))
             .await;
-        assert_error_code(&r, 404, "not_found|certificate");
-        assert_error_code(
-            &s.get(s.admin(), &format!("/certificate/{id}")).await,
-            404,
-            "not_found|certificate",
-        );
+        r.error(404).code("not_found|certificate");
+        s.get(s.admin(), &format!("/certificate/{id}"))
+            .await
+            .error(404)
+            .code("not_found|certificate");
     }
     // Orders and requests: 404 or 400, never 500, always an error list.
     for id in ["abc", "-1", "99999999999999999999999", "1.5", "0"] {
@@ -155,7 +151,7 @@ async fn non_numeric_and_out_of_range_ids() {
                 r.status,
                 r.text()
             );
-            assert_any_error(&r, r.status);
+            r.error(r.status);
         }
     }
     s.assert_unchanged(&before, &[cert]).await;
@@ -165,37 +161,31 @@ async fn non_numeric_and_out_of_range_ids() {
 async fn unknown_ids_are_404_with_their_kind() {
     let (s, cert, _) = setup().await;
     let before = s.snapshot(&[cert]).await;
-    assert_error_code(
-        &s.get(s.admin(), "/certificate/424242").await,
-        404,
-        "not_found|certificate",
-    );
-    assert_error_code(
-        &s.revoke(s.admin(), 424242, json!({})).await,
-        404,
-        "not_found|certificate",
-    );
-    assert_error_code(
-        &s.get(s.admin(), "/order/certificate/424242").await,
-        404,
-        "not_found|order",
-    );
-    assert_error_code(
-        &s.revoke_order(s.admin(), 424242, json!({})).await,
-        404,
-        "not_found|order",
-    );
-    assert_error_code(
-        &s.reissue(s.admin(), 424242, true).await,
-        404,
-        "not_found|order",
-    );
-    assert_error_code(
-        &s.get(s.admin(), "/request/424242").await,
-        404,
-        "not_found|request",
-    );
-    assert_error_code(&s.approve(424242).await, 404, "not_found|request");
+    s.get(s.admin(), "/certificate/424242")
+        .await
+        .error(404)
+        .code("not_found|certificate");
+    s.revoke(s.admin(), 424242, json!({}))
+        .await
+        .error(404)
+        .code("not_found|certificate");
+    s.get(s.admin(), "/order/certificate/424242")
+        .await
+        .error(404)
+        .code("not_found|order");
+    s.revoke_order(s.admin(), 424242, json!({}))
+        .await
+        .error(404)
+        .code("not_found|order");
+    s.reissue(s.admin(), 424242, true)
+        .await
+        .error(404)
+        .code("not_found|order");
+    s.get(s.admin(), "/request/424242")
+        .await
+        .error(404)
+        .code("not_found|request");
+    s.approve(424242).await.error(404).code("not_found|request");
     s.assert_unchanged(&before, &[cert]).await;
 }
 
@@ -218,11 +208,10 @@ async fn missing_or_unknown_key_is_403() {
             s.rb(Method::GET, "/user/me", key),
         ];
         for rb in calls {
-            assert_error_code(
-                &s.send(rb).await,
-                403,
-                "access_denied|access_denied_invalid_key",
-            );
+            s.send(rb)
+                .await
+                .error(403)
+                .code("access_denied|access_denied_invalid_key");
         }
     }
     // A key in another header, or the key with a suffix, is not accepted either.
@@ -233,14 +222,14 @@ async fn missing_or_unknown_key_is_403() {
                 .json(&body),
         )
         .await;
-    assert_error_code(&r, 403, "access_denied|access_denied_invalid_key");
+    r.error(403).code("access_denied|access_denied_invalid_key");
     let r = s
         .send(
             s.rb(Method::PUT, &path, Some(&format!("{}x", s.admin())))
                 .json(&body),
         )
         .await;
-    assert_error_code(&r, 403, "access_denied|access_denied_invalid_key");
+    r.error(403).code("access_denied|access_denied_invalid_key");
     s.assert_unchanged(&before, &[cert]).await;
 }
 
@@ -249,18 +238,19 @@ async fn view_only_key_cannot_write() {
     let (s, cert, path) = setup().await;
     let view = s.add_user("administrator", true);
     let before = s.snapshot(&[cert]).await;
-    assert_error(
-        &s.put(&view, &path, json!({"skip_approval": true})).await,
-        403,
-        "access_denied",
-    );
-    assert_error(&s.put(&view, &path, json!({})).await, 403, "access_denied");
+    s.put(&view, &path, json!({"skip_approval": true}))
+        .await
+        .error(403)
+        .family("access_denied");
+    s.put(&view, &path, json!({}))
+        .await
+        .error(403)
+        .family("access_denied");
     let order = json!({"certificate": {"common_name": "v.example.com", "csr": csr("v.example.com")}, "skip_approval": true});
-    assert_error(
-        &s.post(&view, "/order/certificate/ssl_basic", order).await,
-        403,
-        "access_denied",
-    );
+    s.post(&view, "/order/certificate/ssl_basic", order)
+        .await
+        .error(403)
+        .family("access_denied");
     s.assert_unchanged(&before, &[cert]).await;
 
     // Reads still work.
@@ -270,11 +260,10 @@ async fn view_only_key_cannot_write() {
 
     // A view-only key cannot decide requests either.
     let r = s.revoke(s.admin(), cert, json!({})).await.ok(201).id();
-    assert_error(
-        &s.set_request_status(&view, r, "approved").await,
-        403,
-        "access_denied",
-    );
+    s.set_request_status(&view, r, "approved")
+        .await
+        .error(403)
+        .family("access_denied");
     assert_eq!(s.request(r).await["status"], "pending");
 }
 
@@ -285,7 +274,7 @@ async fn unsupported_methods_are_405_with_allow() {
     for m in ["TRACE", "DELETE", "POST", "PATCH", "GET"] {
         let method = Method::from_bytes(m.as_bytes()).unwrap();
         let r = s.send(s.rb(method, &path, Some(s.admin()))).await;
-        assert_any_error(&r, 405);
+        r.error(405);
         let allow = r
             .header("allow")
             .unwrap_or_else(|| panic!("{m}: no Allow header"));
@@ -298,7 +287,7 @@ async fn unsupported_methods_are_405_with_allow() {
             Some(s.admin()),
         ))
         .await;
-    assert_any_error(&r, 405);
+    r.error(405);
     assert!(r.header("allow").is_some());
     s.assert_unchanged(&before, &[cert]).await;
 }
@@ -307,5 +296,5 @@ async fn unsupported_methods_are_405_with_allow() {
 async fn unknown_route_is_a_json_error() {
     let s = Server::start();
     let r = s.get(s.admin(), "/no/such/thing").await;
-    assert_any_error(&r, 404);
+    r.error(404);
 }

@@ -3,10 +3,9 @@
 //! server's HTTP API) and local (`--data` / `--database-url`, the database
 //! itself, beside the running server).
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::*;
 use crate::publication::Certificate;
@@ -19,72 +18,16 @@ enum Mode {
 
 const MODES: [Mode; 2] = [Mode::Remote, Mode::Local];
 
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(&self) -> &Self {
-        assert!(
-            self.success,
-            "command failed\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    /// Asserts a failure whose message names `code`.
-    #[track_caller]
-    fn fails_with(&self, code: &str) -> &Self {
-        assert!(!self.success, "command succeeded: {}", self.stdout);
-        assert!(
-            self.stderr.contains(code),
-            "stderr does not name {code}: {}",
-            self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
-
 /// `certd ARGS...` against `s` in `mode`; remote calls use `key`.
+/// The outer environment does not choose the mode or the database.
 fn certd(s: &Server, mode: Mode, key: &str, args: &[&str]) -> Run {
-    let mut command = Command::new(BIN);
-    command.args(args);
     match mode {
-        Mode::Remote => {
-            command.args(["--url", &s.base, "--key", key]);
-        }
-        Mode::Local => {
-            command
-                .arg("--data")
-                .arg(s.data_dir())
-                .args(s.database_args());
-        }
-    }
-    // The outer environment must not choose the mode or the database.
-    for name in [
-        "CERTD_URL",
-        "CERTD_API_KEY",
-        "CERTD_DATA",
-        "DATABASE_URL",
-        "CERTD_AS",
-    ] {
-        command.env_remove(name);
-    }
-    let out = command.output().expect("run certd");
-    Run {
-        success: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        Mode::Remote => Run::of(
+            certd_command()
+                .args(args)
+                .args(["--url", &s.base, "--key", key]),
+        ),
+        Mode::Local => s.certd_local(args),
     }
 }
 
@@ -251,18 +194,22 @@ async fn bulk_revoke_goes_on_after_a_bad_line_and_fails_at_the_end() {
             "--skip-approval",
         ];
         let out = certd(&s, mode, s.admin(), &args);
-        out.fails_with("could not be revoked");
+        assert!(!out.success, "a failed line fails the run: {}", out.stdout);
         assert_eq!(
             out.stdout.trim(),
             "3 revoked, 0 requested, 1 failed",
             "{mode:?}"
         );
-        let failures: Vec<&str> = out
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("line "))
-            .collect();
+        // One line for each failed line, then one that sums up.
+        let (failures, summary): (Vec<&str>, Vec<&str>) =
+            out.stderr.lines().partition(|l| l.starts_with("line "));
         assert_eq!(failures.len(), 1, "{}", out.stderr);
+        assert_eq!(summary.len(), 1, "{}", out.stderr);
+        assert!(
+            summary[0].contains("could not be revoked"),
+            "{}",
+            out.stderr
+        );
         assert!(
             failures[0].starts_with("line 5: 999999999: "),
             "{}",
@@ -358,7 +305,7 @@ async fn key_create_works_and_key_revoke_stops_it_in_both_modes() {
         let out = certd(&s, mode, s.admin(), &["key", "revoke", &key_id]);
         assert_eq!(out.ok().stdout.trim(), format!("key {key_id} revoked"));
         let r = s.get(&key, "/user/me").await;
-        assert_error_code(&r, 403, "access_denied|access_denied_invalid_key");
+        r.error(403).code("access_denied|access_denied_invalid_key");
 
         // A view-only key may read, nothing else.
         let out = certd(
@@ -371,7 +318,7 @@ async fn key_create_works_and_key_revoke_stops_it_in_both_modes() {
         s.get(&view_only, "/user/me").await.ok(200);
         let (_, cert) = s.issue_certificate(s.admin()).await;
         let r = s.revoke(&view_only, cert, json!({})).await;
-        assert_error_code(&r, 403, "access_denied|view_only_key");
+        r.error(403).code("access_denied|view_only_key");
     }
 }
 
@@ -387,7 +334,7 @@ async fn user_disable_stops_the_users_keys_in_both_modes() {
         assert_eq!(user["email"], email.as_str());
         assert_eq!(user["status"], "disabled");
         let r = s.get(&key, "/user/me").await;
-        assert_error_code(&r, 403, "access_denied|access_denied_invalid_key");
+        r.error(403).code("access_denied|access_denied_invalid_key");
         let entry = &s.audit_entries().await[0];
         assert_eq!(entry["action"], "user_disabled");
         assert_eq!(entry["object"]["id"], user["id"]);
@@ -488,25 +435,17 @@ async fn errors_are_clear_exit_non_zero_and_change_nothing() {
 
     // Locally, a directory without the server's database is refused and left alone.
     let empty = s.dir.path().join("not-a-data-dir");
-    let out = Command::new(BIN)
-        .args(["request", "list", "--data"])
-        .arg(&empty)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("no certd data in"), "{said}");
+    Run::of(
+        certd_command()
+            .args(["request", "list", "--data"])
+            .arg(&empty),
+    )
+    .fails_with("no certd data in");
     assert!(!empty.exists(), "no data directory was made");
 
     // --url without --key says what is missing.
-    let out = Command::new(BIN)
-        .args(["request", "list", "--url", &s.base])
-        .env_remove("CERTD_API_KEY")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--url needs --key"));
+    Run::of(certd_command().args(["request", "list", "--url", &s.base]))
+        .fails_with("--url needs --key");
 }
 
 /// A revocation written by the CLI's local mode, another process on the
@@ -558,26 +497,22 @@ async fn crl_export_writes_every_shard_without_a_bar_off_a_terminal() {
     s.revoke_now(id, "superseded").await;
     let (_, valid) = s.issue_certificate(s.admin()).await;
     let out_dir = s.dir.path().join("crls");
-    let out = Command::new(BIN)
-        .args(["crl", "--data"])
-        .arg(s.data_dir())
-        .args(s.database_args())
-        .arg("--out")
-        .arg(&out_dir)
-        .env("RUST_LOG", "off")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = Run::of(
+        certd_command()
+            .args(["crl", "--data"])
+            .arg(s.data_dir())
+            .args(s.database_args())
+            .arg("--out")
+            .arg(&out_dir)
+            .env("RUST_LOG", "off"),
     );
+    out.ok();
     assert!(
         out.stderr.is_empty(),
         "no progress bar when stderr is a file: {:?}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("wrote 64 CRLs (1 entries"));
+    assert!(out.stdout.starts_with("wrote 64 CRLs (1 entries"));
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 64);
     let revoked = Certificate::download(&s, id).await;
     let (ok, said) = revoked.verify_with_crl(&out_dir);

@@ -64,7 +64,7 @@ async fn concurrent_approvals_exactly_one_wins() {
     );
     assert_eq!(count(&rs, 409), N - 1);
     for r in rs.iter().filter(|r| r.status == 409) {
-        assert_error(r, 409, "request_not_pending");
+        r.error(409).family("request_not_pending");
     }
     assert_eq!(s.cert_status(cert).await, "revoked");
     assert_eq!(s.request(req).await["status"], "approved");
@@ -120,7 +120,7 @@ async fn concurrent_revoke_requests_create_one() {
         rs.iter().map(|r| r.status).collect::<Vec<_>>()
     );
     for r in rs.iter().filter(|r| r.status != 201) {
-        assert_error(r, 409, "duplicate_request");
+        r.error(409).family("duplicate_request");
     }
     let reqs = s.revoke_requests_for(cert).await;
     assert_eq!(reqs.len(), 1);

@@ -257,6 +257,18 @@ impl Server {
     // CLI
     // -----------------------------------------------------------------------
 
+    /// `certd ARGS... --data DIR` (and `--database-url URL` on PostgreSQL):
+    /// a command on this server's deployment, beside the server.
+    pub fn certd_local(&self, args: &[&str]) -> Run {
+        Run::of(
+            certd_command()
+                .args(args)
+                .arg("--data")
+                .arg(self.data_dir())
+                .args(self.database_args()),
+        )
+    }
+
     /// `certd user add ...`; returns the printed key.
     pub fn add_user_named(
         &self,
@@ -266,31 +278,23 @@ impl Server {
         role: &str,
         view_only: bool,
     ) -> String {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["user", "add", "--data"])
-            .arg(self.data_dir())
-            .args(self.database_args())
-            .args([
-                "--email",
-                email,
-                "--first-name",
-                first,
-                "--last-name",
-                last,
-                "--role",
-                role,
-            ]);
+        let mut args = vec![
+            "user",
+            "add",
+            "--email",
+            email,
+            "--first-name",
+            first,
+            "--last-name",
+            last,
+            "--role",
+            role,
+        ];
         if view_only {
-            cmd.arg("--view-only");
+            args.push("--view-only");
         }
-        let out = cmd.output().expect("run certd user add");
-        assert!(
-            out.status.success(),
-            "certd user add failed: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8(out.stdout).unwrap();
+        let out = self.certd_local(&args);
+        let stdout = &out.ok().stdout;
         let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(
             lines.len(),
@@ -493,6 +497,37 @@ impl Server {
             .await
     }
 
+    /// Revokes certificate `cert` both ways: asked for approval by `asker`,
+    /// then at once (skip_approval) by the administrator; both answers.
+    pub async fn revoke_both_ways(&self, asker: &str, cert: impl std::fmt::Display) -> [Resp; 2] {
+        [
+            self.revoke(asker, &cert, json!({})).await,
+            self.revoke(self.admin(), &cert, json!({"skip_approval": true}))
+                .await,
+        ]
+    }
+
+    /// Revokes order `order` both ways, as [`Server::revoke_both_ways`].
+    pub async fn revoke_order_both_ways(
+        &self,
+        asker: &str,
+        order: impl std::fmt::Display,
+    ) -> [Resp; 2] {
+        [
+            self.revoke_order(asker, &order, json!({})).await,
+            self.revoke_order(self.admin(), &order, json!({"skip_approval": true}))
+                .await,
+        ]
+    }
+
+    /// Reissues order `order_id` both ways, as [`Server::revoke_both_ways`].
+    pub async fn reissue_both_ways(&self, asker: &str, order_id: i64) -> [Resp; 2] {
+        [
+            self.reissue(asker, order_id, false).await,
+            self.reissue(self.admin(), order_id, true).await,
+        ]
+    }
+
     /// Certificate details as the administrator (must exist).
     pub async fn cert(&self, id: i64) -> Value {
         self.get(&self.admin_key, &format!("/certificate/{id}"))
@@ -641,11 +676,37 @@ impl Resp {
         self
     }
 
-    /// Asserts the status code and a well-formed error list, whatever the code.
+    /// Asserts an error answer: this status and a well-formed error list
+    /// (each error a `family|detail` code and a non-empty message). The
+    /// returned [`Refusal`] checks the first error's code, family or message.
     #[track_caller]
-    pub fn error(&self, status: u16) -> &Self {
-        assert_any_error(self, status);
-        self
+    pub fn error(&self, status: u16) -> Refusal<'_> {
+        Refusal::new(self, status, String::new())
+    }
+
+    /// Asserts what a table row expects of this answer, naming the row
+    /// (`what`) in any failure; true when the call was allowed.
+    #[track_caller]
+    pub fn check(&self, expect: Expect, what: &str) -> bool {
+        match expect {
+            Expect::Allowed(status) => {
+                assert_eq!(
+                    self.status,
+                    status,
+                    "{what}: unexpected status; body: {}",
+                    self.text()
+                );
+                true
+            }
+            Expect::Refused(status) => {
+                Refusal::new(self, status, format!("{what}: "));
+                false
+            }
+            Expect::RefusedWith(status, code) => {
+                Refusal::new(self, status, format!("{what}: ")).code(code);
+                false
+            }
+        }
     }
 
     pub fn id(&self) -> i64 {
@@ -670,57 +731,97 @@ pub fn int(v: &Value) -> i64 {
         .unwrap_or_else(|| panic!("expected an integer, got {v}"))
 }
 
-/// The error list and the family of the first error code.
-#[track_caller]
-fn error_codes(r: &Resp, status: u16) -> Vec<String> {
-    assert_eq!(r.status, status, "unexpected status; body: {}", r.text());
-    let errors = r.json["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no errors list in {}", r.text()));
-    assert!(!errors.is_empty(), "empty errors list");
-    for e in errors {
-        let code = e["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("error without code: {e}"));
-        assert!(code.contains('|'), "code {code:?} is not family|detail");
-        let msg = e["message"]
-            .as_str()
-            .unwrap_or_else(|| panic!("error without message: {e}"));
-        assert!(!msg.trim().is_empty(), "empty message in {e}");
+/// What a table row expects of an answer.
+#[derive(Clone, Copy, Debug)]
+pub enum Expect {
+    /// This success status.
+    Allowed(u16),
+    /// This status and a well-formed error list, whatever the code.
+    Refused(u16),
+    /// This status, a well-formed error list and exactly this (first) code.
+    RefusedWith(u16, &'static str),
+}
+
+/// An error answer whose status and error list [`Resp::error`] checked.
+pub struct Refusal<'a> {
+    resp: &'a Resp,
+    /// Names the call in messages (empty, or ending in `": "`).
+    what: String,
+}
+
+impl<'a> Refusal<'a> {
+    #[track_caller]
+    fn new(resp: &'a Resp, status: u16, what: String) -> Refusal<'a> {
+        let body = resp.text();
+        assert_eq!(resp.status, status, "{what}unexpected status; body: {body}");
+        let errors = resp.json["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{what}no errors list in {body}"));
+        assert!(!errors.is_empty(), "{what}empty errors list");
+        for e in errors {
+            let code = e["code"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}error without code: {e}"));
+            assert!(
+                code.contains('|'),
+                "{what}code {code:?} is not family|detail"
+            );
+            let msg = e["message"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}error without message: {e}"));
+            assert!(!msg.trim().is_empty(), "{what}empty message in {e}");
+        }
+        Refusal { resp, what }
     }
-    errors
-        .iter()
-        .map(|e| e["code"].as_str().unwrap().to_string())
-        .collect()
-}
 
-/// Asserts status, a well-formed error list, and the family of the (first) code.
-#[track_caller]
-pub fn assert_error(r: &Resp, status: u16, family: &str) {
-    let codes = error_codes(r, status);
-    let fam = codes[0].split('|').next().unwrap();
-    assert_eq!(fam, family, "error family; body: {}", r.text());
-}
+    /// The first error's code, `family|detail`.
+    pub fn first_code(&self) -> &'a str {
+        self.resp.json["errors"][0]["code"].as_str().unwrap()
+    }
 
-/// Asserts status, a well-formed error list and the full code of the first error.
-#[track_caller]
-pub fn assert_error_code(r: &Resp, status: u16, code: &str) {
-    let codes = error_codes(r, status);
-    assert_eq!(codes[0], code, "error code; body: {}", r.text());
-}
+    /// The first error's message.
+    pub fn message(&self) -> &'a str {
+        self.resp.json["errors"][0]["message"].as_str().unwrap()
+    }
 
-/// Asserts status and a well-formed error list, whatever the code.
-#[track_caller]
-pub fn assert_any_error(r: &Resp, status: u16) {
-    error_codes(r, status);
-}
+    /// Asserts the full code of the first error.
+    #[track_caller]
+    pub fn code(&self, code: &str) -> &Self {
+        assert_eq!(
+            self.first_code(),
+            code,
+            "{}error code; body: {}",
+            self.what,
+            self.resp.text()
+        );
+        self
+    }
 
-#[track_caller]
-pub fn first_message(r: &Resp) -> String {
-    r.json["errors"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    /// Asserts the family (the part before `|`) of the first error's code.
+    #[track_caller]
+    pub fn family(&self, family: &str) -> &Self {
+        let first = self.first_code().split('|').next().unwrap();
+        assert_eq!(
+            first,
+            family,
+            "{}error family; body: {}",
+            self.what,
+            self.resp.text()
+        );
+        self
+    }
+
+    /// Asserts that the first error's message contains `part`.
+    #[track_caller]
+    pub fn message_contains(&self, part: &str) -> &Self {
+        assert!(
+            self.message().contains(part),
+            "{}the message does not name {part:?}; body: {}",
+            self.what,
+            self.resp.text()
+        );
+        self
+    }
 }
 
 fn matches_pattern(s: &str, pat: &str) -> bool {
@@ -773,6 +874,82 @@ pub fn assert_revoke_request_object(r: &Resp, me: &Value, comments: Option<&str>
             );
             assert!(j["comments"].is_null(), "comments should be null: {j}");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------
+
+/// `certd` with no certd setting from the outer environment (no `CERTD_*`
+/// variable, no `DATABASE_URL`): a test's arguments alone choose the mode,
+/// the data directory, the database and the key.
+pub fn certd_command() -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CERTD_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// A command that has run to its end: whether it succeeded and what it said.
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Runs `command` to its end.
+    pub fn of(command: &mut Command) -> Run {
+        command.output().expect("run a command").into()
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert!(
+            self.success,
+            "command failed\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts a failure explained in one line of stderr that says `what`.
+    #[track_caller]
+    pub fn fails_with(&self, what: &str) -> &Self {
+        assert!(!self.success, "command succeeded: {}", self.stdout);
+        assert!(
+            self.stderr.contains(what),
+            "stderr does not say {what:?}: {}",
+            self.stderr
+        );
+        assert_eq!(
+            self.stderr.trim().lines().count(),
+            1,
+            "one line: {}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
 }
 

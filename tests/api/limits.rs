@@ -19,7 +19,7 @@ async fn a_key_over_its_rate_gets_429_and_others_are_served() {
         r.ok(200);
     }
     let r = limited.expect("30 calls at once never hit a limit of 5/s");
-    assert_error_code(&r, 429, "request_limit_exceeded|rate_limit");
+    r.error(429).code("request_limit_exceeded|rate_limit");
     let retry: u64 = r
         .header("retry-after")
         .expect("Retry-After")

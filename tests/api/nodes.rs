@@ -70,11 +70,10 @@ async fn order_on_one_node_revoke_request_on_the_other_approval_on_the_first() {
     let request = request.ok(201).id();
     assert_eq!(a.request(request).await["status"], "pending");
     // A duplicate on the other node is refused by the shared database.
-    assert_error(
-        &a.revoke(&user, cert_id, json!({})).await,
-        409,
-        "duplicate_request",
-    );
+    a.revoke(&user, cert_id, json!({}))
+        .await
+        .error(409)
+        .family("duplicate_request");
     a.approve(request).await.ok(204);
     assert_eq!(b.cert_status(cert_id).await, "revoked");
 
@@ -122,7 +121,9 @@ async fn fifty_requests_approved_concurrently_from_both_nodes() {
         let (request, answer) = task.await.unwrap();
         match answer.status {
             204 => *wins.entry(request).or_insert(0) += 1,
-            409 => assert_error(&answer, 409, "request_not_pending"),
+            409 => {
+                answer.error(409).family("request_not_pending");
+            }
             other => panic!("request {request}: {other} {}", answer.text()),
         }
     }
@@ -215,7 +216,7 @@ async fn killed_database_connections_lose_no_acknowledged_write() {
             match answer.status {
                 200..=299 => acknowledged += 1,
                 503 => {
-                    assert_error_code(answer, 503, "service_unavailable|database");
+                    answer.error(503).code("service_unavailable|database");
                     refused += 1;
                 }
                 other => panic!("neither 2xx nor 503: {other} {}", answer.text()),
@@ -259,7 +260,7 @@ async fn unreachable_database_is_503_and_service_recovers() {
         db.name
     ));
     let r = s.get(s.admin(), "/user/me").await;
-    assert_error_code(&r, 503, "service_unavailable|database");
+    r.error(503).code("service_unavailable|database");
     let health = s.send(reqwest::Client::new().get(s.url("/health"))).await;
     assert_eq!(health.status, 503, "{}", health.text());
 
@@ -273,7 +274,7 @@ async fn unreachable_database_is_503_and_service_recovers() {
         if r.status == 200 {
             break;
         }
-        assert_error_code(&r, 503, "service_unavailable|database");
+        r.error(503).code("service_unavailable|database");
         assert!(
             started.elapsed() < Duration::from_secs(15),
             "did not recover"

@@ -5,15 +5,13 @@
 //! must be exercised with a success, so an operation added to the document is
 //! added here too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use serde_json::{Value, json};
 
 use crate::harness::*;
-
-const V2: &str = "/services/v2";
 
 /// The served document and what the sequence has exercised of it.
 struct Spec {
@@ -135,41 +133,52 @@ impl Spec {
         }
     }
 
-    /// Sends `method path` (a full path; `template` is its documented form)
-    /// and checks the answer, which it returns.
-    async fn call(
-        &mut self,
-        s: &Server,
-        key: Option<&str>,
-        method: Method,
-        template: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> Resp {
-        let mut rb = reqwest::Client::new().request(method.clone(), s.url(path));
-        if let Some(key) = key {
+    /// Makes the case's call and checks its answer against the document
+    /// and against the case's expectation; returns the answer.
+    async fn one(&mut self, calls: &Calls<'_>, case: &Case) -> Resp {
+        let s = calls.server;
+        let path = calls.fill(case.path);
+        let what = format!("{:?} {} {path}", case.who, case.method);
+        let mut rb = reqwest::Client::new().request(case.method.clone(), s.url(&path));
+        if let Some(key) = calls.key(case.who) {
             rb = rb.header("X-DC-DEVKEY", key);
         }
-        if let Some(body) = body {
-            rb = rb.json(&body);
+        if let Some(accept) = case.accept {
+            rb = rb.header(ACCEPT, accept);
         }
+        rb = match case.body {
+            Body::Empty => rb,
+            Body::Raw(content_type, bytes) => rb.header(CONTENT_TYPE, content_type).body(bytes),
+            _ => rb.json(&calls.body(case.body, &self.doc)),
+        };
         let r = s.send(rb).await;
-        self.check(&method, template, &r).unwrap();
+        if let Err(e) = self.check(&case.method, case.template, &r) {
+            panic!("{what}: {e}");
+        }
+        r.check(case.expect, &what);
         r
+    }
+
+    /// Makes every case's call, in order.
+    async fn run(&mut self, calls: &Calls<'_>, cases: &[Case]) {
+        for case in cases {
+            self.one(calls, case).await;
+        }
     }
 
     /// A method the path does not support: 405 with the error list, and an
     /// `Allow` header naming exactly the documented methods.
-    async fn unsupported(&self, s: &Server, method: Method, template: &str, path: &str) {
+    async fn unsupported(&self, calls: &Calls<'_>, method: &Method, template: &str, path: &str) {
+        let (s, path) = (calls.server, calls.fill(path));
         assert!(
-            self.operation(&method, template).is_err(),
+            self.operation(method, template).is_err(),
             "{method} {template} is documented"
         );
         let rb = reqwest::Client::new()
-            .request(method.clone(), s.url(path))
+            .request(method.clone(), s.url(&path))
             .header("X-DC-DEVKEY", s.admin());
         let r = s.send(rb).await;
-        assert_any_error(&r, 405);
+        r.error(405);
         self.validate(&json!({"$ref": "#/components/schemas/ErrorList"}), &r.json)
             .unwrap();
         let allowed: BTreeSet<String> = r
@@ -229,797 +238,417 @@ fn forbid_undocumented_fields(schema: &mut Value) {
     }
 }
 
-fn v2(path: &str) -> String {
-    format!("{V2}{path}")
+// ---------------------------------------------------------------------------
+// The sequence as data
+// ---------------------------------------------------------------------------
+
+/// Who makes a call.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    Admin,
+    /// A plain user, who places the orders the sequence works on.
+    User,
+    /// A view-only key.
+    Viewer,
+    NoKey,
+    /// A key that was never issued.
+    BadKey,
 }
+
+/// What a call sends.
+#[derive(Clone, Copy, Debug)]
+enum Body {
+    Empty,
+    /// This JSON text.
+    Json(&'static str),
+    /// An order (`comments` "for the shop") of this common name with a fresh
+    /// CSR, and `skip_approval` as given.
+    Order(&'static str, bool),
+    /// A reissue with a fresh CSR of this common name; `true` adds
+    /// `"skip_approval": true`.
+    Reissue(&'static str, bool),
+    /// The example the document gives for this schema, as it is.
+    Example(&'static str),
+    /// A new user with this e-mail address (`{email}` is a unique one,
+    /// `{EMAIL}` the same in upper case).
+    NewUser(&'static str),
+    /// Revoke comments of this many characters.
+    Comments(usize),
+    /// These bytes as this content type.
+    Raw(&'static str, &'static [u8]),
+}
+
+/// One call and what its answer must be.
+struct Case {
+    who: Who,
+    method: Method,
+    /// The documented path.
+    template: &'static str,
+    /// The path called; `{name}` stands for a value an earlier answer gave.
+    path: &'static str,
+    body: Body,
+    /// Besides a documented status and a body that matches the document.
+    expect: Expect,
+    accept: Option<&'static str>,
+}
+
+const fn case(
+    who: Who,
+    method: Method,
+    template: &'static str,
+    path: &'static str,
+    body: Body,
+    expect: Expect,
+) -> Case {
+    Case {
+        who,
+        method,
+        template,
+        path,
+        body,
+        expect,
+        accept: None,
+    }
+}
+
+impl Case {
+    const fn accept(mut self, media_type: &'static str) -> Case {
+        self.accept = Some(media_type);
+        self
+    }
+}
+
+/// The server, the callers' keys and the values earlier answers gave.
+struct Calls<'a> {
+    server: &'a Server,
+    user: String,
+    viewer: String,
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Calls<'_> {
+    fn key(&self, who: Who) -> Option<&str> {
+        match who {
+            Who::Admin => Some(self.server.admin()),
+            Who::User => Some(&self.user),
+            Who::Viewer => Some(&self.viewer),
+            Who::NoKey => None,
+            Who::BadKey => Some("0123"),
+        }
+    }
+
+    fn set(&mut self, name: &'static str, value: impl ToString) {
+        self.values.insert(name, value.to_string());
+    }
+
+    /// `text` with each `{name}` replaced by its value.
+    fn fill(&self, text: &str) -> String {
+        let mut filled = text.to_string();
+        for (name, value) in &self.values {
+            filled = filled.replace(&format!("{{{name}}}"), value);
+        }
+        assert!(!filled.contains('{'), "a value is missing in {text}");
+        filled
+    }
+
+    fn body(&self, body: Body, doc: &Value) -> Value {
+        match body {
+            Body::Empty | Body::Raw(..) => unreachable!("not JSON"),
+            Body::Json(text) => serde_json::from_str(text).unwrap(),
+            Body::Order(cn, skip) => json!({
+                "certificate": {"common_name": cn, "dns_names": [format!("www.{cn}")], "csr": csr(cn)},
+                "validity_years": 1, "skip_approval": skip, "comments": "for the shop",
+            }),
+            Body::Reissue(cn, false) => json!({"certificate": {"csr": csr(cn)}}),
+            Body::Reissue(cn, true) => {
+                json!({"certificate": {"csr": csr(cn)}, "skip_approval": true})
+            }
+            Body::Example(schema) => {
+                let example = doc["components"]["schemas"][schema]["example"].clone();
+                assert!(!example.is_null(), "{schema} has no example");
+                example
+            }
+            Body::NewUser(email) => json!({
+                "first_name": "Ana", "last_name": "Lima", "email": self.fill(email),
+                "access_roles": [{"id": 2}], "restricted_to_role_id": 102,
+            }),
+            Body::Comments(length) => json!({"comments": "x".repeat(length)}),
+        }
+    }
+}
+
+use Body::{Comments, Empty, Example, Json, NewUser, Order, Raw, Reissue};
+use Expect::{Allowed, Refused};
+use Who::{Admin, BadKey, NoKey, User, Viewer};
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PUT: Method = Method::PUT;
+
+// The documented paths.
+const OPENAPI: &str = "/services/v2/openapi.json";
+const ME: &str = "/services/v2/user/me";
+const PLACE: &str = "/services/v2/order/certificate/{id}";
+const ORDERS: &str = "/services/v2/order/certificate";
+const REISSUE: &str = "/services/v2/order/certificate/{order_id}/reissue";
+const CANCEL: &str = "/services/v2/order/certificate/{order_id}/status";
+const REVOKE_ORDER: &str = "/services/v2/order/certificate/{order_id}/revoke";
+const REQUESTS: &str = "/services/v2/request";
+const REQUEST: &str = "/services/v2/request/{request_id}";
+const DECIDE: &str = "/services/v2/request/{request_id}/status";
+const CERTIFICATE: &str = "/services/v2/certificate/{certificate_id}";
+const FORMAT: &str = "/services/v2/certificate/{certificate_id}/download/format/{format}";
+const PLATFORM: &str = "/services/v2/certificate/{certificate_id}/download/platform/{platform_id}";
+const REVOKE: &str = "/services/v2/certificate/{certificate_id}/revoke";
+const AUDIT: &str = "/services/v2/audit-log";
+const USERS: &str = "/services/v2/user";
+const A_USER: &str = "/services/v2/user/{user_id}";
+const USER_STATUS: &str = "/services/v2/user/{user_id}/status";
+const KEYS: &str = "/services/v2/key";
+const CREATE_KEY: &str = "/services/v2/key/user/{user_id}";
+const KEY_STATUS: &str = "/services/v2/key/{key_id}/status";
+
+const SSL_BASIC: &str = "/services/v2/order/certificate/ssl_basic";
+
+/// The caller's account.
+#[rustfmt::skip]
+const ACCOUNT: &[Case] = &[
+    case(Admin,  GET, ME, ME, Empty, Allowed(200)),
+    case(Viewer, GET, ME, ME, Empty, Allowed(200)),
+    case(NoKey,  GET, ME, ME, Empty, Refused(403)),
+    case(BadKey, GET, ME, ME, Empty, Refused(403)),
+];
+
+/// Orders refused, after `{order_a}` (issued at once) and `{order_b}`
+/// (pending) were placed.
+#[rustfmt::skip]
+const REFUSED_ORDERS: &[Case] = &[
+    case(User,   POST, PLACE, "/services/v2/order/certificate/ssl_gold", Order("c.example.com", false), Refused(400)),
+    case(User,   POST, PLACE, SSL_BASIC, Order("c.example.com", true), Refused(403)),
+    case(Viewer, POST, PLACE, SSL_BASIC, Order("c.example.com", false), Refused(403)),
+    case(Admin,  POST, PLACE, SSL_BASIC,
+         Json(r#"{"certificate": {"common_name": "x.example.com", "csr": "junk"}}"#), Refused(400)),
+];
+
+/// The documented reissue example on the approved order placed from the
+/// order example; order details before and after issuance, lists; the
+/// approval workflow on the pending order `{order_b}`.
+#[rustfmt::skip]
+const ORDERS_AND_APPROVAL: &[Case] = &[
+    case(User,  POST, REISSUE, "/services/v2/order/certificate/{placed}/reissue", Example("ReissueBody"), Allowed(201)),
+    case(Admin, GET, PLACE, "/services/v2/order/certificate/{order_b}", Empty, Allowed(200)),
+    case(User,  GET, PLACE, "/services/v2/order/certificate/{order_a}", Empty, Refused(404)),
+    case(Admin, GET, PLACE, "/services/v2/order/certificate/abc", Empty, Refused(404)),
+    case(Admin, GET, ORDERS, ORDERS, Empty, Allowed(200)),
+    case(User,  GET, ORDERS, "/services/v2/order/certificate?filters%5Bstatus%5D=pending&limit=5", Empty, Allowed(200)),
+    case(Admin, GET, ORDERS, "/services/v2/order/certificate?filters[common_name]=a.example.com", Empty, Allowed(200)),
+    case(Admin, GET, ORDERS, "/services/v2/order/certificate?filters[organization_id]=7", Empty, Allowed(200)),
+    case(Admin, GET, ORDERS, "/services/v2/order/certificate?filters[colour]=red", Empty, Refused(400)),
+    case(Admin, GET, REQUESTS, "/services/v2/request?filters[status]=pending&sort=-date", Empty, Allowed(200)),
+    case(User,  GET, REQUESTS, "/services/v2/request?filters[type]=new_request", Empty, Allowed(200)),
+    case(Admin, GET, REQUESTS, "/services/v2/request?sort=colour", Empty, Refused(400)),
+    case(User,  GET, REQUEST, "/services/v2/request/{request_b}", Empty, Allowed(200)),
+    case(User,  PUT, DECIDE, "/services/v2/request/{request_b}/status", Json(r#"{"status": "approved"}"#), Refused(403)),
+    case(Admin, PUT, DECIDE, "/services/v2/request/{request_b}/status", Json(r#"{"status": "maybe"}"#), Refused(400)),
+    case(Admin, PUT, DECIDE, "/services/v2/request/{request_b}/status",
+         Json(r#"{"status": "APPROVED", "processor_comment": "ok"}"#), Allowed(204)),
+    case(Admin, PUT, DECIDE, "/services/v2/request/{request_b}/status", Json(r#"{"status": "rejected"}"#), Refused(409)),
+    case(Admin, GET, REQUEST, "/services/v2/request/{request_b}", Empty, Allowed(200)),
+    case(Admin, GET, REQUEST, "/services/v2/request/999999", Empty, Refused(404)),
+];
+
+/// Certificate details by serial number and of another's certificate,
+/// downloads, after `{cert_b}` (of `{order_b}`) was issued.
+#[rustfmt::skip]
+const CERTIFICATES: &[Case] = &[
+    case(User, GET, CERTIFICATE, "/services/v2/certificate/{serial}", Empty, Allowed(200)),
+    case(User, GET, CERTIFICATE, "/services/v2/certificate/{cert_a}", Empty, Refused(404)),
+    case(User, GET, FORMAT, "/services/v2/certificate/{cert_b}/download/format/pem_all", Empty, Allowed(200)),
+    case(User, GET, FORMAT, "/services/v2/certificate/{cert_b}/download/format/pem_jpeg", Empty, Refused(400)),
+    case(User, GET, FORMAT, "/services/v2/certificate/{cert_b}/download/format/pem_noroot", Empty, Allowed(200))
+        .accept("application/zip"),
+    case(User, GET, PLATFORM, "/services/v2/certificate/{cert_b}/download/platform/45", Empty, Allowed(200)),
+];
+
+/// After the user asked to revoke `{cert_b}` (request `{revoke_request}`):
+/// duplicate, details, rejection, bodies refused; revoke `{cert_a}` at once,
+/// its details, a second revoke; reissue `{order_b}`, a revoke that meets
+/// it, cancellation; reissue `{order_a}` at once.
+#[rustfmt::skip]
+const REVOKE_AND_REISSUE: &[Case] = &[
+    case(User,   PUT, REVOKE, "/services/v2/certificate/{cert_b}/revoke", Empty, Refused(409)),
+    case(Admin,  GET, REQUEST, "/services/v2/request/{revoke_request}", Empty, Allowed(200)),
+    case(Admin,  PUT, DECIDE, "/services/v2/request/{revoke_request}/status", Json(r#"{"status": "rejected"}"#), Allowed(204)),
+    case(Admin,  GET, REQUEST, "/services/v2/request/{revoke_request}", Empty, Allowed(200)),
+    case(User,   PUT, REVOKE, "/services/v2/certificate/{cert_b}/revoke", Json(r#"{"revocation_reason": "certificateHold"}"#), Refused(400)),
+    case(User,   PUT, REVOKE, "/services/v2/certificate/{cert_b}/revoke", Json(r#"{"comments": 5}"#), Refused(400)),
+    case(User,   PUT, REVOKE, "/services/v2/certificate/{cert_b}/revoke", Comments(1001), Refused(400)),
+    case(User,   PUT, REVOKE, "/services/v2/certificate/{cert_b}/revoke", Json(r#"{"skip_approval": true}"#), Refused(403)),
+    case(Viewer, PUT, REVOKE, "/services/v2/certificate/{cert_b}/revoke", Empty, Refused(403)),
+    case(User,   PUT, REVOKE, "/services/v2/certificate/{cert_a}/revoke", Empty, Refused(404)),
+    case(User,   PUT, REVOKE, "/services/v2/certificate/{cert_b}/revoke", Raw("application/json", &[b' '; 70 * 1024]), Refused(413)),
+    case(Admin,  PUT, REVOKE, "/services/v2/certificate/{cert_a}/revoke",
+         Json(r#"{"skip_approval": true, "revocation_reason": "superseded"}"#), Allowed(204)),
+    case(Admin,  GET, CERTIFICATE, "/services/v2/certificate/{cert_a}", Empty, Allowed(200)),
+    case(Admin,  PUT, REVOKE, "/services/v2/certificate/{cert_a}/revoke", Json(r#"{"skip_approval": true}"#), Refused(409)),
+    case(User,   POST, REISSUE, "/services/v2/order/certificate/{order_b}/reissue", Reissue("b.example.com", false), Allowed(201)),
+    case(Admin,  GET, PLACE, "/services/v2/order/certificate/{order_b}", Empty, Allowed(200)),
+    case(User,   PUT, REVOKE, "/services/v2/certificate/{cert_b}/revoke", Empty, Refused(409)),
+    case(User,   POST, REISSUE, "/services/v2/order/certificate/{order_b}/reissue", Reissue("b.example.com", false), Refused(409)),
+    case(User,   POST, REISSUE, "/services/v2/order/certificate/999999/reissue", Reissue("b.example.com", false), Refused(404)),
+    case(User,   PUT, CANCEL, "/services/v2/order/certificate/{order_b}/status", Json(r#"{"status": "issued"}"#), Refused(400)),
+    case(User,   PUT, CANCEL, "/services/v2/order/certificate/{order_b}/status",
+         Json(r#"{"status": "canceled", "note": "wrong key"}"#), Allowed(204)),
+    case(User,   PUT, CANCEL, "/services/v2/order/certificate/{order_b}/status", Json(r#"{"status": "canceled"}"#), Refused(409)),
+    case(User,   PUT, CANCEL, "/services/v2/order/certificate/999999/status", Json(r#"{"status": "canceled"}"#), Refused(404)),
+    case(Admin,  POST, REISSUE, "/services/v2/order/certificate/{order_a}/reissue", Reissue("a.example.com", true), Allowed(201)),
+];
+
+/// After the user asked to revoke the whole order `{order_b}` (request
+/// `{order_revoke_request}`): approval, then a reissue of the revoked order;
+/// `{order_a}` revoked at once; the audit log.
+#[rustfmt::skip]
+const ORDER_REVOKE_AND_AUDIT: &[Case] = &[
+    case(User,  PUT, REVOKE_ORDER, "/services/v2/order/certificate/{order_b}/revoke", Empty, Refused(409)),
+    case(Admin, PUT, DECIDE, "/services/v2/request/{order_revoke_request}/status", Json(r#"{"status": "approved"}"#), Allowed(204)),
+    case(User,  GET, PLACE, "/services/v2/order/certificate/{order_b}", Empty, Allowed(200)),
+    case(User,  POST, REISSUE, "/services/v2/order/certificate/{order_b}/reissue", Reissue("b.example.com", false), Refused(409)),
+    case(Admin, PUT, REVOKE_ORDER, "/services/v2/order/certificate/{order_a}/revoke", Json(r#"{"skip_approval": true}"#), Allowed(204)),
+    case(Admin, PUT, REVOKE_ORDER, "/services/v2/order/certificate/999999/revoke", Empty, Refused(404)),
+    case(Admin, GET, REQUESTS, REQUESTS, Empty, Allowed(200)),
+    case(Admin, GET, AUDIT, AUDIT, Empty, Allowed(200)),
+    case(Admin, GET, AUDIT, "/services/v2/audit-log?filters[action]=revoke&limit=2&offset=1", Empty, Allowed(200)),
+    case(User,  GET, AUDIT, AUDIT, Empty, Refused(403)),
+    case(Admin, GET, AUDIT, "/services/v2/audit-log?limit=none", Empty, Refused(400)),
+];
+
+/// Users, administrators only (`{user_id}` is the plain user).
+#[rustfmt::skip]
+const USER_ADMIN: &[Case] = &[
+    case(Admin, GET, USERS, "/services/v2/user?limit=2&offset=1", Empty, Allowed(200)),
+    case(User,  GET, USERS, USERS, Empty, Refused(403)),
+    case(Admin, POST, USERS, USERS, NewUser("{email}"), Allowed(201)),
+    case(Admin, POST, USERS, USERS, NewUser("{EMAIL}"), Refused(409)),
+    case(Admin, POST, USERS, USERS, NewUser("ana@"), Refused(400)),
+    case(User,  POST, USERS, USERS, NewUser("bo@example.com"), Refused(403)),
+    case(Admin, GET, A_USER, "/services/v2/user/{user_id}", Empty, Allowed(200)),
+    case(Admin, GET, A_USER, "/services/v2/user/999999", Empty, Refused(404)),
+];
+
+/// API keys, after `{key_id}` was made for `{user_id}`; a disabled user
+/// gets no new key.
+#[rustfmt::skip]
+const API_KEYS: &[Case] = &[
+    case(Admin, POST, CREATE_KEY, "/services/v2/key/user/{user_id}", Json(r#"{"restricted_to_role_id": 7}"#), Refused(400)),
+    case(Admin, GET, KEYS, "/services/v2/key?filters[user_id]={user_id}", Empty, Allowed(200)),
+    case(Admin, PUT, KEY_STATUS, "/services/v2/key/{key_id}/status", Json(r#"{"status": "revoked"}"#), Allowed(204)),
+    case(Admin, PUT, KEY_STATUS, "/services/v2/key/{key_id}/status", Json(r#"{"status": "revoked"}"#), Refused(409)),
+    case(Admin, PUT, USER_STATUS, "/services/v2/user/{user_id}/status", Json(r#"{"status": "gone"}"#), Refused(400)),
+    case(Admin, PUT, USER_STATUS, "/services/v2/user/{user_id}/status", Json(r#"{"status": "disabled"}"#), Allowed(204)),
+    case(Admin, POST, CREATE_KEY, "/services/v2/key/user/{user_id}", Json("{}"), Refused(409)),
+    case(Admin, PUT, USER_STATUS, "/services/v2/user/{user_id}/status", Json(r#"{"status": "active"}"#), Allowed(204)),
+];
+
+/// Methods a path does not support: (method, documented path, path).
+#[rustfmt::skip]
+const UNSUPPORTED: &[(Method, &str, &str)] = &[
+    (Method::DELETE, CERTIFICATE, "/services/v2/certificate/{cert_a}"),
+    (GET, REVOKE, "/services/v2/certificate/{cert_b}/revoke"),
+    (Method::PATCH, REQUESTS, REQUESTS),
+    (POST, OPENAPI, OPENAPI),
+];
+
+/// Publication, outside /services/v2 and without a key.
+#[rustfmt::skip]
+const PUBLICATION: &[Case] = &[
+    case(NoKey, GET, "/health", "/health", Empty, Allowed(200)),
+    case(NoKey, GET, "/crl/", "/crl/", Empty, Allowed(200)),
+    case(NoKey, GET, "/crl/{file}", "/crl/0.crl", Empty, Allowed(200)),
+    case(NoKey, GET, "/crl/{file}", "/crl/nine.crl", Empty, Refused(404)),
+    case(NoKey, GET, "/ca/chain.pem", "/ca/chain.pem", Empty, Allowed(200)),
+    case(NoKey, GET, "/ca/issuer.der", "/ca/issuer.der", Empty, Allowed(200)),
+    case(NoKey, GET, "/ocsp/{request}", "/ocsp/AAAA", Empty, Allowed(200)),
+    case(NoKey, POST, "/ocsp", "/ocsp", Raw("application/ocsp-request", &[0x30, 0x00]), Allowed(200)),
+    case(NoKey, GET, "/metrics", "/metrics", Empty, Allowed(200)),
+];
+
+// The steps whose answers give values that later cases use.
+#[rustfmt::skip]
+const ORDER_A: Case = case(Admin, POST, PLACE, SSL_BASIC, Order("a.example.com", true), Allowed(201));
+#[rustfmt::skip]
+const ORDER_B: Case = case(User, POST, PLACE, SSL_BASIC, Order("b.example.com", false), Allowed(201));
+#[rustfmt::skip]
+const ORDER_EXAMPLE: Case = case(User, POST, PLACE, SSL_BASIC, Example("OrderBody"), Allowed(201));
+#[rustfmt::skip]
+const CERTIFICATE_B: Case = case(User, GET, CERTIFICATE, "/services/v2/certificate/{cert_b}", Empty, Allowed(200));
+#[rustfmt::skip]
+const ASK_REVOKE_B: Case = case(User, PUT, REVOKE, "/services/v2/certificate/{cert_b}/revoke",
+    Json(r#"{"comments": "lost laptop", "revocation_reason": "key_compromise"}"#), Allowed(201));
+#[rustfmt::skip]
+const ASK_REVOKE_ORDER_B: Case = case(User, PUT, REVOKE_ORDER, "/services/v2/order/certificate/{order_b}/revoke",
+    Json(r#"{"comments": "shop closed", "revocation_reason": "cessationOfOperation"}"#), Allowed(201));
+#[rustfmt::skip]
+const KEY_FOR_USER: Case = case(Admin, POST, CREATE_KEY, "/services/v2/key/user/{user_id}",
+    Json(r#"{"name": "deploy", "restricted_to_role_id": 102}"#), Allowed(201));
 
 #[tokio::test]
 async fn served_document_describes_real_answers() {
     let s = Server::start();
     let mut spec = Spec::fetch(&s).await;
-    let admin = s.admin().to_string();
-    let user = s.user();
-    let viewer = s.add_user("user", true);
-    let a = Some(admin.as_str());
-    let u = Some(user.as_str());
-    use Method as M;
-
-    // The caller's account.
-    let me = "/services/v2/user/me";
-    spec.call(&s, a, M::GET, me, me, None).await;
-    spec.call(&s, Some(&viewer), M::GET, me, me, None).await;
-    spec.call(&s, None, M::GET, me, me, None).await;
-    spec.call(&s, Some("0123"), M::GET, me, me, None).await;
+    let mut calls = Calls {
+        server: &s,
+        user: s.user(),
+        viewer: s.add_user("user", true),
+        values: BTreeMap::new(),
+    };
+    spec.run(&calls, ACCOUNT).await;
 
     // Orders: at once, pending, refused.
-    let place = "/services/v2/order/certificate/{id}";
-    let ssl_basic = v2("/order/certificate/ssl_basic");
-    let order_body = |cn: &str, skip: bool| {
-        json!({"certificate": {"common_name": cn, "dns_names": [format!("www.{cn}")], "csr": csr(cn)},
-               "validity_years": 1, "skip_approval": skip, "comments": "for the shop"})
-    };
-    let issued = spec
-        .call(
-            &s,
-            a,
-            M::POST,
-            place,
-            &ssl_basic,
-            Some(order_body("a.example.com", true)),
-        )
-        .await;
-    let (order_a, cert_a) = (issued.id(), int(&issued.json["certificate_id"]));
-    let pending = spec
-        .call(
-            &s,
-            u,
-            M::POST,
-            place,
-            &ssl_basic,
-            Some(order_body("b.example.com", false)),
-        )
-        .await;
-    let (order_b, new_request_b) = (pending.id(), pending.request_id());
-    spec.call(
-        &s,
-        u,
-        M::POST,
-        place,
-        &v2("/order/certificate/ssl_gold"),
-        Some(order_body("c.example.com", false)),
-    )
-    .await
-    .error(400);
-    spec.call(
-        &s,
-        u,
-        M::POST,
-        place,
-        &ssl_basic,
-        Some(order_body("c.example.com", true)),
-    )
-    .await
-    .error(403);
-    spec.call(
-        &s,
-        Some(&viewer),
-        M::POST,
-        place,
-        &ssl_basic,
-        Some(order_body("c.example.com", false)),
-    )
-    .await
-    .error(403);
-    spec.call(
-        &s,
-        a,
-        M::POST,
-        place,
-        &ssl_basic,
-        Some(json!({"certificate": {"common_name": "x.example.com", "csr": "junk"}})),
-    )
-    .await
-    .error(400);
+    let issued = spec.one(&calls, &ORDER_A).await;
+    calls.set("order_a", issued.id());
+    calls.set("cert_a", int(&issued.json["certificate_id"]));
+    let pending = spec.one(&calls, &ORDER_B).await;
+    calls.set("order_b", pending.id());
+    calls.set("request_b", pending.request_id());
+    spec.run(&calls, REFUSED_ORDERS).await;
 
-    // The documented examples work as they are.
-    let example = |schema: &str| spec.doc["components"]["schemas"][schema]["example"].clone();
-    let (order_example, reissue_example) = (example("OrderBody"), example("ReissueBody"));
-    let placed = spec
-        .call(&s, u, M::POST, place, &ssl_basic, Some(order_example))
-        .await;
-    placed.ok(201);
+    // The documented examples work as they are: an order, approved, reissued.
+    let placed = spec.one(&calls, &ORDER_EXAMPLE).await;
     s.approve(placed.request_id()).await.ok(204);
-    let reissue_placed = v2(&format!("/order/certificate/{}/reissue", placed.id()));
-    spec.call(
-        &s,
-        u,
-        M::POST,
-        "/services/v2/order/certificate/{order_id}/reissue",
-        &reissue_placed,
-        Some(reissue_example),
-    )
-    .await
-    .ok(201);
-
-    // Order details before and after issuance, and lists.
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        place,
-        &v2(&format!("/order/certificate/{order_b}")),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        u,
-        M::GET,
-        place,
-        &v2(&format!("/order/certificate/{order_a}")),
-        None,
-    )
-    .await;
-    spec.call(&s, a, M::GET, place, &v2("/order/certificate/abc"), None)
-        .await;
-    let orders = "/services/v2/order/certificate";
-    spec.call(&s, a, M::GET, orders, orders, None).await;
-    spec.call(
-        &s,
-        u,
-        M::GET,
-        orders,
-        &format!("{orders}?filters%5Bstatus%5D=pending&limit=5"),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        orders,
-        &format!("{orders}?filters[common_name]=a.example.com"),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        orders,
-        &format!("{orders}?filters[organization_id]=7"),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        orders,
-        &format!("{orders}?filters[colour]=red"),
-        None,
-    )
-    .await
-    .error(400);
-
-    // The approval workflow on the pending order.
-    let requests = "/services/v2/request";
-    let request = "/services/v2/request/{request_id}";
-    let decide = "/services/v2/request/{request_id}/status";
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        requests,
-        &format!("{requests}?filters[status]=pending&sort=-date"),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        u,
-        M::GET,
-        requests,
-        &format!("{requests}?filters[type]=new_request"),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        requests,
-        &format!("{requests}?sort=colour"),
-        None,
-    )
-    .await
-    .error(400);
-    let new_request_path = v2(&format!("/request/{new_request_b}"));
-    spec.call(&s, u, M::GET, request, &new_request_path, None)
-        .await;
-    let decide_b = format!("{new_request_path}/status");
-    spec.call(
-        &s,
-        u,
-        M::PUT,
-        decide,
-        &decide_b,
-        Some(json!({"status": "approved"})),
-    )
-    .await
-    .error(403);
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        decide,
-        &decide_b,
-        Some(json!({"status": "maybe"})),
-    )
-    .await
-    .error(400);
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        decide,
-        &decide_b,
-        Some(json!({"status": "APPROVED", "processor_comment": "ok"})),
-    )
-    .await
-    .ok(204);
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        decide,
-        &decide_b,
-        Some(json!({"status": "rejected"})),
-    )
-    .await
-    .error(409);
-    spec.call(&s, a, M::GET, request, &new_request_path, None)
-        .await;
-    spec.call(&s, a, M::GET, request, &v2("/request/999999"), None)
-        .await;
-    let cert_b = int(&s.order(order_b).await["certificate"]["id"]);
+    calls.set("placed", placed.id());
+    spec.run(&calls, ORDERS_AND_APPROVAL).await;
 
     // Certificates: details by id and serial, downloads.
-    let certificate = "/services/v2/certificate/{certificate_id}";
-    let details = spec
-        .call(
-            &s,
-            u,
-            M::GET,
-            certificate,
-            &v2(&format!("/certificate/{cert_b}")),
-            None,
-        )
-        .await;
-    let serial = details.json["serial_number"].as_str().unwrap().to_string();
-    spec.call(
-        &s,
-        u,
-        M::GET,
-        certificate,
-        &v2(&format!("/certificate/{serial}")),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        u,
-        M::GET,
-        certificate,
-        &v2(&format!("/certificate/{cert_a}")),
-        None,
-    )
-    .await;
-    let format = "/services/v2/certificate/{certificate_id}/download/format/{format}";
-    spec.call(
-        &s,
-        u,
-        M::GET,
-        format,
-        &v2(&format!("/certificate/{cert_b}/download/format/pem_all")),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        u,
-        M::GET,
-        format,
-        &v2(&format!("/certificate/{cert_b}/download/format/pem_jpeg")),
-        None,
-    )
-    .await;
-    let zip = s
-        .send(
-            reqwest::Client::new()
-                .get(s.api(&format!("/certificate/{cert_b}/download/format/pem_noroot")))
-                .header("X-DC-DEVKEY", &user)
-                .header(ACCEPT, "application/zip"),
-        )
-        .await;
-    spec.check(&M::GET, format, &zip).unwrap();
-    let platform = "/services/v2/certificate/{certificate_id}/download/platform/{platform_id}";
-    spec.call(
-        &s,
-        u,
-        M::GET,
-        platform,
-        &v2(&format!("/certificate/{cert_b}/download/platform/45")),
-        None,
-    )
-    .await;
+    let issued_b = s.order(pending.id()).await;
+    calls.set("cert_b", int(&issued_b["certificate"]["id"]));
+    let details = spec.one(&calls, &CERTIFICATE_B).await;
+    calls.set("serial", details.json["serial_number"].as_str().unwrap());
+    spec.run(&calls, CERTIFICATES).await;
 
-    // Revoke with approval: request, duplicate, details, rejection.
-    let revoke = "/services/v2/certificate/{certificate_id}/revoke";
-    let revoke_b = v2(&format!("/certificate/{cert_b}/revoke"));
-    let asked = spec
-        .call(
-            &s,
-            u,
-            M::PUT,
-            revoke,
-            &revoke_b,
-            Some(json!({"comments": "lost laptop", "revocation_reason": "key_compromise"})),
-        )
-        .await;
-    asked.ok(201);
-    spec.call(&s, u, M::PUT, revoke, &revoke_b, None)
-        .await
-        .error(409);
-    let revoke_request = v2(&format!("/request/{}", asked.id()));
-    spec.call(&s, a, M::GET, request, &revoke_request, None)
-        .await;
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        decide,
-        &format!("{revoke_request}/status"),
-        Some(json!({"status": "rejected"})),
-    )
-    .await
-    .ok(204);
-    spec.call(&s, a, M::GET, request, &revoke_request, None)
-        .await;
-    for body in [
-        json!({"revocation_reason": "certificateHold"}),
-        json!({"comments": 5}),
-        json!({"comments": "x".repeat(1001)}),
-    ] {
-        spec.call(&s, u, M::PUT, revoke, &revoke_b, Some(body))
-            .await
-            .error(400);
-    }
-    spec.call(
-        &s,
-        u,
-        M::PUT,
-        revoke,
-        &revoke_b,
-        Some(json!({"skip_approval": true})),
-    )
-    .await
-    .error(403);
-    spec.call(&s, Some(&viewer), M::PUT, revoke, &revoke_b, None)
-        .await
-        .error(403);
-    spec.call(
-        &s,
-        u,
-        M::PUT,
-        revoke,
-        &v2(&format!("/certificate/{cert_a}/revoke")),
-        None,
-    )
-    .await
-    .error(404);
-    let big = s
-        .raw(
-            M::PUT,
-            u,
-            &format!("/certificate/{cert_b}/revoke"),
-            Some("application/json"),
-            vec![b' '; 70 * 1024],
-        )
-        .await;
-    spec.check(&M::PUT, revoke, &big).unwrap();
-    assert_any_error(&big, 413);
+    // Revoke with approval, at once; reissue, cancellation.
+    let asked = spec.one(&calls, &ASK_REVOKE_B).await;
+    calls.set("revoke_request", asked.id());
+    spec.run(&calls, REVOKE_AND_REISSUE).await;
 
-    // Revoke at once; the revoked certificate's details; a second revoke.
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        revoke,
-        &v2(&format!("/certificate/{cert_a}/revoke")),
-        Some(json!({"skip_approval": true, "revocation_reason": "superseded"})),
-    )
-    .await
-    .ok(204);
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        certificate,
-        &v2(&format!("/certificate/{cert_a}")),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        revoke,
-        &v2(&format!("/certificate/{cert_a}/revoke")),
-        Some(json!({"skip_approval": true})),
-    )
-    .await
-    .error(409);
-
-    // Reissue, a revoke that meets it, cancellation.
-    let reissue = "/services/v2/order/certificate/{order_id}/reissue";
-    let cancel = "/services/v2/order/certificate/{order_id}/status";
-    let reissue_b = v2(&format!("/order/certificate/{order_b}/reissue"));
-    spec.call(
-        &s,
-        u,
-        M::POST,
-        reissue,
-        &reissue_b,
-        Some(json!({"certificate": {"csr": csr("b.example.com")}})),
-    )
-    .await
-    .ok(201);
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        place,
-        &v2(&format!("/order/certificate/{order_b}")),
-        None,
-    )
-    .await;
-    spec.call(&s, u, M::PUT, revoke, &revoke_b, None)
-        .await
-        .error(409);
-    spec.call(
-        &s,
-        u,
-        M::POST,
-        reissue,
-        &reissue_b,
-        Some(json!({"certificate": {"csr": csr("b.example.com")}})),
-    )
-    .await
-    .error(409);
-    spec.call(
-        &s,
-        u,
-        M::POST,
-        reissue,
-        &v2("/order/certificate/999999/reissue"),
-        Some(json!({"certificate": {"csr": csr("b.example.com")}})),
-    )
-    .await
-    .error(404);
-    let cancel_b = v2(&format!("/order/certificate/{order_b}/status"));
-    spec.call(
-        &s,
-        u,
-        M::PUT,
-        cancel,
-        &cancel_b,
-        Some(json!({"status": "issued"})),
-    )
-    .await
-    .error(400);
-    spec.call(
-        &s,
-        u,
-        M::PUT,
-        cancel,
-        &cancel_b,
-        Some(json!({"status": "canceled", "note": "wrong key"})),
-    )
-    .await
-    .ok(204);
-    spec.call(
-        &s,
-        u,
-        M::PUT,
-        cancel,
-        &cancel_b,
-        Some(json!({"status": "canceled"})),
-    )
-    .await
-    .error(409);
-    spec.call(
-        &s,
-        u,
-        M::PUT,
-        cancel,
-        &v2("/order/certificate/999999/status"),
-        Some(json!({"status": "canceled"})),
-    )
-    .await
-    .error(404);
-    spec.call(
-        &s,
-        a,
-        M::POST,
-        reissue,
-        &v2(&format!("/order/certificate/{order_a}/reissue")),
-        Some(json!({"certificate": {"csr": csr("a.example.com")}, "skip_approval": true})),
-    )
-    .await
-    .ok(201);
-
-    // Revoke the whole order, with approval, then reissue the revoked order.
-    let revoke_order = "/services/v2/order/certificate/{order_id}/revoke";
-    let revoke_b_order = v2(&format!("/order/certificate/{order_b}/revoke"));
-    let asked = spec
-        .call(
-            &s,
-            u,
-            M::PUT,
-            revoke_order,
-            &revoke_b_order,
-            Some(json!({"comments": "shop closed", "revocation_reason": "cessationOfOperation"})),
-        )
-        .await;
-    asked.ok(201);
-    spec.call(&s, u, M::PUT, revoke_order, &revoke_b_order, None)
-        .await
-        .error(409);
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        decide,
-        &v2(&format!("/request/{}/status", asked.id())),
-        Some(json!({"status": "approved"})),
-    )
-    .await
-    .ok(204);
-    spec.call(
-        &s,
-        u,
-        M::GET,
-        place,
-        &v2(&format!("/order/certificate/{order_b}")),
-        None,
-    )
-    .await;
-    spec.call(
-        &s,
-        u,
-        M::POST,
-        reissue,
-        &reissue_b,
-        Some(json!({"certificate": {"csr": csr("b.example.com")}})),
-    )
-    .await
-    .error(409);
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        revoke_order,
-        &v2(&format!("/order/certificate/{order_a}/revoke")),
-        Some(json!({"skip_approval": true})),
-    )
-    .await
-    .ok(204);
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        revoke_order,
-        &v2("/order/certificate/999999/revoke"),
-        None,
-    )
-    .await
-    .error(404);
-    spec.call(&s, a, M::GET, requests, requests, None).await;
-
-    // The audit log.
-    let audit = "/services/v2/audit-log";
-    spec.call(&s, a, M::GET, audit, audit, None).await;
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        audit,
-        &format!("{audit}?filters[action]=revoke&limit=2&offset=1"),
-        None,
-    )
-    .await;
-    spec.call(&s, u, M::GET, audit, audit, None).await;
-    spec.call(&s, a, M::GET, audit, &format!("{audit}?limit=none"), None)
-        .await
-        .error(400);
+    // Revoke the whole order with approval; the audit log.
+    let asked = spec.one(&calls, &ASK_REVOKE_ORDER_B).await;
+    calls.set("order_revoke_request", asked.id());
+    spec.run(&calls, ORDER_REVOKE_AND_AUDIT).await;
 
     // Users and API keys, administrators only.
-    let users = "/services/v2/user";
-    let a_user = "/services/v2/user/{user_id}";
-    let user_status = "/services/v2/user/{user_id}/status";
-    let keys = "/services/v2/key";
-    let create_key = "/services/v2/key/user/{user_id}";
-    let key_status = "/services/v2/key/{key_id}/status";
-    let user_id = s.me(&user).await["id"].as_i64().unwrap();
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        users,
-        &format!("{users}?limit=2&offset=1"),
-        None,
-    )
-    .await
-    .ok(200);
-    spec.call(&s, u, M::GET, users, users, None)
-        .await
-        .error(403);
-    let new_user = |email: &str| {
-        Some(
-            json!({"first_name": "Ana", "last_name": "Lima", "email": email,
-                    "access_roles": [{"id": 2}], "restricted_to_role_id": 102}),
-        )
-    };
+    calls.set("user_id", int(&s.me(&calls.user).await["id"]));
     let email = format!("openapi{}@example.com", unique());
-    spec.call(&s, a, M::POST, users, users, new_user(&email))
-        .await
-        .ok(201);
-    spec.call(
-        &s,
-        a,
-        M::POST,
-        users,
-        users,
-        new_user(&email.to_uppercase()),
-    )
-    .await
-    .error(409);
-    spec.call(&s, a, M::POST, users, users, new_user("ana@"))
-        .await
-        .error(400);
-    spec.call(&s, u, M::POST, users, users, new_user("bo@example.com"))
-        .await
-        .error(403);
-    let user_path = v2(&format!("/user/{user_id}"));
-    spec.call(&s, a, M::GET, a_user, &user_path, None)
-        .await
-        .ok(200);
-    spec.call(&s, a, M::GET, a_user, &v2("/user/999999"), None)
-        .await
-        .error(404);
-    let created = spec
-        .call(
-            &s,
-            a,
-            M::POST,
-            create_key,
-            &v2(&format!("/key/user/{user_id}")),
-            Some(json!({"name": "deploy", "restricted_to_role_id": 102})),
-        )
-        .await;
-    created.ok(201);
-    let key_id = created.json["id"].as_i64().unwrap();
-    spec.call(
-        &s,
-        a,
-        M::POST,
-        create_key,
-        &v2(&format!("/key/user/{user_id}")),
-        Some(json!({"restricted_to_role_id": 7})),
-    )
-    .await
-    .error(400);
-    spec.call(
-        &s,
-        a,
-        M::GET,
-        keys,
-        &format!("{keys}?filters[user_id]={user_id}"),
-        None,
-    )
-    .await
-    .ok(200);
-    let key_path = v2(&format!("/key/{key_id}/status"));
-    let revoked = Some(json!({"status": "revoked"}));
-    spec.call(&s, a, M::PUT, key_status, &key_path, revoked.clone())
-        .await
-        .ok(204);
-    spec.call(&s, a, M::PUT, key_status, &key_path, revoked)
-        .await
-        .error(409);
-    let status_path = v2(&format!("/user/{user_id}/status"));
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        user_status,
-        &status_path,
-        Some(json!({"status": "gone"})),
-    )
-    .await
-    .error(400);
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        user_status,
-        &status_path,
-        Some(json!({"status": "disabled"})),
-    )
-    .await
-    .ok(204);
-    spec.call(
-        &s,
-        a,
-        M::POST,
-        create_key,
-        &v2(&format!("/key/user/{user_id}")),
-        Some(json!({})),
-    )
-    .await
-    .error(409);
-    spec.call(
-        &s,
-        a,
-        M::PUT,
-        user_status,
-        &status_path,
-        Some(json!({"status": "active"})),
-    )
-    .await
-    .ok(204);
+    calls.set("EMAIL", email.to_uppercase());
+    calls.set("email", email);
+    spec.run(&calls, USER_ADMIN).await;
+    let created = spec.one(&calls, &KEY_FOR_USER).await;
+    calls.set("key_id", int(&created.json["id"]));
+    spec.run(&calls, API_KEYS).await;
 
-    // Methods a path does not support.
-    spec.unsupported(
-        &s,
-        M::DELETE,
-        certificate,
-        &v2(&format!("/certificate/{cert_a}")),
-    )
-    .await;
-    spec.unsupported(&s, M::GET, revoke, &revoke_b).await;
-    spec.unsupported(&s, M::PATCH, requests, requests).await;
-    spec.unsupported(
-        &s,
-        M::POST,
-        "/services/v2/openapi.json",
-        "/services/v2/openapi.json",
-    )
-    .await;
-
-    // Publication, outside /services/v2 and without a key.
-    spec.call(&s, None, M::GET, "/health", "/health", None)
-        .await;
-    spec.call(&s, None, M::GET, "/crl/", "/crl/", None).await;
-    spec.call(&s, None, M::GET, "/crl/{file}", "/crl/0.crl", None)
-        .await;
-    spec.call(&s, None, M::GET, "/crl/{file}", "/crl/nine.crl", None)
-        .await;
-    spec.call(&s, None, M::GET, "/ca/chain.pem", "/ca/chain.pem", None)
-        .await;
-    spec.call(&s, None, M::GET, "/ca/issuer.der", "/ca/issuer.der", None)
-        .await;
-    spec.call(&s, None, M::GET, "/ocsp/{request}", "/ocsp/AAAA", None)
-        .await;
-    let ocsp = reqwest::Client::new()
-        .post(s.url("/ocsp"))
-        .header(CONTENT_TYPE, "application/ocsp-request")
-        .body(vec![0x30, 0x00]);
-    let r = s.send(ocsp).await;
-    spec.check(&M::POST, "/ocsp", &r).unwrap();
-    spec.call(&s, None, M::GET, "/metrics", "/metrics", None)
-        .await;
+    for (method, template, path) in UNSUPPORTED {
+        spec.unsupported(&calls, method, template, path).await;
+    }
+    spec.run(&calls, PUBLICATION).await;
 
     spec.assert_all_exercised();
 }

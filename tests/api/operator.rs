@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -14,30 +14,16 @@ use serde_json::json;
 use crate::harness::*;
 
 /// `certd ARGS...` in `cwd`, with no certd setting from the outer environment.
-fn certd_in(cwd: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(BIN);
-    command.current_dir(cwd).args(args);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("CERTD_") || name == "DATABASE_URL" {
-            command.env_remove(name);
-        }
-    }
-    command.output().expect("run certd")
+fn certd_in(cwd: &Path, args: &[&str]) -> Run {
+    Run::of(certd_command().current_dir(cwd).args(args))
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Asserts a failure whose stderr holds every one of `words`.
+/// Asserts a failure explained in one line that holds every one of `words`.
 #[track_caller]
-fn fails_saying(out: &Output, words: &[&str]) {
-    let text = stderr(out);
-    assert!(!out.status.success(), "succeeded: {text}");
+fn fails_saying(out: &Run, words: &[&str]) {
     for word in words {
-        assert!(text.contains(word), "stderr does not say {word:?}: {text}");
+        out.fails_with(word);
     }
-    assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
 }
 
 /// The URLs a certificate names: its CRL distribution point and AIA.
@@ -72,13 +58,8 @@ async fn a_command_line_approval_issues_a_certificate_naming_the_servers_url() {
     let user = s.user();
     let placed = s.place_order(&user, "cli.example.com", false).await;
     let request = int(&placed.ok(201).json["requests"][0]["id"]);
-    let out = Command::new(BIN)
-        .args(["request", "approve", &request.to_string(), "--data"])
-        .arg(s.data_dir())
-        .args(s.database_args())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    s.certd_local(&["request", "approve", &request.to_string()])
+        .ok();
     let order = s.order(placed.id()).await;
     let urls = urls_in_certificate(&s, int(&order["certificate"]["id"])).await;
     // One spelling: lower-case host, no default port, no trailing slash.
@@ -173,14 +154,14 @@ async fn serve_keeps_the_stored_public_url_and_changes_it_only_when_told() {
 
     // Every later command and start uses the new one without being told.
     let crls = s.dir.path().join("crls");
-    let out = Command::new(BIN)
-        .args(["crl", "--data", data])
-        .args(&db)
-        .arg("--out")
-        .arg(&crls)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    Run::of(
+        certd_command()
+            .args(["crl", "--data", data])
+            .args(&db)
+            .arg("--out")
+            .arg(&crls),
+    )
+    .ok();
     let idp = Command::new("openssl")
         .args(["crl", "-inform", "DER", "-noout", "-text", "-in"])
         .arg(crls.join("0.crl"))
@@ -229,21 +210,20 @@ fn commands_other_than_serve_never_make_a_data_directory() {
     fails_saying(&out, &[empty.path().to_str().unwrap(), "certd serve"]);
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
     // CERTD_URL without a key asks for one instead of falling back to a database.
-    let out = Command::new(BIN)
-        .current_dir(empty.path())
-        .args([
-            "user",
-            "add",
-            "--email",
-            "z@example.com",
-            "--first-name",
-            "Z",
-        ])
-        .args(["--last-name", "Z", "--role", "user"])
-        .env("CERTD_URL", "http://127.0.0.1:9")
-        .env_remove("CERTD_API_KEY")
-        .output()
-        .unwrap();
+    let out = Run::of(
+        certd_command()
+            .current_dir(empty.path())
+            .args([
+                "user",
+                "add",
+                "--email",
+                "z@example.com",
+                "--first-name",
+                "Z",
+            ])
+            .args(["--last-name", "Z", "--role", "user"])
+            .env("CERTD_URL", "http://127.0.0.1:9"),
+    );
     fails_saying(&out, &["--key", "CERTD_API_KEY"]);
     assert!(!missing.exists());
 }
@@ -252,24 +232,23 @@ fn commands_other_than_serve_never_make_a_data_directory() {
 async fn user_add_works_through_a_running_server() {
     let s = Server::start();
     let add = |key: &str, email: &str, role: &str| {
-        Command::new(BIN)
-            .args(["user", "add", "--email", email, "--first-name", "Ana"])
-            .args([
-                "--last-name",
-                "Lima",
-                "--role",
-                role,
-                "--url",
-                &s.base,
-                "--key",
-                key,
-            ])
-            .output()
-            .unwrap()
+        Run::of(
+            certd_command()
+                .args(["user", "add", "--email", email, "--first-name", "Ana"])
+                .args([
+                    "--last-name",
+                    "Lima",
+                    "--role",
+                    role,
+                    "--url",
+                    &s.base,
+                    "--key",
+                    key,
+                ]),
+        )
     };
     let out = add(s.admin(), "ana@example.com", "user");
-    assert!(out.status.success(), "{}", stderr(&out));
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = out.ok().stdout.trim().to_string();
     assert_eq!(key.len(), 64, "only the key: {key:?}");
     assert_eq!(s.me(&key).await["email"], "ana@example.com");
     let entries = s.audit_entries().await;
@@ -313,7 +292,7 @@ async fn user_add_works_through_a_running_server() {
         } else {
             400
         };
-        assert_error_code(&r, status, code);
+        r.error(status).code(code);
     }
     assert_eq!(
         s.get(s.admin(), "/user").await.ok(200).json["page"]["total"],
@@ -325,13 +304,18 @@ async fn user_add_works_through_a_running_server() {
 async fn emails_are_checked_and_compared_without_case() {
     let s = Server::start();
     let add = |email: &str| {
-        Command::new(BIN)
-            .args(["user", "add", "--email", email, "--first-name", "Ana"])
-            .args(["--last-name", "Lima", "--role", "user", "--data"])
-            .arg(s.data_dir())
-            .args(s.database_args())
-            .output()
-            .unwrap()
+        s.certd_local(&[
+            "user",
+            "add",
+            "--email",
+            email,
+            "--first-name",
+            "Ana",
+            "--last-name",
+            "Lima",
+            "--role",
+            "user",
+        ])
     };
     for bad in [
         "ana@",
@@ -342,24 +326,13 @@ async fn emails_are_checked_and_compared_without_case() {
     ] {
         fails_saying(&add(bad), &["is not an email address"]);
     }
-    assert!(add("ana@example.com").status.success());
+    add("ana@example.com").ok();
     fails_saying(&add("ANA@Example.COM"), &["exists already"]);
     // Found by any case.
-    let out = Command::new(BIN)
-        .args(["user", "disable", "Ana@EXAMPLE.com", "--data"])
-        .arg(s.data_dir())
-        .args(s.database_args())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    s.certd_local(&["user", "disable", "Ana@EXAMPLE.com"]).ok();
     // An address nobody has is reported as such, not as an unknown id.
-    let out = Command::new(BIN)
-        .args(["user", "disable", "nobody@example.com", "--data"])
-        .arg(s.data_dir())
-        .args(s.database_args())
-        .output()
-        .unwrap();
-    fails_saying(&out, &["No user with that email"]);
+    s.certd_local(&["user", "disable", "nobody@example.com"])
+        .fails_with("No user with that email");
 }
 
 #[test]
@@ -410,22 +383,15 @@ async fn the_first_start_names_the_administrator_and_the_root_leads_to_the_conso
         "the key's line names whose key it is: {}",
         s.key_line
     );
-    let first = Command::new(BIN)
-        .args([
-            "key",
-            "create",
-            "--user",
-            "admin@certd.localhost",
-            "--name",
-            "laptop",
-            "--data",
-        ])
-        .arg(s.data_dir())
-        .args(s.database_args())
-        .output()
-        .unwrap();
-    assert!(first.status.success(), "{}", stderr(&first));
-    let key = String::from_utf8(first.stdout).unwrap().trim().to_string();
+    let first = s.certd_local(&[
+        "key",
+        "create",
+        "--user",
+        "admin@certd.localhost",
+        "--name",
+        "laptop",
+    ]);
+    let key = first.ok().stdout.trim().to_string();
     assert_eq!(s.me(&key).await["email"], "admin@certd.localhost");
     // Keys can be told apart: names, and when each was last used.
     let started = Instant::now();
@@ -488,25 +454,9 @@ async fn the_approval_of_a_decided_request_names_its_state() {
     let (_, cert) = s.issue_certificate(s.admin()).await;
     let request = s.revoke(s.admin(), cert, json!({})).await.ok(201).id();
     s.reject(request).await.ok(204);
-    let out = Command::new(BIN)
-        .args(["request", "approve", &request.to_string(), "--data"])
-        .arg(s.data_dir())
-        .args(s.database_args())
-        .output()
-        .unwrap();
+    let out = s.certd_local(&["request", "approve", &request.to_string()]);
     fails_saying(&out, &["rejected already", "request_not_pending"]);
-    let out = Command::new(BIN)
-        .args([
-            "cert",
-            "revoke",
-            "not/a-serial",
-            "--reason",
-            "superseded",
-            "--data",
-        ])
-        .arg(s.data_dir())
-        .args(s.database_args())
-        .output()
-        .unwrap();
-    fails_saying(&out, &["not a certificate id or serial number"]);
+    let args = ["cert", "revoke", "not/a-serial", "--reason", "superseded"];
+    s.certd_local(&args)
+        .fails_with("not a certificate id or serial number");
 }

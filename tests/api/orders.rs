@@ -124,11 +124,10 @@ async fn user_cannot_skip_order_approval() {
     let s = Server::start();
     let user = s.user();
     let before = s.requests_total().await;
-    assert_error_code(
-        &s.place_order(&user, "x.example.com", true).await,
-        403,
-        "access_denied|missing_permission",
-    );
+    s.place_order(&user, "x.example.com", true)
+        .await
+        .error(403)
+        .code("access_denied|missing_permission");
     assert_eq!(s.requests_total().await, before);
 }
 
@@ -161,12 +160,10 @@ async fn products_and_ignored_fields() {
 
     let before = s.requests_total().await;
     let body = json!({"certificate": {"common_name": "x.example.com", "csr": csr("x.example.com")}, "skip_approval": true});
-    assert_error(
-        &s.post(s.admin(), "/order/certificate/ssl_gold_plated", body)
-            .await,
-        400,
-        "invalid_product",
-    );
+    s.post(s.admin(), "/order/certificate/ssl_gold_plated", body)
+        .await
+        .error(400)
+        .family("invalid_product");
     assert_eq!(s.requests_total().await, before);
 }
 
@@ -195,7 +192,7 @@ async fn bad_csrs_are_refused() {
         let r = s
             .post(s.admin(), "/order/certificate/ssl_basic", body)
             .await;
-        assert_error(&r, 400, "invalid_csr");
+        r.error(400).family("invalid_csr");
     }
     assert_eq!(s.requests_total().await, before);
 }
@@ -272,11 +269,10 @@ async fn list_orders_paging_and_filters() {
         "?filters%5Bbogus%5D=x",
         "?filters[status]=issued&filters[colour]=red",
     ] {
-        assert_error(
-            &s.get(s.admin(), &format!("/order/certificate{q}")).await,
-            400,
-            "invalid_filter",
-        );
+        s.get(s.admin(), &format!("/order/certificate{q}"))
+            .await
+            .error(400)
+            .family("invalid_filter");
     }
 }
 
@@ -348,20 +344,16 @@ async fn download_formats() {
         assert!(names.contains(n), "zip holds {n}");
     }
 
-    assert_any_error(
-        &s.get(
-            s.admin(),
-            &format!("/certificate/{cert}/download/format/docx"),
-        )
-        .await,
-        400,
-    );
-    assert_error_code(
-        &s.get(s.admin(), "/certificate/999999/download/format/pem_all")
-            .await,
-        404,
-        "not_found|certificate",
-    );
+    s.get(
+        s.admin(),
+        &format!("/certificate/{cert}/download/format/docx"),
+    )
+    .await
+    .error(400);
+    s.get(s.admin(), "/certificate/999999/download/format/pem_all")
+        .await
+        .error(404)
+        .code("not_found|certificate");
 
     // Still downloadable once revoked.
     s.revoke(s.admin(), cert, json!({"skip_approval": true}))
@@ -464,9 +456,8 @@ async fn reissue_workflow() {
     assert_eq!(int(&o["certificate"]["id"]), new);
 
     // A user cannot skip approval of a reissue.
-    assert_error_code(
-        &s.reissue(&user, order_id, true).await,
-        403,
-        "access_denied|missing_permission",
-    );
+    s.reissue(&user, order_id, true)
+        .await
+        .error(403)
+        .code("access_denied|missing_permission");
 }

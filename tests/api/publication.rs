@@ -418,7 +418,7 @@ async fn crl_index_lists_every_shard() {
     }
     for missing in ["/crl/64.crl", "/crl/x.crl", "/crl/1.pem"] {
         let r = s.send(reqwest::Client::new().get(s.url(missing))).await;
-        assert_error_code(&r, 404, "not_found|crl");
+        r.error(404).code("not_found|crl");
     }
 }
 
@@ -799,7 +799,7 @@ async fn insert_revoked_certificates(database_url: &str, order_id: i64, count: u
             query = query
                 .bind(hex::encode_upper(serial))
                 .bind([0i64, 1, 4, 5][i % 4])
-                .bind(i64::from(certd::ca::crl_shard_of(&serial)));
+                .bind(i64::from(certd::crl_shard_of(&serial)));
         }
         query.execute(&mut *tx).await.unwrap();
     }

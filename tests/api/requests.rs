@@ -152,11 +152,10 @@ async fn users_see_only_their_own_requests() {
     assert_eq!(ids(&items_b), vec![rb]);
     assert_eq!(items_b[0]["requester"]["id"], me_b["id"]);
 
-    assert_error_code(
-        &s.get(&a, &format!("/request/{rb}")).await,
-        404,
-        "not_found|request",
-    );
+    s.get(&a, &format!("/request/{rb}"))
+        .await
+        .error(404)
+        .code("not_found|request");
     s.get(&a, &format!("/request/{ra}")).await.ok(200);
 
     let all = id_set(&s.requests().await);
@@ -232,11 +231,10 @@ async fn deciding_a_decided_request_is_409() {
         (r2, "approved"),
         (r2, "rejected"),
     ] {
-        assert_error(
-            &s.set_request_status(s.admin(), id, status).await,
-            409,
-            "request_not_pending",
-        );
+        s.set_request_status(s.admin(), id, status)
+            .await
+            .error(409)
+            .family("request_not_pending");
     }
     s.assert_unchanged(&before, &[c1, c2]).await;
     assert_eq!(before.statuses, vec!["revoked", "issued"]);
@@ -252,11 +250,10 @@ async fn non_admin_cannot_approve_or_reject() {
     let r = s.revoke(&user, cert, json!({})).await.ok(201).id();
     let before = s.snapshot(&[cert]).await;
     for status in ["approved", "rejected"] {
-        assert_error_code(
-            &s.set_request_status(&user, r, status).await,
-            403,
-            "access_denied|missing_permission",
-        );
+        s.set_request_status(&user, r, status)
+            .await
+            .error(403)
+            .code("access_denied|missing_permission");
     }
     s.assert_unchanged(&before, &[cert]).await;
     assert_eq!(s.request(r).await["status"], "pending");
@@ -269,28 +266,23 @@ async fn status_values_are_checked() {
     let r = s.revoke(s.admin(), cert, json!({})).await.ok(201).id();
     let before = s.snapshot(&[cert]).await;
     for bad in ["canceled", "pending", "submitted", "yes"] {
-        assert_error(
-            &s.set_request_status(s.admin(), r, bad).await,
-            400,
-            "invalid_status",
-        );
+        s.set_request_status(s.admin(), r, bad)
+            .await
+            .error(400)
+            .family("invalid_status");
     }
-    assert_any_error(
-        &s.put(s.admin(), &format!("/request/{r}/status"), json!({}))
-            .await,
-        400,
-    );
+    s.put(s.admin(), &format!("/request/{r}/status"), json!({}))
+        .await
+        .error(400);
     s.assert_unchanged(&before, &[cert]).await;
-    assert_error_code(
-        &s.set_request_status(s.admin(), 999999, "approved").await,
-        404,
-        "not_found|request",
-    );
-    assert_error_code(
-        &s.get(s.admin(), "/request/999999").await,
-        404,
-        "not_found|request",
-    );
+    s.set_request_status(s.admin(), 999999, "approved")
+        .await
+        .error(404)
+        .code("not_found|request");
+    s.get(s.admin(), "/request/999999")
+        .await
+        .error(404)
+        .code("not_found|request");
 
     // Enum values match case-insensitively.
     s.set_request_status(s.admin(), r, "APPROVED").await.ok(204);

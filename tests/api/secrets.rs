@@ -64,11 +64,10 @@ async fn a_disabled_user_and_a_revoked_key_stop_at_once() {
         &format!("UPDATE users SET status = 'disabled' WHERE id = {user_id}"),
     )
     .await;
-    assert_error_code(
-        &s.get(&user, "/user/me").await,
-        403,
-        "access_denied|access_denied_invalid_key",
-    );
+    s.get(&user, "/user/me")
+        .await
+        .error(403)
+        .code("access_denied|access_denied_invalid_key");
 
     let other_id = int(&s.me(&other).await["id"]);
     run_sql(
@@ -76,11 +75,10 @@ async fn a_disabled_user_and_a_revoked_key_stop_at_once() {
         &format!("UPDATE api_keys SET status = 'revoked' WHERE user_id = {other_id}"),
     )
     .await;
-    assert_error_code(
-        &s.get(&other, "/user/me").await,
-        403,
-        "access_denied|access_denied_invalid_key",
-    );
+    s.get(&other, "/user/me")
+        .await
+        .error(403)
+        .code("access_denied|access_denied_invalid_key");
     // Everyone else is unaffected.
     s.me(s.admin()).await;
 }

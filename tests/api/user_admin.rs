@@ -28,14 +28,16 @@ async fn users_are_listed_and_shown_to_administrators_only() {
     s.get(&key, &format!("/user/{}", me["id"])).await.ok(200);
     for path in ["/user", "/user/1", "/user/999999", "/key"] {
         let r = s.get(&key, path).await;
-        assert_error_code(&r, 403, "access_denied|missing_permission");
+        r.error(403).code("access_denied|missing_permission");
     }
-    assert_error_code(
-        &s.get(s.admin(), "/user/999999").await,
-        404,
-        "not_found|user",
-    );
-    assert_error_code(&s.get(s.admin(), "/user/abc").await, 404, "not_found|user");
+    s.get(s.admin(), "/user/999999")
+        .await
+        .error(404)
+        .code("not_found|user");
+    s.get(s.admin(), "/user/abc")
+        .await
+        .error(404)
+        .code("not_found|user");
 }
 
 #[tokio::test]
@@ -64,7 +66,7 @@ async fn keys_are_created_listed_and_revoked_by_administrators() {
         .await;
     let view_only = r.ok(201).json["api_key"].as_str().unwrap().to_string();
     let r = s.revoke(&view_only, 1, json!({})).await;
-    assert_error_code(&r, 403, "access_denied|view_only_key");
+    r.error(403).code("access_denied|view_only_key");
     let r = s
         .post(
             s.admin(),
@@ -72,9 +74,10 @@ async fn keys_are_created_listed_and_revoked_by_administrators() {
             json!({"restricted_to_role_id": 7}),
         )
         .await;
-    assert_error_code(&r, 400, "invalid_restriction|restricted_to_role_id");
+    r.error(400)
+        .code("invalid_restriction|restricted_to_role_id");
     let r = s.post(s.admin(), "/key/user/999999", json!({})).await;
-    assert_error_code(&r, 404, "not_found|user");
+    r.error(404).code("not_found|user");
 
     let r = s
         .get(s.admin(), &format!("/key?filters[user_id]={user_id}"))
@@ -89,24 +92,23 @@ async fn keys_are_created_listed_and_revoked_by_administrators() {
         "{}",
         r.text()
     );
-    assert_error_code(
-        &s.get(s.admin(), "/key?filters[owner]=1").await,
-        400,
-        "invalid_filter|unknown_filter",
-    );
+    s.get(s.admin(), "/key?filters[owner]=1")
+        .await
+        .error(400)
+        .code("invalid_filter|unknown_filter");
 
     let status = format!("/key/{}/status", created["id"]);
     let r = s.put(s.admin(), &status, json!({"status": "active"})).await;
-    assert_error_code(&r, 400, "invalid_status|status");
+    r.error(400).code("invalid_status|status");
     s.put(s.admin(), &status, json!({"status": "revoked"}))
         .await
         .ok(204);
     let r = s.get(&new_key, "/user/me").await;
-    assert_error_code(&r, 403, "access_denied|access_denied_invalid_key");
+    r.error(403).code("access_denied|access_denied_invalid_key");
     let r = s
         .put(s.admin(), &status, json!({"status": "revoked"}))
         .await;
-    assert_error_code(&r, 409, "already_revoked|key_already_revoked");
+    r.error(409).code("already_revoked|key_already_revoked");
     let r = s
         .put(
             s.admin(),
@@ -114,7 +116,7 @@ async fn keys_are_created_listed_and_revoked_by_administrators() {
             json!({"status": "revoked"}),
         )
         .await;
-    assert_error_code(&r, 404, "not_found|key");
+    r.error(404).code("not_found|key");
 
     let actions: Vec<String> = s.audit_entries().await[..4]
         .iter()
@@ -163,8 +165,10 @@ async fn only_full_administrator_keys_manage_keys_and_users() {
             let r = s
                 .send(s.rb(method.clone(), &path, Some(key)).json(&body))
                 .await;
-            assert_eq!(r.status, 403, "{who} {method} {path}: {}", r.text());
-            assert_error_code(&r, 403, code);
+            r.check(
+                Expect::RefusedWith(403, code),
+                &format!("{who} {method} {path}"),
+            );
         }
     }
     // A view-only administrator key may still read.
@@ -190,7 +194,7 @@ async fn administrators_cannot_lock_certd_out() {
             json!({"status": "disabled"}),
         )
         .await;
-    assert_error_code(&r, 409, "invalid_user_status|cannot_disable_self");
+    r.error(409).code("invalid_user_status|cannot_disable_self");
     let r = s
         .put(
             s.admin(),
@@ -198,7 +202,7 @@ async fn administrators_cannot_lock_certd_out() {
             json!({"status": "revoked"}),
         )
         .await;
-    assert_error_code(&r, 409, "last_admin_key|would_lock_out");
+    r.error(409).code("last_admin_key|would_lock_out");
 
     // With a second administrator key the first may go; then the second is the last.
     let second = s.add_user("administrator", false);
@@ -213,14 +217,14 @@ async fn administrators_cannot_lock_certd_out() {
     let r = set_user_status(&s, &second, &admin_id, "disabled").await;
     r.ok(204);
     let r = set_user_status(&s, &second, &second_id, "disabled").await;
-    assert_error_code(&r, 409, "invalid_user_status|cannot_disable_self");
+    r.error(409).code("invalid_user_status|cannot_disable_self");
     let r = set_user_status(&s, &second, &admin_id, "paused").await;
-    assert_error_code(&r, 400, "invalid_status|status");
+    r.error(400).code("invalid_status|status");
     set_user_status(&s, &second, &admin_id, "active")
         .await
         .ok(204);
     let r = set_user_status(&s, &second, &admin_id, "active").await;
-    assert_error_code(&r, 409, "invalid_user_status|unchanged");
+    r.error(409).code("invalid_user_status|unchanged");
 }
 
 /// `PUT /user/{id}/status` with the given status, as `key`.
