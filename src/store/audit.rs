@@ -317,7 +317,7 @@ pub(crate) async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{PoolSettings, Store};
+    use crate::store::{Store, fresh_store};
 
     fn entry(object_id: i64) -> NewAuditEntry {
         NewAuditEntry {
@@ -342,10 +342,7 @@ mod tests {
     /// that is not the head, as set below); the chain must not notice.
     #[tokio::test]
     async fn a_stale_head_guess_never_breaks_the_chain() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
-            .await
-            .unwrap();
+        let (_dir, store) = fresh_store().await;
         append_committed(&store, 1).await;
         // Dropped before commit: its entry is never written.
         let mut tx = store.write().await.unwrap();
@@ -365,10 +362,7 @@ mod tests {
     /// more than one INSERT when there are many.
     #[tokio::test]
     async fn a_transactions_entries_are_chained_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
-            .await
-            .unwrap();
+        let (_dir, store) = fresh_store().await;
         let count = ENTRIES_PER_INSERT as i64 * 2 + 3;
         let mut tx = store.write().await.unwrap();
         for object_id in 1..=count {
@@ -392,10 +386,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_connection_refuses_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
-            .await
-            .unwrap();
+        let (_dir, store) = fresh_store().await;
         let mut conn = store.read().await.unwrap();
         assert!(queue(&mut conn, entry(1)).is_err());
     }

@@ -380,14 +380,20 @@ impl Conditions {
     }
 }
 
-/// A store on a fresh temporary directory with one statement committed (a
-/// scratch table, say), for the store's unit tests.
+/// A store on a fresh temporary directory, for the store's unit tests.
 #[cfg(test)]
-pub(crate) async fn test_store(setup_sql: &'static str) -> (tempfile::TempDir, Store) {
+pub(crate) async fn fresh_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
         .await
         .unwrap();
+    (dir, store)
+}
+
+/// [`fresh_store`] with one statement committed (a scratch table, say).
+#[cfg(test)]
+pub(crate) async fn test_store(setup_sql: &'static str) -> (tempfile::TempDir, Store) {
+    let (dir, store) = fresh_store().await;
     let mut tx = store.write().await.unwrap();
     tx.execute(sqlx::query(setup_sql)).await.unwrap();
     tx.commit().await.unwrap();
@@ -400,10 +406,7 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_connections_use_wal_and_full_sync() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
-            .await
-            .unwrap();
+        let (_dir, store) = fresh_store().await;
         let mut conn = store.read().await.unwrap();
         let mode: String = conn
             .scalar_one(sqlx::query_scalar("PRAGMA journal_mode"))
@@ -419,10 +422,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_pending_request_per_order_is_enforced_by_the_schema() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&Store::sqlite_url(dir.path()), PoolSettings::default())
-            .await
-            .unwrap();
+        let (_dir, store) = fresh_store().await;
         let mut tx = store.write().await.unwrap();
         tx.execute(sqlx::query(
             "INSERT INTO users (id, first_name, last_name, email, role, created_at) \
