@@ -19,7 +19,8 @@ CONNECTIONS=${CONNECTIONS:-32}
 CERTS=${CERTS:-100000}
 
 . bench/baselines/baselines.sh
-_bl_need wrk
+. bench/tools.sh
+need_tools wrk
 cargo build --release --quiet --example bench_seed
 SEED=target/release/examples/bench_seed
 

@@ -17,7 +17,9 @@ COUNT=${COUNT:-2000}
 CERTS=${CERTS:-20000}
 WARMUP=50
 
-command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+. bench/tools.sh
+. bench/certd.sh
+need_tools valgrind
 # CERTD=path/to/certd compares another build (the seed tool is this tree's).
 cargo build --profile profiling --quiet --example bench_seed
 [ -n "${CERTD:-}" ] || cargo build --profile profiling --quiet --bin certd
@@ -25,46 +27,30 @@ CERTD=${CERTD:-target/profiling/certd}
 SEED=target/profiling/examples/bench_seed
 
 WORK=$(mktemp -d)
-PID=
 cleanup() {
-    [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null || true
+    certd_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 [ -n "${KEEP:-}" ] && trap - EXIT
 
-wait_for_line() {  # file sed-expression -> the captured text
-    local found=
-    for _ in $(seq 1 1200); do
-        found=$(sed -n "$2" "$1")
-        [ -n "$found" ] && { echo "$found"; return; }
-        sleep 0.1
-    done
-    cat "$WORK/certd.log" >&2
-    exit 1
-}
-
 # First start creates the CA and the administrator; then the seed goes in.
-$CERTD serve --data "$WORK/data" --listen 127.0.0.1:0 --rate-limit 0 >"$WORK/first.out" 2>"$WORK/certd.log" &
-PID=$!
-KEY=$(wait_for_line "$WORK/first.out" 's/^Administrator API key.*: //p')
-wait_for_line "$WORK/first.out" 's/^certd listening on //p' >/dev/null
-kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+certd_start "$CERTD" "$WORK/data"
+KEY=$(certd_admin_key "$WORK/data")
+certd_stop
 $SEED "sqlite://$WORK/data/certd.db" "$WORK/data/ca" "$CERTS" 0 "$WORK/set" >/dev/null
 
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out" \
-    $CERTD serve --data "$WORK/data" --listen 127.0.0.1:0 --rate-limit 0 \
-    >"$WORK/serve.out" 2>"$WORK/certd.log" &
-PID=$!
-BASE=$(wait_for_line "$WORK/serve.out" 's/^certd listening on //p')
+# Under callgrind, certd takes a while to start: up to 2 minutes.
+CERTD_UNDER=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/callgrind.out")
+CERTD_START_TIMEOUT=120 certd_start "$CERTD" "$WORK/data"
 
 head -n "$WARMUP" "$WORK/set/serials.txt" >"$WORK/warmup.txt"
 tail -n +"$((WARMUP + 1))" "$WORK/set/serials.txt" >"$WORK/counted.txt"
 python3 bench/instructions.py "$BASE" "$KEY" "$WORK/warmup.txt" "$WARMUP"
-callgrind_control --instr=on "$PID" >/dev/null
+callgrind_control --instr=on "$CERTD_PID" >/dev/null
 python3 bench/instructions.py "$BASE" "$KEY" "$WORK/counted.txt" "$COUNT"
-callgrind_control --instr=off "$PID" >/dev/null
-callgrind_control --dump "$PID" >/dev/null
+callgrind_control --instr=off "$CERTD_PID" >/dev/null
+callgrind_control --dump "$CERTD_PID" >/dev/null
 sleep 1
 
 # The dump holds the counted part only (collection was off before and after).

@@ -15,11 +15,9 @@ CERTS=${CERTS:-200000}         # of which REVOKED are revoked
 REVOKED=${REVOKED:-100000}
 MORE_REVOKED=${MORE_REVOKED:-900000}   # added for the 1M rebuild
 
-need=()
-for tool in wrk openssl curl; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
-fi
+. bench/tools.sh
+. bench/certd.sh
+need_tools wrk openssl curl
 cargo build --release --quiet --bin certd --example bench_seed
 CERTD=target/release/certd
 SEED=target/release/examples/bench_seed
@@ -30,22 +28,10 @@ WORK=$(mktemp -d)
 stop_openssl_ocsp() { pkill -f "openssl ocsp -index $WORK" 2>/dev/null || true; }
 cleanup() {
     stop_openssl_ocsp
-    [ -e "$WORK/certd.pid" ] && kill "$(cat "$WORK/certd.pid")" 2>/dev/null || true
+    certd_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-start_certd() {  # prints the base URL; the server's pid goes to $WORK/certd.pid
-    $CERTD serve --data "$WORK/data" --listen 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.log" &
-    echo $! >"$WORK/certd.pid"
-    for _ in $(seq 1 600); do
-        url=$(sed -n 's/^certd listening on //p' "$WORK/serve.out")
-        [ -n "$url" ] && { echo "$url"; return; }
-        sleep 0.1
-    done
-    echo "certd did not start" >&2; exit 1
-}
-stop_certd() { kill "$(cat "$WORK/certd.pid")"; wait "$(cat "$WORK/certd.pid")" 2>/dev/null || true; }
 
 wrk_run() {  # url paths-file -> "requests/s p99 non-2xx"
     OCSP_PATHS=$2 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/ocsp.lua "$1" >"$WORK/wrk.txt" 2>&1 || true
@@ -75,11 +61,11 @@ CNF
 }
 
 # --- seed -----------------------------------------------------------------
-BASE=$(start_certd)          # creates the database, CA and administrator
+certd_start "$CERTD" "$WORK/data"   # creates the database, CA and administrator
 $SEED "sqlite://$WORK/data/certd.db" "$WORK/data/ca" "$CERTS" "$REVOKED" "$WORK/set" >/dev/null
 echo "unique_subject = no" >"$WORK/set/index.txt.attr"
 sed 's|^/ocsp||' "$WORK/set/ocsp-paths.txt" >"$WORK/set/openssl-paths.txt"
-stop_certd
+certd_stop
 
 # --- CRL rebuild at 100k ------------------------------------------------------
 t=$(date +%s%N)
@@ -91,11 +77,11 @@ openssl_100k_ms=$(openssl_gencrl_ms "$WORK/set")
 openssl_100k_bytes=$(stat -c %s "$WORK/set/openssl.crl")
 
 # --- OCSP load ------------------------------------------------------------------
-BASE=$(start_certd)
+certd_start "$CERTD" "$WORK/data"
 read -r cold_rps cold_p99 cold_bad <<<"$(wrk_run "$BASE" "$WORK/set/ocsp-paths.txt")"
 read -r warm_rps warm_p99 warm_bad <<<"$(wrk_run "$BASE" "$WORK/set/ocsp-paths.txt")"
-rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$(cat "$WORK/certd.pid")/status")
-stop_certd
+rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$CERTD_PID/status")
+certd_stop
 
 openssl ocsp -index "$WORK/set/index.txt" -CA "$WORK/data/ca/intermediate.pem" \
     -rsigner "$WORK/data/ca/intermediate.pem" -rkey "$WORK/data/ca/intermediate.key" \

@@ -13,14 +13,16 @@ CONNECTIONS=${CONNECTIONS:-32}
 CERTS=${CERTS:-100000}
 PG_ADMIN=${CERTD_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+. bench/tools.sh
+. bench/certd.sh
+need_tools wrk
 cargo build --release --quiet --bin certd --example bench_seed
 CERTD=target/release/certd
 SEED=target/release/examples/bench_seed
 
 WORK=$(mktemp -d)
 cleanup() {
-    stop_nodes
+    certd_stop
     wait 2>/dev/null || true
     for db in $(cat "$WORK/databases" 2>/dev/null); do
         psql -q "$PG_ADMIN/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
@@ -28,28 +30,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-# Runs in $(...) subshells, so each node's pid goes to a file, not a variable.
-start_node() {  # name data-dir [database-url] -> base URL; key in $WORK/name.key
-    local name=$1 data=$2 url=${3:-}
-    $CERTD serve --data "$data" --listen 127.0.0.1:0 --rate-limit 0 ${url:+--database-url "$url"} \
-        >"$WORK/$name.out" 2>"$WORK/$name.log" &
-    echo $! >"$WORK/$name.pid"
-    for _ in $(seq 1 600); do
-        base=$(sed -n 's/^certd listening on //p' "$WORK/$name.out")
-        [ -n "$base" ] && break
-        sleep 0.1
-    done
-    sed -n 's/^Administrator API key.*: //p' "$WORK/$name.out" >"$WORK/$name.key"
-    echo "$base"
-}
-
-stop_nodes() {
-    for pidfile in "$WORK"/*.pid; do
-        [ -e "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
-        rm -f "$pidfile"
-    done
-}
 
 wrk_revoke() {  # base key serials-file connections -> "rps p99 non2xx"
     local out="$WORK/wrk-$RANDOM.txt"
@@ -65,29 +45,34 @@ new_pg_database() {  # runs in a subshell too: the name goes to a file
 }
 
 # --- SQLite --------------------------------------------------------------------
-base=$(start_node sqlite "$WORK/sqlite")
+certd_start "$CERTD" "$WORK/sqlite"
 $SEED "sqlite://$WORK/sqlite/certd.db" "$WORK/sqlite/ca" "$CERTS" 0 "$WORK/sqlite-set" >/dev/null
-read -r sqlite_rps sqlite_p99 sqlite_bad <<<"$(wrk_revoke "$base" "$(cat "$WORK/sqlite.key")" "$WORK/sqlite-set/serials.txt" "$CONNECTIONS")"
-stop_nodes
+read -r sqlite_rps sqlite_p99 sqlite_bad <<<"$(wrk_revoke "$BASE" "$(certd_admin_key "$WORK/sqlite")" "$WORK/sqlite-set/serials.txt" "$CONNECTIONS")"
+certd_stop
 
 # --- PostgreSQL, one node -------------------------------------------------------
 url=$(new_pg_database one)
-base=$(start_node pg1 "$WORK/pg1" "$url")
+certd_start "$CERTD" "$WORK/pg1" --database-url "$url"
 $SEED "$url" "$WORK/pg1/ca" "$CERTS" 0 "$WORK/pg1-set" >/dev/null
-read -r pg1_rps pg1_p99 pg1_bad <<<"$(wrk_revoke "$base" "$(cat "$WORK/pg1.key")" "$WORK/pg1-set/serials.txt" "$CONNECTIONS")"
-stop_nodes
+read -r pg1_rps pg1_p99 pg1_bad <<<"$(wrk_revoke "$BASE" "$(certd_admin_key "$WORK/pg1")" "$WORK/pg1-set/serials.txt" "$CONNECTIONS")"
+certd_stop
 
 # --- PostgreSQL, two nodes, half the connections each ----------------------------
 url=$(new_pg_database two)
-base_a=$(start_node pg2a "$WORK/pg2" "$url")
-base_b=$(start_node pg2b "$WORK/pg2" "$url")   # same data directory: one CA
+certd_start "$CERTD" "$WORK/pg2" --database-url "$url"
+base_a=$BASE
+key=$(certd_admin_key "$WORK/pg2")
+# The second node: same data directory (one CA), its own output files.
+CERTD_OUT=$WORK/pg2b certd_start "$CERTD" "$WORK/pg2" --database-url "$url"
+base_b=$BASE
 $SEED "$url" "$WORK/pg2/ca" "$CERTS" 0 "$WORK/pg2-set" >/dev/null
-key=$(cat "$WORK/pg2a.key")
 awk 'NR % 2 == 1' "$WORK/pg2-set/serials.txt" >"$WORK/pg2-set/a.txt"
 awk 'NR % 2 == 0' "$WORK/pg2-set/serials.txt" >"$WORK/pg2-set/b.txt"
 wrk_revoke "$base_a" "$key" "$WORK/pg2-set/a.txt" $((CONNECTIONS / 2)) >"$WORK/pg2a.res" &
+wrk_a=$!
 wrk_revoke "$base_b" "$key" "$WORK/pg2-set/b.txt" $((CONNECTIONS / 2)) >"$WORK/pg2b.res" &
-wait %1 %2 2>/dev/null || wait
+# By pid: the two nodes are this shell's background jobs too, and never end by themselves.
+wait "$wrk_a" "$!"
 read -r pg2a_rps pg2a_p99 pg2a_bad <"$WORK/pg2a.res"
 read -r pg2b_rps pg2b_p99 pg2b_bad <"$WORK/pg2b.res"
 

@@ -4,19 +4,18 @@
 -- (PUT /services/v2/request/{id}/status approved, 204) before asking again.
 -- Serials come from the file named by SERIALS, threads striding through it
 -- as in revoke.lua. done() prints "approved N" (N = 204 answers to approvals).
+dofile(debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") .. "wrk-common.lua")
+
+-- Kept for done(), which reads each thread's count.
 local threads = {}
-local count = 0
+local number_thread = setup
 function setup(thread)
-  thread:set("thread_index", count)
-  count = count + 1
+  number_thread(thread)
   table.insert(threads, thread)
 end
 
 function init(args)
-  serials = {}
-  for line in io.lines(os.getenv("SERIALS")) do serials[#serials + 1] = line end
-  stride = tonumber(os.getenv("WRK_THREADS"))
-  next_line = thread_index
+  next_serial = striding(lines("SERIALS"))
   headers = { ["X-DC-DEVKEY"] = os.getenv("KEY"), ["Content-Type"] = "application/json" }
   pending = {}
   approved = 0
@@ -28,9 +27,7 @@ function request()
     return wrk.format("PUT", "/services/v2/request/" .. id .. "/status", headers,
       '{"status": "approved"}')
   end
-  local serial = serials[(next_line % #serials) + 1]
-  next_line = next_line + stride
-  return wrk.format("PUT", "/services/v2/certificate/" .. serial .. "/revoke", headers,
+  return wrk.format("PUT", "/services/v2/certificate/" .. next_serial() .. "/revoke", headers,
     '{"revocation_reason": "superseded"}')
 end
 

@@ -2,23 +2,14 @@
 -- each request a different certificate from the file named by SERIALS.
 -- Threads stride through the file (thread i takes lines i, i+T, i+2T, ...),
 -- so no certificate is revoked twice while the file lasts.
-local threads = 0
-function setup(thread)
-  thread:set("thread_index", threads)
-  threads = threads + 1
-end
+dofile(debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") .. "wrk-common.lua")
 
 function init(args)
-  serials = {}
-  for line in io.lines(os.getenv("SERIALS")) do serials[#serials + 1] = line end
-  stride = tonumber(os.getenv("WRK_THREADS"))
-  next_line = thread_index
+  next_serial = striding(lines("SERIALS"))
   headers = { ["X-DC-DEVKEY"] = os.getenv("KEY"), ["Content-Type"] = "application/json" }
 end
 
 function request()
-  local serial = serials[(next_line % #serials) + 1]
-  next_line = next_line + stride
-  return wrk.format("PUT", "/services/v2/certificate/" .. serial .. "/revoke", headers,
+  return wrk.format("PUT", "/services/v2/certificate/" .. next_serial() .. "/revoke", headers,
     '{"skip_approval": true, "revocation_reason": "superseded"}')
 end

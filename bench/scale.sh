@@ -39,11 +39,8 @@ CONNECTIONS=${CONNECTIONS:-32}
 # Measured: about 300 bytes of database per certificate.
 BYTES_PER_CERT=300
 
-need=()
-for tool in wrk sqlite3; do command -v "$tool" >/dev/null || need+=("$tool"); done
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+. bench/tools.sh
+need_tools wrk sqlite3
 cargo build --release --quiet --bin certd --example bench_seed
 CERTD=target/release/certd
 SEED=target/release/examples/bench_seed

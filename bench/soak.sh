@@ -49,9 +49,8 @@ LOG_LIMIT_BYTES=1000000  # per million publication requests
 P99_DRIFT=2              # last quarter's p99 at most 2x the first's...
 P99_FLOOR_MS=1           # ...or under 1 ms, where the machine's noise decides
 
-if ! command -v gnuplot >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null
-fi
+. bench/tools.sh
+need_tools gnuplot:gnuplot-nox
 [ "$BACKEND" = sqlite ] || command -v psql >/dev/null || { echo "psql is needed" >&2; exit 1; }
 cargo build --release --quiet --bin certd --example soak_load
 CERTD=target/release/certd

@@ -77,19 +77,10 @@
 #   when it runs out.
 
 BASELINES_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$BASELINES_HOME/../tools.sh"
 
 _bl_need() {  # apt-get install the Debian packages of the tools that are missing
-    local -a pkgs=()
-    command -v cfssl >/dev/null 2>&1 || pkgs+=(golang-cfssl)
-    command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
-    command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
-    command -v sqlite3 >/dev/null 2>&1 || pkgs+=(sqlite3)
-    command -v curl >/dev/null 2>&1 || pkgs+=(curl)
-    command -v shuf >/dev/null 2>&1 || pkgs+=(coreutils)
-    [ ${#pkgs[@]} -eq 0 ] && return 0
-    echo "baselines: installing ${pkgs[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 && apt-get install -y -qq "${pkgs[@]}" >&2
+    need_tools cfssl:golang-cfssl wrk openssl sqlite3 curl shuf:coreutils
 }
 
 _bl_now_us() { echo "${EPOCHREALTIME/./}"; }  # wall clock in microseconds
