@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Publication benchmark (issue 4), rerunnable: OCSP responses per second over
+# Publication benchmark, rerunnable: OCSP responses per second over
 # random serials, CRL rebuild time at 100k and 1M revoked, server memory, each
 # beside a baseline measured in the same run (`openssl ocsp -index`,
 # `openssl ca -gencrl`). Prints a Markdown table. Bounded: every load runs for

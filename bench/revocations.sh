@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Revocation benchmark (issue 5), rerunnable: skip-approval revokes per second
+# Revocation benchmark, rerunnable: skip-approval revokes per second
 # through the HTTP API on SQLite, on PostgreSQL with one node, and with two
 # nodes sharing one PostgreSQL database. Prints a Markdown table. Bounded:
 # each load runs DURATION seconds; the databases it creates are dropped.

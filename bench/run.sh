@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 7's benchmark: certd's revocation and issuance rates on SQLite through
+# The main benchmark: certd's revocation and issuance rates on SQLite through
 # the HTTP API, side by side with CFSSL 1.2 (`cfssl serve`, SQLite certdb) and
 # `openssl ca`, measured in the same run on the same machine, with the load
 # generator (wrk) on that machine too. Prints one Markdown table with ratios.

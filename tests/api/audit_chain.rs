@@ -1,4 +1,4 @@
-//! Issue 6: the audit log is tamper-evident. `certd audit verify` recomputes
+//! The audit log is tamper-evident. `certd audit verify` recomputes
 //! the hash chain and names the first entry that was edited or deleted.
 
 use serde_json::json;

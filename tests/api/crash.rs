@@ -1,4 +1,4 @@
-//! Issue 6, crash safety: certd is killed with SIGKILL at random moments while
+//! Crash safety: certd is killed with SIGKILL at random moments while
 //! concurrent orders, revoke requests, approvals and skip-approval revokes
 //! flow. After each restart every operation that got a 2xx is there, and the
 //! state is consistent: revoked certificates have an approved request and an

@@ -1,4 +1,4 @@
-//! Issue 6, bad input at the HTTP level: random JSON bodies and path ids
+//! Bad input at the HTTP level: random JSON bodies and path ids
 //! against the revoke, order and request endpoints, a bounded number of
 //! cases per `cargo test` (`PROPTEST_CASES` raises it). Every answer is a
 //! 2xx or a 4xx with the contract's error list, never a 5xx, and a refused

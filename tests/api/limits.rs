@@ -1,4 +1,4 @@
-//! Issue 6, limits: a per-key rate limit answers 429 `request_limit_exceeded`
+//! Limits: a per-key rate limit answers 429 `request_limit_exceeded`
 //! with `Retry-After`, and other keys are served meanwhile.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Structured logs (issue 8): `--log-format json` writes one JSON object per
+//! Structured logs: `--log-format json` writes one JSON object per
 //! line, and every request leaves one access line with its request id,
 //! route template, status, latency and caller id, never the key.
 

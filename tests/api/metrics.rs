@@ -1,4 +1,4 @@
-//! Issue 7's `/metrics`: Prometheus text with request counts and latency
+//! `/metrics`: Prometheus text with request counts and latency
 //! per route, revocations by reason, OCSP answers, pending requests and CRL age.
 
 use serde_json::json;

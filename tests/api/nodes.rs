@@ -1,4 +1,4 @@
-//! Contract section 7 and issue 5: several `certd serve` nodes on one
+//! Contract section 7: several `certd serve` nodes on one
 //! PostgreSQL database, and PostgreSQL failures. These tests always need
 //! PostgreSQL (127.0.0.1:5432 or CERTD_TEST_POSTGRES_URL) and fail with a
 //! clear message where it is missing.

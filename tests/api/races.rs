@@ -1,4 +1,4 @@
-//! Issue 6, races: two operations that exclude each other, started at the
+//! Races: two operations that exclude each other, started at the
 //! same moment many times over. Each time exactly one wins, the loser gets a
 //! 409 with the contract's error list, nothing is a 500, and the final state
 //! is the winner's.

@@ -1,4 +1,4 @@
-//! Issue 6, secrets and key life: keys never appear in clear in the data
+//! Secrets and key life: keys never appear in clear in the data
 //! directory or the logs, CA keys are 0600 and never logged, and a disabled
 //! user's or revoked key's calls stop at once.
 

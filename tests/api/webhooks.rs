@@ -1,4 +1,4 @@
-//! Issue 8, webhook notifications: request events reach a real receiver,
+//! Webhook notifications: request events reach a real receiver,
 //! signed; failed attempts are retried; a slow receiver never slows a
 //! revocation; events survive a restart; nothing is written without a webhook;
 //! the secret stays out of the logs.
