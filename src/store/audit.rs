@@ -275,23 +275,14 @@ pub(crate) async fn list(
     if let Some(action) = action {
         conditions.push("a.action = {}", Bind::Text(action.into()));
     }
-    let count_sql = format!("SELECT COUNT(*) FROM audit_log a{}", conditions.where_sql());
-    let total: i64 = conn
-        .scalar_one(conditions.bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql))))
-        .await?;
-    let sql = format!(
-        "SELECT a.id, a.created_at, a.actor_id, u.email AS actor_email, a.action, a.object_type, \
-         a.object_id, a.request_id, a.details FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id{} \
-         ORDER BY a.id DESC{}",
-        conditions.where_sql(),
-        conditions.page_sql()
-    );
-    let rows: Vec<AuditRow> = conn
-        .fetch_all(
-            conditions
-                .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
-                .bind(page.limit)
-                .bind(page.offset),
+    let (rows, total): (Vec<AuditRow>, i64) = conditions
+        .fetch_page(
+            conn,
+            "a.id, a.created_at, a.actor_id, u.email AS actor_email, a.action, a.object_type, \
+             a.object_id, a.request_id, a.details",
+            "audit_log a LEFT JOIN users u ON u.id = a.actor_id",
+            "a.id DESC",
+            page,
         )
         .await?;
     let entries = rows

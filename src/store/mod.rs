@@ -353,6 +353,40 @@ impl Conditions {
         )
     }
 
+    /// One page of `SELECT columns FROM from [WHERE ...] ORDER BY order_by`,
+    /// and how many rows match in all. (Left joins in `from` that the
+    /// conditions do not use cost the count nothing: both databases drop a
+    /// left join on a unique key whose columns are not read.)
+    async fn fetch_page<O>(
+        &self,
+        conn: &mut Conn,
+        columns: &str,
+        from: &str,
+        order_by: &str,
+        page: crate::model::Page,
+    ) -> StoreResult<(Vec<O>, i64)>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let count_sql = format!("SELECT COUNT(*) FROM {from}{}", self.where_sql());
+        let total: i64 = conn
+            .scalar_one(self.bind_all_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))))
+            .await?;
+        let sql = format!(
+            "SELECT {columns} FROM {from}{} ORDER BY {order_by}{}",
+            self.where_sql(),
+            self.page_sql()
+        );
+        let rows = conn
+            .fetch_all(
+                self.bind_all(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+                    .bind(page.limit)
+                    .bind(page.offset),
+            )
+            .await?;
+        Ok((rows, total))
+    }
+
     fn bind_all<'q, O>(
         &self,
         mut query: sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments>,

@@ -167,22 +167,8 @@ pub(crate) async fn list(
             Bind::Text(serial.clone()),
         );
     }
-    let count_sql = format!("SELECT COUNT(*) FROM orders o{}", conditions.where_sql());
-    let total: i64 = conn
-        .scalar_one(conditions.bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql))))
-        .await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM orders o{} ORDER BY o.id DESC{}",
-        conditions.where_sql(),
-        conditions.page_sql()
-    );
-    let rows: Vec<OrderRow> = conn
-        .fetch_all(
-            conditions
-                .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
-                .bind(page.limit)
-                .bind(page.offset),
-        )
+    let (rows, total): (Vec<OrderRow>, i64) = conditions
+        .fetch_page(conn, COLUMNS, "orders o", "o.id DESC", page)
         .await?;
     let orders = rows
         .into_iter()

@@ -226,23 +226,8 @@ pub(crate) async fn list(
     if let Some(kind) = filter.kind {
         conditions.push("type = {}", Bind::Text(kind.as_str().into()));
     }
-    let count_sql = format!("SELECT COUNT(*) FROM requests{}", conditions.where_sql());
-    let total: i64 = conn
-        .scalar_one(conditions.bind_all_scalar(sqlx::query_scalar(AssertSqlSafe(count_sql))))
-        .await?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM requests{} ORDER BY {}{}",
-        conditions.where_sql(),
-        sort.order_by(),
-        conditions.page_sql()
-    );
-    let rows: Vec<RequestRow> = conn
-        .fetch_all(
-            conditions
-                .bind_all(sqlx::query_as(AssertSqlSafe(sql)))
-                .bind(page.limit)
-                .bind(page.offset),
-        )
+    let (rows, total): (Vec<RequestRow>, i64) = conditions
+        .fetch_page(conn, COLUMNS, "requests", sort.order_by(), page)
         .await?;
     let requests = rows
         .into_iter()
