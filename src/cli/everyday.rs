@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand, ValueEnum};
 use comfy_table::{Table, presets};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::DatabaseArgs;
 use super::backend::{Backend, CliError, CliResult, Local, Remote, Revoked};
+use crate::api::wire::VIEW_ONLY_ROLE_ID;
 use crate::model::{RequestStatus, RequestType, UserStatus};
 use crate::service::Decision;
 
@@ -240,21 +243,84 @@ fn request_table(requests: &[Value]) -> Table {
         "REASON",
         "COMMENTS",
     ]);
-    for r in requests {
+    for request in requests.iter().map(typed::<RequestLine>) {
+        let certificate = request.order.certificate.unwrap_or_default();
         table.add_row([
-            text(&r["id"]),
-            text(&r["type"]),
-            text(&r["status"]),
-            text(&r["date"]),
-            text(&r["requester"]["email"]),
-            text(&r["order"]["id"]),
-            text(&r["order"]["certificate"]["id"]),
-            text(&r["order"]["certificate"]["serial_number"]),
-            text(&r["revocation_reason"]),
-            text(&r["comments"]),
+            request.id.to_string(),
+            request.kind,
+            request.status,
+            request.date,
+            request.requester.email,
+            request.order.id.to_string(),
+            shown(certificate.id),
+            shown(certificate.serial_number),
+            shown(request.revocation_reason),
+            shown(request.comments),
         ]);
     }
     table
+}
+
+/// The fields of the API's answers that tables and sentences show: the
+/// `--json` output is the API's JSON itself, these only read it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RequestLine {
+    id: i64,
+    #[serde(rename = "type")]
+    kind: String,
+    status: String,
+    date: String,
+    requester: Person,
+    order: OrderLine,
+    revocation_reason: Option<String>,
+    comments: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Person {
+    id: i64,
+    email: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OrderLine {
+    id: i64,
+    certificate: Option<CertificateLine>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CertificateLine {
+    id: Option<i64>,
+    serial_number: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct KeyLine {
+    id: i64,
+    name: Option<String>,
+    user: Person,
+    status: String,
+    restricted_to_role_id: i64,
+    date_created: String,
+    last_used_date: Option<String>,
+    /// Only in the answer to a key's creation.
+    api_key: String,
+}
+
+/// What a table or sentence needs of an answer; a field the answer lacks
+/// is shown empty.
+fn typed<T: DeserializeOwned + Default>(value: &Value) -> T {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}
+
+/// An optional field as a table cell: empty when absent.
+fn shown(value: Option<impl std::fmt::Display>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
 }
 
 pub(super) async fn cert(command: CertCommand) -> CliResult<()> {
@@ -292,14 +358,16 @@ fn revoke_result(certificate: &str, outcome: &Revoked) -> (Value, String) {
             json!({"certificate": certificate, "result": "revoked"}),
             format!("certificate {certificate} revoked"),
         ),
-        Revoked::Requested(request) => (
-            json!({"certificate": certificate, "result": "requested", "request": request}),
-            format!(
-                "revoke request {} for certificate {certificate} is {}",
-                text(&request["id"]),
-                text(&request["status"])
-            ),
-        ),
+        Revoked::Requested(request) => {
+            let line = typed::<RequestLine>(request);
+            (
+                json!({"certificate": certificate, "result": "requested", "request": request}),
+                format!(
+                    "revoke request {} for certificate {certificate} is {}",
+                    line.id, line.status
+                ),
+            )
+        }
     }
 }
 
@@ -362,7 +430,7 @@ pub(super) async fn key(command: KeyCommand) -> CliResult<()> {
                 .create_key(&user, view_only, name.as_deref())
                 .await?;
             // Like `user add`: only the key, so that scripts can capture it.
-            let key_only = text(&created["api_key"]);
+            let key_only = typed::<KeyLine>(&created).api_key;
             report(target.json, created, key_only);
             Ok(())
         }
@@ -390,21 +458,17 @@ pub(super) async fn key(command: KeyCommand) -> CliResult<()> {
                     "CREATED",
                     "LAST USED",
                 ]);
-                for k in &keys {
-                    let view_only = if k["restricted_to_role_id"].as_i64() == Some(102) {
-                        "yes"
-                    } else {
-                        "no"
-                    };
+                for key in keys.iter().map(typed::<KeyLine>) {
+                    let view_only = key.restricted_to_role_id == VIEW_ONLY_ROLE_ID;
                     table.add_row([
-                        text(&k["id"]),
-                        text(&k["name"]),
-                        text(&k["user"]["id"]),
-                        text(&k["user"]["email"]),
-                        text(&k["status"]),
-                        view_only.to_string(),
-                        text(&k["date_created"]),
-                        text(&k["last_used_date"]),
+                        key.id.to_string(),
+                        shown(key.name),
+                        key.user.id.to_string(),
+                        key.user.email,
+                        key.status,
+                        if view_only { "yes" } else { "no" }.to_string(),
+                        key.date_created,
+                        shown(key.last_used_date),
                     ]);
                 }
                 println!("{table}");
@@ -422,17 +486,12 @@ pub(super) async fn set_user_status(args: UserStatusArgs, status: UserStatus) ->
         .await?
         .set_user_status(&args.user, status)
         .await?;
+    let Person { id, email } = typed(&user);
     let sentence = match status {
-        UserStatus::Disabled => format!(
-            "user {} ({}) disabled; their API keys no longer work",
-            text(&user["id"]),
-            text(&user["email"])
-        ),
-        UserStatus::Active => format!(
-            "user {} ({}) enabled",
-            text(&user["id"]),
-            text(&user["email"])
-        ),
+        UserStatus::Disabled => {
+            format!("user {id} ({email}) disabled; their API keys no longer work")
+        }
+        UserStatus::Active => format!("user {id} ({email}) enabled"),
     };
     report(args.target.json, user, sentence);
     Ok(())
@@ -458,15 +517,6 @@ fn new_table<const N: usize>(header: [&str; N]) -> Table {
         .load_preset(presets::ASCII_MARKDOWN)
         .set_header(header);
     table
-}
-
-/// A JSON value as a table cell: strings bare, null empty.
-fn text(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn report(as_json: bool, json: Value, sentence: String) {
