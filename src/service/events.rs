@@ -4,7 +4,6 @@
 //! committed; `crate::webhook` delivers it later. Without a webhook nothing is
 //! written at all.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -91,7 +90,7 @@ async fn record_event(
     let request = requests::find(conn, request_id).await?.ok_or_else(|| {
         ServiceError::Internal(format!("request {request_id} vanished in its transaction"))
     })?;
-    let view = view(conn, &mut HashMap::new(), request).await?;
+    let view = view(conn, request).await?;
     let created_at_ms = crate::model::now_ms();
     let event_id = new_event_id();
     let kind = event_type(view.request.status);

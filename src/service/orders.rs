@@ -237,11 +237,15 @@ impl Service {
         filter.user_id = ctx.visible_owner();
         let mut conn = self.store.read().await?;
         let (orders, total) = orders::list(&mut conn, &filter, page).await?;
-        let mut items = Vec::with_capacity(orders.len());
-        for order in orders {
-            let certificate = certificates::current_for_order(&mut conn, order.id).await?;
-            items.push((order, certificate));
-        }
+        let ids: Vec<i64> = orders.iter().map(|o| o.id).collect();
+        let mut current = certificates::current_for_orders(&mut conn, &ids).await?;
+        let items = orders
+            .into_iter()
+            .map(|order| {
+                let certificate = current.remove(&order.id);
+                (order, certificate)
+            })
+            .collect();
         Ok((items, total))
     }
 

@@ -48,7 +48,7 @@ impl Service {
             Some(request) if ctx.is_admin() || request.requester_id == ctx.user_id() => request,
             _ => return Err(ServiceError::not_found(ErrorCode::NoSuchRequest)),
         };
-        view(&mut conn, &mut HashMap::new(), request).await
+        view(&mut conn, request).await
     }
 
     pub(crate) async fn list_requests(
@@ -61,12 +61,7 @@ impl Service {
         filter.requester_id = ctx.visible_owner();
         let mut conn = self.store.read().await?;
         let (found, total) = requests::list(&mut conn, &filter, sort, page).await?;
-        let mut people = HashMap::new();
-        let mut views = Vec::with_capacity(found.len());
-        for request in found {
-            views.push(view(&mut conn, &mut people, request).await?);
-        }
-        Ok((views, total))
+        Ok((views(&mut conn, found).await?, total))
     }
 
     /// Approves or rejects a pending request. Of concurrent decisions on one
@@ -379,30 +374,53 @@ fn stored_csr(pem: &str) -> ServiceResult<VerifiedCsr> {
         .map_err(|e| ServiceError::Internal(format!("stored CSR unusable: {e}")))
 }
 
-pub(super) async fn view(
-    conn: &mut Conn,
-    people: &mut HashMap<i64, User>,
-    request: Request,
-) -> ServiceResult<RequestView> {
-    let requester = person(conn, people, request.requester_id).await?;
-    let processor = match request.processor_id {
-        Some(id) => Some(person(conn, people, id).await?),
-        None => None,
-    };
-    let order = orders::find(conn, request.order_id).await?.ok_or_else(|| {
-        ServiceError::Internal(format!("request {} names a missing order", request.id))
-    })?;
-    let certificate = match request.certificate_id {
-        Some(id) => certificates::find(conn, id).await?,
-        None => certificates::current_for_order(conn, order.id).await?,
-    };
-    Ok(RequestView {
-        request,
-        requester,
-        processor,
-        order,
-        certificate,
-    })
+/// One request with the people and objects its details name.
+pub(super) async fn view(conn: &mut Conn, request: Request) -> ServiceResult<RequestView> {
+    let id = request.id;
+    views(conn, vec![request])
+        .await?
+        .pop()
+        .ok_or_else(|| ServiceError::Internal(format!("request {id} has no view")))
+}
+
+/// Requests with the people and objects their details name, read in a few
+/// queries for the whole page: one per item would cost a round trip each on
+/// PostgreSQL (a page of 25 pending requests took 5–9 ms that way).
+async fn views(conn: &mut Conn, requests: Vec<Request>) -> ServiceResult<Vec<RequestView>> {
+    let order_ids: Vec<i64> = requests.iter().map(|r| r.order_id).collect();
+    let named: Vec<i64> = requests.iter().filter_map(|r| r.certificate_id).collect();
+    let unnamed: Vec<i64> = requests
+        .iter()
+        .filter(|r| r.certificate_id.is_none())
+        .map(|r| r.order_id)
+        .collect();
+    let orders = orders::find_many(conn, &order_ids).await?;
+    let named = certificates::find_many(conn, &named).await?;
+    let current = certificates::current_for_orders(conn, &unnamed).await?;
+    let mut people = HashMap::new();
+    let mut views = Vec::with_capacity(requests.len());
+    for request in requests {
+        let requester = person(conn, &mut people, request.requester_id).await?;
+        let processor = match request.processor_id {
+            Some(id) => Some(person(conn, &mut people, id).await?),
+            None => None,
+        };
+        let order = orders.get(&request.order_id).cloned().ok_or_else(|| {
+            ServiceError::Internal(format!("request {} names a missing order", request.id))
+        })?;
+        let certificate = match request.certificate_id {
+            Some(id) => named.get(&id).cloned(),
+            None => current.get(&request.order_id).cloned(),
+        };
+        views.push(RequestView {
+            request,
+            requester,
+            processor,
+            order,
+            certificate,
+        });
+    }
+    Ok(views)
 }
 
 async fn person(conn: &mut Conn, people: &mut HashMap<i64, User>, id: i64) -> ServiceResult<User> {

@@ -2,7 +2,11 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored};
+use std::collections::HashMap;
+
+use super::{
+    Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored, placeholders,
+};
 use crate::model::{Certificate, CertificateRef, CertificateStatus, RevocationReason, UnixTime};
 
 const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
@@ -159,6 +163,49 @@ pub(crate) async fn current_for_order(
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(order_id))
         .await?;
     row.map(CertificateRow::into_certificate).transpose()
+}
+
+/// The certificates with these ids, by id: one query for a page of them.
+pub(crate) async fn find_many(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, Certificate>> {
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE id IN ({{}})");
+    by_id(conn, sql, ids, |c| c.id).await
+}
+
+/// [`current_for_order`] of many orders, by order id: one query for a page.
+pub(crate) async fn current_for_orders(
+    conn: &mut Conn,
+    order_ids: &[i64],
+) -> StoreResult<HashMap<i64, Certificate>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM certificates WHERE id IN \
+         (SELECT MAX(id) FROM certificates WHERE order_id IN ({{}}) GROUP BY order_id)"
+    );
+    by_id(conn, sql, order_ids, |c| c.order_id).await
+}
+
+/// Runs `sql`, whose `{}` takes the placeholders of `ids`, and keys what it
+/// finds by `key`.
+async fn by_id(
+    conn: &mut Conn,
+    sql: String,
+    ids: &[i64],
+    key: fn(&Certificate) -> i64,
+) -> StoreResult<HashMap<i64, Certificate>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = sql.replace("{}", &placeholders(ids.len()));
+    let mut query = sqlx::query_as(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows: Vec<CertificateRow> = conn.fetch_all(query).await?;
+    rows.into_iter()
+        .map(|row| row.into_certificate().map(|c| (key(&c), c)))
+        .collect()
 }
 
 pub(crate) async fn set_status(

@@ -295,6 +295,15 @@ impl Store {
     }
 }
 
+/// `$1, $2, ... $n`: the placeholders of an `IN (...)` list of `n` values
+/// (a page of at most 1,000 ids: well under either database's limit).
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Parses a stored enum string, reporting unknown values as corruption.
 fn parse_stored<T>(value: &str, parse: fn(&str) -> Option<T>) -> StoreResult<T> {
     parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown stored value {value:?}")))

@@ -2,7 +2,11 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{Bind, Conditions, Conn, StoreResult, names_from_json, names_to_json, parse_stored};
+use std::collections::HashMap;
+
+use super::{
+    Bind, Conditions, Conn, StoreResult, names_from_json, names_to_json, parse_stored, placeholders,
+};
 use crate::model::{Order, OrderStatus, Page, PendingRequest, Product, RequestType, UnixTime};
 
 const COLUMNS: &str = "o.id, o.user_id, o.product, o.status, o.common_name, o.dns_names, o.csr, \
@@ -75,6 +79,25 @@ pub(crate) async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Order>>
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
         .await?;
     row.map(OrderRow::into_order).transpose()
+}
+
+/// The orders with these ids, by id: one query for a page of them.
+pub(crate) async fn find_many(conn: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Order>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders o WHERE o.id IN ({})",
+        placeholders(ids.len())
+    );
+    let mut query = sqlx::query_as(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows: Vec<OrderRow> = conn.fetch_all(query).await?;
+    rows.into_iter()
+        .map(|row| row.into_order().map(|order| (order.id, order)))
+        .collect()
 }
 
 #[derive(sqlx::FromRow)]
