@@ -239,6 +239,9 @@ struct UserAddArgs {
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The CA's directory inside the data directory.
+const CA_DIR: &str = "ca";
+
 pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Serve(args) => serve(args).await,
@@ -372,7 +375,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     .await?;
     tracing::info!(%public_url, "certificates and CRLs name this public URL");
     warn_of_look_alike_users(&store).await?;
-    let ca_dir = args.database.data.join("ca");
+    let ca_dir = args.database.data.join(CA_DIR);
     let ca = CertificateAuthority::open_or_create(&ca_dir, PublicUrls::new(&public_url))
         .map_err(|e| format!("the CA in {}: {e}", ca_dir.display()))?;
     let ca = Arc::new(ca);
@@ -419,7 +422,7 @@ async fn open_existing_ca(
     store: &Store,
 ) -> Result<CertificateAuthority, String> {
     let public_url = stored_public_url(store).await.map_err(|e| e.to_string())?;
-    let ca_dir = database.data.join("ca");
+    let ca_dir = database.data.join(CA_DIR);
     CertificateAuthority::open_existing(&ca_dir, PublicUrls::new(&public_url))
         .map_err(|e| format!("the CA in {}: {e}", ca_dir.display()))?
         .ok_or_else(|| {

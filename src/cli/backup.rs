@@ -12,13 +12,10 @@ use std::time::Instant;
 use clap::Args;
 use rand::RngCore;
 
-use super::{CliResult, create_private_dir};
+use super::{CA_DIR, CliResult, create_private_dir};
 use crate::ca::CertificateAuthority;
 use crate::store::SQLITE_FILE;
 use crate::store::backup::{self, Contents, sync_dir};
-
-/// The CA's directory inside the data directory.
-const CA_DIR: &str = "ca";
 
 #[derive(Debug, Args)]
 pub(super) struct BackupArgs {

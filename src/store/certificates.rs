@@ -5,7 +5,8 @@ use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 
 use super::{
-    Conn, StoreError, StoreResult, names_from_json, names_to_json, parse_stored, placeholders,
+    Conn, StoreError, StoreResult, fetch_by_ids, names_from_json, names_to_json, parse_stored,
+    placeholders,
 };
 use crate::model::{Certificate, CertificateRef, CertificateStatus, RevocationReason, UnixTime};
 
@@ -170,8 +171,8 @@ pub(crate) async fn find_many(
     conn: &mut Conn,
     ids: &[i64],
 ) -> StoreResult<HashMap<i64, Certificate>> {
-    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE id IN ({{}})");
-    by_id(conn, sql, ids, |c| c.id).await
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE id IN ({{ids}})");
+    keyed(conn, &sql, ids, |c| c.id).await
 }
 
 /// [`current_for_order`] of many orders, by order id: one query for a page.
@@ -181,28 +182,19 @@ pub(crate) async fn current_for_orders(
 ) -> StoreResult<HashMap<i64, Certificate>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM certificates WHERE id IN \
-         (SELECT MAX(id) FROM certificates WHERE order_id IN ({{}}) GROUP BY order_id)"
+         (SELECT MAX(id) FROM certificates WHERE order_id IN ({{ids}}) GROUP BY order_id)"
     );
-    by_id(conn, sql, order_ids, |c| c.order_id).await
+    keyed(conn, &sql, order_ids, |c| c.order_id).await
 }
 
-/// Runs `sql`, whose `{}` takes the placeholders of `ids`, and keys what it
-/// finds by `key`.
-async fn by_id(
+/// The certificates `sql` finds for `ids` (see [`fetch_by_ids`]), by `key`.
+async fn keyed(
     conn: &mut Conn,
-    sql: String,
+    sql: &str,
     ids: &[i64],
     key: fn(&Certificate) -> i64,
 ) -> StoreResult<HashMap<i64, Certificate>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = sql.replace("{}", &placeholders(ids.len()));
-    let mut query = sqlx::query_as(AssertSqlSafe(sql));
-    for id in ids {
-        query = query.bind(*id);
-    }
-    let rows: Vec<CertificateRow> = conn.fetch_all(query).await?;
+    let rows: Vec<CertificateRow> = fetch_by_ids(conn, sql, ids).await?;
     rows.into_iter()
         .map(|row| row.into_certificate().map(|c| (key(&c), c)))
         .collect()
@@ -320,11 +312,10 @@ pub(crate) async fn revocations_of(
     if serials.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (1..=serials.len()).map(|n| format!("${n}")).collect();
     let sql = format!(
         "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates \
          WHERE serial_number IN ({}) AND revoked_at IS NOT NULL",
-        placeholders.join(", ")
+        placeholders(serials.len())
     );
     // One statement text per list length: not worth a place in the
     // connection's statement cache.

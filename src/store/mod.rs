@@ -296,12 +296,30 @@ impl Store {
 }
 
 /// `$1, $2, ... $n`: the placeholders of an `IN (...)` list of `n` values
-/// (a page of at most 1,000 ids: well under either database's limit).
+/// (at most 1,000 here: well under either database's limit).
 fn placeholders(n: usize) -> String {
     (1..=n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The rows of `sql`, whose `{ids}` becomes the placeholders of `ids`.
+async fn fetch_by_ids<O>(conn: &mut Conn, sql: &str, ids: &[i64]) -> StoreResult<Vec<O>>
+where
+    O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = sql.replace("{ids}", &placeholders(ids.len()));
+    // One statement text per list length: not worth a place in the
+    // connection's statement cache.
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    conn.fetch_all(query).await
 }
 
 /// Parses a stored enum string, reporting unknown values as corruption.

@@ -5,7 +5,7 @@ use sqlx::AssertSqlSafe;
 use std::collections::HashMap;
 
 use super::{
-    Bind, Conditions, Conn, StoreResult, names_from_json, names_to_json, parse_stored, placeholders,
+    Bind, Conditions, Conn, StoreResult, fetch_by_ids, names_from_json, names_to_json, parse_stored,
 };
 use crate::model::{Order, OrderStatus, Page, PendingRequest, Product, RequestType, UnixTime};
 
@@ -83,18 +83,8 @@ pub(crate) async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Order>>
 
 /// The orders with these ids, by id: one query for a page of them.
 pub(crate) async fn find_many(conn: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Order>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        "SELECT {COLUMNS} FROM orders o WHERE o.id IN ({})",
-        placeholders(ids.len())
-    );
-    let mut query = sqlx::query_as(AssertSqlSafe(sql));
-    for id in ids {
-        query = query.bind(*id);
-    }
-    let rows: Vec<OrderRow> = conn.fetch_all(query).await?;
+    let sql = format!("SELECT {COLUMNS} FROM orders o WHERE o.id IN ({{ids}})");
+    let rows: Vec<OrderRow> = fetch_by_ids(conn, &sql, ids).await?;
     rows.into_iter()
         .map(|row| row.into_order().map(|order| (order.id, order)))
         .collect()

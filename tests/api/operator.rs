@@ -178,19 +178,20 @@ async fn serve_keeps_the_stored_public_url_and_changes_it_only_when_told() {
 fn commands_other_than_serve_never_make_a_data_directory() {
     let empty = tempfile::tempdir().unwrap();
     let missing = empty.path().join("certd-data");
+    const USER_ADD: [&str; 10] = [
+        "user",
+        "add",
+        "--email",
+        "z@example.com",
+        "--first-name",
+        "Z",
+        "--last-name",
+        "Z",
+        "--role",
+        "user",
+    ];
     let cases: [&[&str]; 6] = [
-        &[
-            "user",
-            "add",
-            "--email",
-            "z@example.com",
-            "--first-name",
-            "Z",
-            "--last-name",
-            "Z",
-            "--role",
-            "user",
-        ],
+        &USER_ADD,
         &["audit", "verify"],
         &["crl", "--out", "crls"],
         &["request", "list"],
@@ -213,15 +214,7 @@ fn commands_other_than_serve_never_make_a_data_directory() {
     let out = Run::of(
         certd_command()
             .current_dir(empty.path())
-            .args([
-                "user",
-                "add",
-                "--email",
-                "z@example.com",
-                "--first-name",
-                "Z",
-            ])
-            .args(["--last-name", "Z", "--role", "user"])
+            .args(USER_ADD)
             .env("CERTD_URL", "http://127.0.0.1:9"),
     );
     fails_saying(&out, &["--key", "CERTD_API_KEY"]);
