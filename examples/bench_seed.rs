@@ -71,6 +71,13 @@ fn random_serial() -> [u8; 16] {
 
 const REASONS: [i64; 4] = [0, 1, 4, 5];
 
+/// A key hash (SHA-256 of a SubjectPublicKeyInfo) no other certificate has:
+/// seeded certificates have no real key, and certd fills a missing hash at
+/// start-up from the PEM, which these lack.
+fn random_key_hash() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -99,8 +106,8 @@ async fn seed_database(url: &str, serials: &[[u8; 16]], revoked: usize) -> Bench
             sqlx::query(
                 "INSERT INTO certificates (order_id, serial_number, status, common_name, dns_names, \
                  csr, signature_hash, pem, valid_from, valid_till, revoked_at, revocation_reason, \
-                 crl_shard, created_at) \
-                 VALUES ($1, $2, $3, 'bench.example.com', '[]', '', 'sha256', '', $4, $5, $6, $7, $8, $9)",
+                 crl_shard, created_at, spki_sha256) \
+                 VALUES ($1, $2, $3, 'bench.example.com', '[]', '', 'sha256', '', $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(order_id)
             .bind(hex::encode_upper(serial))
@@ -111,6 +118,7 @@ async fn seed_database(url: &str, serials: &[[u8; 16]], revoked: usize) -> Bench
             .bind(is_revoked.then_some(REASONS[i % REASONS.len()]))
             .bind(i64::from(certd::crl_shard_of(serial)))
             .bind(now)
+            .bind(random_key_hash())
             .execute(&mut *tx)
             .await?;
         }
@@ -178,8 +186,8 @@ fn seed_fast(
             let mut certificate = tx.prepare(
                 "INSERT INTO certificates (id, order_id, serial_number, status, common_name, \
                  dns_names, csr, signature_hash, pem, valid_from, valid_till, revoked_at, \
-                 revocation_reason, crl_shard, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, 'bench.example.com', '[]', '', 'sha256', '', ?5, ?6, ?7, ?8, ?9, ?5)",
+                 revocation_reason, crl_shard, created_at, spki_sha256) \
+                 VALUES (?1, ?2, ?3, ?4, 'bench.example.com', '[]', '', 'sha256', '', ?5, ?6, ?7, ?8, ?9, ?5, ?10)",
             )?;
             for i in chunk..(chunk + CHUNK).min(certs) {
                 let serial = random_serial();
@@ -196,6 +204,7 @@ fn seed_fast(
                     is_revoked.then_some(now),
                     is_revoked.then_some(REASONS[i % REASONS.len()]),
                     i64::from(certd::crl_shard_of(&serial)),
+                    random_key_hash(),
                 ])?;
                 if i % every == 0 {
                     sample.push((id, serial, is_revoked));

@@ -1,5 +1,6 @@
 //! The command line: parses arguments and wires the layers together.
 
+mod acme;
 mod backend;
 mod backup;
 mod everyday;
@@ -17,11 +18,12 @@ use crate::ca::{CertificateAuthority, PublicUrls};
 use crate::model::{Role, UserStatus};
 use crate::publish::Publisher;
 use crate::service::{
-    AutoApprove, NewUserInput, RequestEvents, Service, create_user, settle_public_url,
-    stored_public_url, warn_of_look_alike_users,
+    AcmeSettings, AutoApprove, EabPolicy, NewUserInput, RequestEvents, Service, create_user,
+    fill_missing_key_hashes, settle_public_url, stored_public_url, warn_of_look_alike_users,
 };
 use crate::store::audit::ChainReport;
 use crate::store::{PoolSettings, SQLITE_FILE, Store};
+use crate::validation::{Validator, ValidatorConfig};
 use crate::webhook::{self, Deliverer, WebhookConfig, WebhookError, WebhookSecret};
 
 #[derive(Debug, Parser)]
@@ -76,6 +78,11 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: everyday::KeyCommand,
+    },
+    /// ACME: External Account Binding credentials for ACME clients.
+    Acme {
+        #[command(subcommand)]
+        command: acme::AcmeCommand,
     },
     /// Write the database and the CA (private keys included) to one file,
     /// consistent at one instant, while `certd serve` runs (SQLite).
@@ -157,6 +164,54 @@ struct ServeArgs {
     shutdown_grace_ms: u64,
     #[command(flatten)]
     webhook: WebhookArgs,
+    #[command(flatten)]
+    acme: AcmeArgs,
+}
+
+/// The ACME server (`/acme/directory`).
+#[derive(Debug, Args)]
+struct AcmeArgs {
+    /// Whether new ACME accounts must carry an External Account Binding
+    /// (`certd acme eab create`). `optional`: accounts without one order as
+    /// the built-in user "ACME without external account".
+    #[arg(long, env = "CERTD_ACME_EAB", value_enum, default_value = "required")]
+    acme_eab: EabArg,
+    /// The port http-01 validation connects to.
+    #[arg(long, env = "CERTD_ACME_HTTP01_PORT", default_value_t = 80)]
+    acme_http01_port: u16,
+    /// The port tls-alpn-01 validation connects to.
+    #[arg(long, env = "CERTD_ACME_TLS_ALPN01_PORT", default_value_t = 443)]
+    acme_tls_alpn01_port: u16,
+    /// DNS server (IP:PORT) for every lookup validation makes (A, AAAA and
+    /// dns-01's TXT) [default: the system's resolver and /etc/hosts].
+    #[arg(long, env = "CERTD_ACME_DNS_RESOLVER")]
+    acme_dns_resolver: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EabArg {
+    Required,
+    Optional,
+}
+
+impl AcmeArgs {
+    fn settings(&self, listening: SocketAddr) -> AcmeSettings {
+        let validator = ValidatorConfig {
+            http01_port: self.acme_http01_port,
+            tls_alpn01_port: self.acme_tls_alpn01_port,
+            resolver: self.acme_dns_resolver,
+            // Validation must never be turned against certd itself.
+            forbidden: vec![listening],
+            ..ValidatorConfig::default()
+        };
+        AcmeSettings {
+            eab: match self.acme_eab {
+                EabArg::Required => EabPolicy::Required,
+                EabArg::Optional => EabPolicy::Optional,
+            },
+            validator: Arc::new(Validator::new(validator)),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -261,6 +316,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Request { command } => Ok(everyday::request(command).await?),
         Command::Cert { command } => Ok(everyday::cert(command).await?),
         Command::Key { command } => Ok(everyday::key(command).await?),
+        Command::Acme { command } => Ok(acme::acme(command).await?),
         Command::Backup(args) => backup::backup(args).await,
         Command::Restore(args) => backup::restore(args).await,
     }
@@ -365,7 +421,10 @@ async fn serve(args: ServeArgs) -> CliResult {
     let listener = listen(args.listen).await?;
     let local = listener.local_addr()?;
     prepare_data_dir(&args.database.data)?;
-    let store = Arc::new(connect(&args.database).await?);
+    let mut store = connect(&args.database).await?;
+    store.start_audit_sealer();
+    store.start_key_cache();
+    let store = Arc::new(store);
     let public_url = settle_public_url(
         &store,
         args.public_url.as_deref(),
@@ -375,6 +434,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     .await?;
     tracing::info!(%public_url, "certificates and CRLs name this public URL");
     warn_of_look_alike_users(&store).await?;
+    record_key_hashes(&store).await?;
     let ca_dir = args.database.data.join(CA_DIR);
     let ca = CertificateAuthority::open_or_create(&ca_dir, PublicUrls::new(&public_url))
         .map_err(|e| format!("the CA in {}: {e}", ca_dir.display()))?;
@@ -385,13 +445,22 @@ async fn serve(args: ServeArgs) -> CliResult {
         reissues: args.auto_approve.contains(&AutoApproveKind::Reissues),
         revokes: args.auto_approve.contains(&AutoApproveKind::Revokes),
     };
-    let mut service = Service::new(Arc::clone(&store), ca, publisher, auto_approve);
+    let mut service = Service::new(Arc::clone(&store), ca, publisher, auto_approve)
+        .with_acme(args.acme.settings(local));
     if let Some(config) = webhook {
         let committed = Arc::new(tokio::sync::Notify::new());
         Deliverer::start(store, config, Arc::clone(&committed))?;
         service = service.with_request_events(RequestEvents::new(api::request_json, committed));
     }
     let service = Arc::new(service);
+    service.start_revocation_batching();
+    let stalled = service.acme_fail_stalled_validations().await?;
+    if stalled > 0 {
+        tracing::warn!(
+            stalled,
+            "failed ACME validations that a stopped certd left under way"
+        );
+    }
     let mut stdout = std::io::stdout();
     if let Some((admin, key)) = service.create_first_admin().await? {
         writeln!(
@@ -412,6 +481,26 @@ async fn serve(args: ServeArgs) -> CliResult {
     api::serve(listener, app, shutdown_signal(), grace).await?;
     // What was counted since the last summary would be lost otherwise.
     access_log.summarise();
+    Ok(())
+}
+
+/// Records the key hash of certificates issued before certd kept it (for
+/// blocked keys), before serving: a keyCompromise revocation must find
+/// every certificate sharing the key.
+async fn record_key_hashes(store: &Store) -> CliResult {
+    let done = fill_missing_key_hashes(store).await?;
+    if done.filled > 0 {
+        tracing::info!(
+            certificates = done.filled,
+            "recorded the public key hash of certificates issued before certd kept it"
+        );
+    }
+    if done.unreadable > 0 {
+        tracing::warn!(
+            certificates = done.unreadable,
+            "certificates whose PEM could not be read: their keys cannot be blocked"
+        );
+    }
     Ok(())
 }
 
@@ -437,8 +526,17 @@ async fn open_existing_ca(
 async fn verify_audit_log(args: DatabaseArgs) -> CliResult {
     let store = open_existing_store(&args).await?;
     match store.verify_audit_chain().await? {
-        ChainReport::Intact { entries, head } => {
+        ChainReport::Intact {
+            entries,
+            head,
+            unsealed,
+        } => {
             println!("audit log intact: {entries} entries, head {head}");
+            if unsealed > 0 {
+                println!(
+                    "{unsealed} newer entries are not chained yet (written since the check began)"
+                );
+            }
             Ok(())
         }
         ChainReport::Broken { entry_id, checked } => Err(format!(

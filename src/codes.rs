@@ -53,6 +53,7 @@ error_codes! {
     BadRole = (400, "invalid_role|access_roles", "access_roles must hold one role: 1 administrator or 2 user."),
     // Input certd can read but refuses.
     InvalidCsr = (400, "invalid_csr|csr", "The CSR is unusable."),
+    KeyBlocked = (400, "invalid_csr|key_blocked", "The CSR's key was revoked for key compromise; make a new key and a new CSR."),
     InvalidDnsName = (400, "invalid_dns_names|syntax", "A name is not a valid DNS name."),
     TooManyDnsNames = (400, "invalid_dns_names|too_many", "Too many dns_names."),
     WildcardNotOrdered = (400, "invalid_dns_names|wildcard", "Wildcard names need the ssl_wildcard product."),
@@ -99,6 +100,20 @@ error_codes! {
     RateLimited = (429, "request_limit_exceeded|rate_limit", "Too many calls a second with this API key; see Retry-After."),
     Internal = (500, "internal_error|internal", "An internal error occurred; it has been logged."),
     DatabaseUnavailable = (503, "service_unavailable|database", "The database is unavailable; try again shortly."),
+    // ACME (src/acme answers these as RFC 8555 problem documents; see
+    // `acme::problems` for the problem type of each).
+    AcmeMalformed = (400, "acme|malformed", "The ACME request is malformed."),
+    ExternalAccountRequired = (400, "acme|external_account_required", "New ACME accounts need an External Account Binding; ask an administrator for a credential (certd acme eab create)."),
+    EabUnknown = (403, "acme|eab_unknown", "The External Account Binding names no credential."),
+    EabAlreadyBound = (403, "acme|eab_already_bound", "This External Account Binding credential is bound to another account already."),
+    AcmeAccountMissing = (400, "acme|account_does_not_exist", "No ACME account has this key."),
+    AcmeAccountNotValid = (403, "acme|account_not_valid", "The ACME account is deactivated."),
+    AcmeKeyInUse = (409, "acme|key_in_use", "Another ACME account has this key."),
+    NoSuchAcmeObject = (404, "not_found|acme_object", "No such ACME object."),
+    AcmeOrderNotReady = (403, "acme|order_not_ready", "The order is not ready to be finalized."),
+    CsrNamesMismatch = (400, "invalid_csr|names_mismatch", "The CSR names other names than the order."),
+    BadReplaces = (409, "acme|bad_replaces", "replaces names no certificate of this account that can be replaced."),
+    NotAuthorizedToRevoke = (403, "acme|not_authorized_to_revoke", "This account may not revoke that certificate."),
 }
 
 impl ErrorCode {

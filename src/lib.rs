@@ -11,6 +11,7 @@
 // Everything else is `pub(crate)`, and the compiler holds us to it.
 #![deny(unreachable_pub)]
 
+mod acme;
 mod api;
 mod ca;
 pub mod cli;
@@ -19,6 +20,7 @@ mod model;
 mod publish;
 mod service;
 mod store;
+mod validation;
 mod webhook;
 
 pub use ca::{CRL_SHARDS, crl_shard_of};

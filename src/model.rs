@@ -69,6 +69,15 @@ string_enum!(
         KeyCreated = "key_created",
         KeyRevoked = "key_revoked",
         PublicUrlChanged = "public_url_changed",
+        // A key was blocked after a keyCompromise revocation (object: the
+        // certificate whose revocation blocked it).
+        KeyBlocked = "key_blocked",
+        // An ACME External Account Binding credential was made (object:
+        // the user it is for; never the HMAC key).
+        AcmeEabCreated = "acme_eab_created",
+        AcmeAccountCreated = "acme_account_created",
+        AcmeAccountDeactivated = "acme_account_deactivated",
+        AcmeAccountKeyChanged = "acme_account_key_changed",
     }
 );
 
@@ -81,6 +90,7 @@ string_enum!(
         User = "user",
         ApiKey = "api_key",
         Setting = "setting",
+        AcmeAccount = "acme_account",
     }
 );
 
@@ -142,7 +152,7 @@ string_enum!(
 
 /// How a client names a certificate in a path: its numeric id, or its serial
 /// number in hex.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum CertificateRef {
     Id(i64),
     Serial(String),
@@ -286,6 +296,9 @@ pub(crate) struct Certificate {
     pub revocation_reason: Option<RevocationReason>,
     /// The CRL shard that lists it once revoked.
     pub crl_shard: u16,
+    /// SHA-256 (lower-case hex) of its SubjectPublicKeyInfo; `None` when
+    /// certd could not read the key (see `service::blocked_keys`).
+    pub spki_sha256: Option<String>,
 }
 
 /// An order's pending request (at most one, by the schema), as the guards
@@ -403,3 +416,5 @@ mod tests {
         assert_eq!(OrderStatus::parse("cancelled"), None);
     }
 }
+
+pub(crate) mod acme;

@@ -69,6 +69,14 @@ pub(super) async fn render(State(state): State<AppState>) -> Response {
         metrics::counter!("certd_sqlite_committed_writes_total").absolute(stats.writes);
     }
     let now = OffsetDateTime::now_utc();
+    match state.service.unsealed_audit_entries().await {
+        Ok((count, oldest)) => {
+            let age = oldest.map_or(0, |t| (now.unix_timestamp() - t).max(0));
+            metrics::gauge!("certd_audit_unsealed_entries").set(count as f64);
+            metrics::gauge!("certd_audit_oldest_unsealed_seconds").set(age as f64);
+        }
+        Err(error) => tracing::warn!(%error, "metrics: audit backlog unavailable"),
+    }
     for crl in state.service.publisher().crls() {
         let age = (now - crl.this_update).as_seconds_f64().max(0.0);
         metrics::gauge!("certd_crl_age_seconds", "shard" => crl.shard.to_string()).set(age);

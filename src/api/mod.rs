@@ -2,8 +2,10 @@
 //! service layer only (publication goes through `Service::publisher`).
 
 mod account;
+mod blocked_keys;
 mod certificates;
 mod console;
+mod eab;
 mod error;
 mod extract;
 pub(crate) use extract::LocalCaller;
@@ -101,6 +103,8 @@ fn v2_routes() -> Router<AppState> {
         .route("/key", get(users::list_keys))
         .route("/key/user/{id}", post(users::create_key))
         .route("/key/{id}/status", put(users::set_key_status))
+        .route("/blocked-key", get(blocked_keys::list_blocked_keys))
+        .route("/acme/eab", post(eab::create_eab_credential))
         .route("/openapi.json", get(openapi::document))
 }
 
@@ -139,6 +143,7 @@ pub(crate) fn router(service: Arc<Service>, limits: Limits, access_log: Arc<Acce
         .route("/ca/issuer.der", get(publication::issuer_der))
         .route("/metrics", get(metrics::render))
         .merge(console::routes())
+        .merge(crate::acme::routes(Arc::clone(&service)))
         .nest("/services/v2", v2)
         .with_state(AppState {
             service,

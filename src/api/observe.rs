@@ -2,8 +2,9 @@
 //! the metrics (see `metrics`), and in the log either a line of its own or a
 //! share of a periodic summary.
 //!
-//! Every API call (`/services/v2`) gets one access line. Everything else
-//! (OCSP, CRLs, the CA chain, `/health`, `/metrics`, the console's files and
+//! Every API call (`/services/v2`, and the ACME requests that act: the
+//! signed POSTs under `/acme`) gets one access line. Everything else
+//! (ACME's directory, nonces and renewal information, OCSP, CRLs, the CA chain, `/health`, `/metrics`, the console's files and
 //! unknown paths) may arrive by tens of thousands a second from anyone, and a
 //! line each would be gigabytes a day: an OCSP responder answering 1,000 a
 //! second would write some 40 GB. So, as Boulder samples its OCSP logs,
@@ -70,8 +71,14 @@ pub(super) async fn track(
     response
 }
 
-/// Calls of the CertCentral API, which always get a line of their own.
+/// Calls of the CertCentral API and of ACME, which always get a line of
+/// their own; ACME's unsigned reads are publication-like and summarised.
 fn is_api_call(path: &str) -> bool {
+    if let Some(resource) = path.strip_prefix("/acme/") {
+        return !(resource == "directory"
+            || resource == "new-nonce"
+            || resource.starts_with("renewal-info/"));
+    }
     path.strip_prefix("/services/v2")
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
@@ -233,5 +240,8 @@ mod tests {
         assert!(!is_api_call("/ocsp/MEIw"));
         assert!(!is_api_call("/crl/3.crl"));
         assert!(!is_api_call("/health"));
+        assert!(is_api_call("/acme/new-order"));
+        assert!(!is_api_call("/acme/directory"));
+        assert!(!is_api_call("/acme/renewal-info/abc.def"));
     }
 }

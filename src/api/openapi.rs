@@ -17,7 +17,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::wire::{self, ErrorList};
-use super::{account, certificates, metrics, orders, publication, requests, users};
+use super::{
+    account, blocked_keys, certificates, eab, metrics, orders, publication, requests, users,
+};
 use crate::model::{
     CertificateStatus, KeyStatus, OrderStatus, Product, RequestStatus, RequestType,
     RevocationReason, Role, UserStatus,
@@ -61,6 +63,8 @@ const API_KEY_SCHEME: &str = "api_key";
         users::list_keys,
         users::create_key,
         users::set_key_status,
+        blocked_keys::list_blocked_keys,
+        eab::create_eab_credential,
         document,
         account::health,
         publication::crl_index,
@@ -79,6 +83,7 @@ const API_KEY_SCHEME: &str = "api_key";
         (name = "certificates", description = "Certificate details, downloads and the revoke endpoint"),
         (name = "requests", description = "The approval workflow"),
         (name = "users", description = "Administering users and API keys; administrators only"),
+        (name = "acme", description = "Credentials for ACME clients (External Account Binding); the ACME server itself is at `/acme/directory`"),
         (name = "publication", description = "Health, CRLs, OCSP and the CA chain; no key needed"),
     )
 )]
@@ -116,6 +121,9 @@ pub(super) const ADMIN_ONLY_WRITE: &str =
 /// Orders and reissues: anyone may ask, only administrators may skip approval.
 pub(super) const SKIP_APPROVAL_REFUSED: &str = "`access_denied`: a bad key, a view-only key, or \
     `skip_approval` from a non-administrator";
+/// ACME credentials: for oneself, or an administrator for anyone.
+pub(super) const EAB_REFUSED: &str = "`access_denied`: a bad key, a view-only key, or \
+    `user_id` naming another user from a non-administrator; nothing recorded";
 /// Revocations: also the reason only administrators may give.
 pub(super) const REVOCATION_REFUSED: &str = "`access_denied`: a bad key, a view-only key, or \
     `skip_approval` or `privilegeWithdrawn` from a non-administrator; nothing recorded";

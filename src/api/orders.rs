@@ -31,7 +31,7 @@ const DAYS_PER_YEAR: i64 = 365;
     request_body = OrderBody,
     responses(
         (status = 201, description = "The order, with its certificate id when issued at once", body = OrderCreated),
-        (status = 400, description = "An unknown product, a bad CSR, bad names or validity, or a malformed body", body = ErrorList),
+        (status = 400, description = "An unknown product, a bad CSR (`invalid_csr|key_blocked`: its key was revoked for key compromise), bad names or validity, or a malformed body; nothing recorded", body = ErrorList),
         (status = 403, description = super::openapi::SKIP_APPROVAL_REFUSED, body = ErrorList),
     )
 )]
@@ -194,7 +194,7 @@ pub(super) async fn list_orders(
     request_body = ReissueBody,
     responses(
         (status = 201, description = "The reissue request, approved when issued at once", body = OrderCreated),
-        (status = 400, description = "A bad CSR, bad names or a malformed body", body = ErrorList),
+        (status = 400, description = "A bad CSR (`invalid_csr|key_blocked`: its key was revoked for key compromise), bad names or a malformed body; nothing recorded", body = ErrorList),
         (status = 403, description = super::openapi::SKIP_APPROVAL_REFUSED, body = ErrorList),
         (status = 404, description = "`not_found|order`: no such order, or not the caller's", body = ErrorList),
         (status = 409, description = "The order is revoked, not issued, expired, or has a pending request", body = ErrorList),

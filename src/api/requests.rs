@@ -115,7 +115,7 @@ pub(super) async fn request_details(
     request_body = RequestStatusBody,
     responses(
         (status = 204, description = "Approved or rejected"),
-        (status = 400, description = "A status other than `approved` or `rejected`, or a malformed body", body = ErrorList),
+        (status = 400, description = "A status other than `approved` or `rejected`, or a malformed body; or `invalid_csr|key_blocked`: the order's or reissue's key was revoked for key compromise since it was asked for (reject the request). Nothing changed", body = ErrorList),
         (status = 403, description = super::openapi::ADMIN_ONLY_WRITE, body = ErrorList),
         (status = 404, description = "`not_found|request`: no such request", body = ErrorList),
         (status = 409, description = "`request_not_pending`: the request was approved or rejected already; or `order_expired`: the order's validity ended before its certificate could be issued. Nothing changed", body = ErrorList),

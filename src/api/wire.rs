@@ -639,6 +639,69 @@ pub(crate) struct KeyList {
     pub keys: Vec<KeyDetails>,
 }
 
+// ---- blocked keys and ACME credentials -----------------------------------
+
+/// A key certd no longer certifies: a certificate with it was revoked for
+/// keyCompromise.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BlockedKeyWire {
+    /// SHA-256 of the key's SubjectPublicKeyInfo (DER), lower-case hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub spki_sha256: String,
+    /// When it was blocked.
+    #[schema(format = DateTime)]
+    pub date: String,
+    /// The certificate whose keyCompromise revocation blocked it.
+    pub certificate_id: i64,
+}
+
+impl From<&crate::store::blocked_keys::BlockedKey> for BlockedKeyWire {
+    fn from(key: &crate::store::blocked_keys::BlockedKey) -> Self {
+        BlockedKeyWire {
+            spki_sha256: key.spki_sha256.clone(),
+            date: date_time(key.created_at),
+            certificate_id: key.certificate_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BlockedKeyList {
+    pub blocked_keys: Vec<BlockedKeyWire>,
+    pub page: ListPage,
+}
+
+/// Whom an ACME External Account Binding credential is for.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct EabBody {
+    /// The user the credential binds accounts to; administrators may name
+    /// anyone, others only themselves [default: the caller].
+    #[serde(default)]
+    pub user_id: Option<i64>,
+}
+
+/// A new ACME External Account Binding credential: the key id and the HMAC
+/// key an ACME client needs (certbot's `--eab-kid` and `--eab-hmac-key`).
+/// The HMAC key is shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EabCreated {
+    pub kid: String,
+    /// 32 random bytes, base64url without padding.
+    pub hmac_key: String,
+    /// The user whose orders the bound account places.
+    pub user_id: i64,
+}
+
+impl From<crate::service::EabCredential> for EabCreated {
+    fn from(credential: crate::service::EabCredential) -> Self {
+        EabCreated {
+            kid: credential.kid,
+            hmac_key: credential.hmac_key,
+            user_id: credential.user_id,
+        }
+    }
+}
+
 /// Every error answer: always a list, always JSON.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorList {

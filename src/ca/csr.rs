@@ -102,6 +102,16 @@ impl VerifiedCsr {
     pub(crate) fn public_key(&self) -> &CsrPublicKey {
         &self.key
     }
+
+    /// The SHA-256 (lower-case hex) of the SubjectPublicKeyInfo that a
+    /// certificate for this CSR carries: rcgen writes exactly these bytes
+    /// (the key type's algorithm identifier, then the key), so it is the
+    /// hash of the issued certificate's key, whatever parameters the CSR's
+    /// own SubjectPublicKeyInfo spelled. Checked against blocked keys before
+    /// signing.
+    pub(crate) fn spki_sha256(&self) -> String {
+        super::spki_hash::spki_sha256(&self.key.subject_public_key_info())
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> CaError {

@@ -13,6 +13,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
 
 use super::csr::VerifiedCsr;
+use super::spki_hash::spki_sha256_of_der;
 use super::urls::{PublicUrls, crl_shard_of};
 use super::{CaError, CertificateAuthority, whole_seconds};
 
@@ -33,6 +34,9 @@ pub(crate) struct IssuedCertificate {
     /// The CRL shard named in the certificate's distribution point.
     pub crl_shard: u16,
     pub pem: String,
+    /// SHA-256 (lower-case hex) of the certificate's SubjectPublicKeyInfo
+    /// DER, read from the signed certificate (see `spki_hash`).
+    pub spki_sha256: String,
     /// Unix seconds.
     pub not_before: i64,
     pub not_after: i64,
@@ -110,6 +114,7 @@ impl CertificateAuthority {
         Ok(IssuedCertificate {
             serial_hex: hex::encode_upper(serial),
             crl_shard,
+            spki_sha256: spki_sha256_of_der(cert.der())?,
             pem: cert.pem(),
             not_before: not_before.unix_timestamp(),
             not_after: not_after.unix_timestamp(),

@@ -8,6 +8,8 @@ mod crl;
 mod csr;
 mod issue;
 mod ocsp;
+mod presented;
+mod spki_hash;
 mod store;
 mod urls;
 
@@ -32,6 +34,10 @@ pub(crate) use ocsp::{
     CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
     try_later_response,
 };
+pub(crate) use presented::{
+    csr_pem_of_der, csr_requested_names, der_of_pem_certificate, read_presented_certificate,
+};
+pub(crate) use spki_hash::spki_sha256_of_pem;
 pub(crate) use urls::PublicUrls;
 pub use urls::{CRL_SHARDS, crl_shard_of};
 
@@ -141,6 +147,20 @@ impl CertificateAuthority {
 
     pub(crate) fn intermediate_der(&self) -> &[u8] {
         &self.intermediate_der
+    }
+
+    /// The issuing CA's Subject Key Identifier, which its certificates name
+    /// as their Authority Key Identifier (and RFC 9773 certIDs carry).
+    pub(crate) fn key_identifier(&self) -> Option<Vec<u8>> {
+        use x509_parser::extensions::ParsedExtension;
+        let (_, certificate) = x509_parser::parse_x509_certificate(&self.intermediate_der).ok()?;
+        certificate
+            .extensions()
+            .iter()
+            .find_map(|extension| match extension.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
+                _ => None,
+            })
     }
 
     pub(crate) fn urls(&self) -> &PublicUrls {

@@ -571,3 +571,45 @@ fn ocsp_response_answers_in_the_question_s_terms_and_verifies() {
     );
     assert!(text.contains("Hash Algorithm: sha1"), "{text}");
 }
+
+/// A CSR's key hash is the issued certificate's, and both are the SHA-256 of
+/// the key's SubjectPublicKeyInfo as openssl writes it.
+#[test]
+fn key_hashes_of_csr_and_certificate_agree() {
+    use sha2::{Digest, Sha256};
+    let (tmp, ca) = new_ca();
+    for (name, newkey) in [
+        (
+            "p256",
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"][..],
+        ),
+        (
+            "p384",
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"][..],
+        ),
+        ("rsa", &["-newkey", "rsa:2048"][..]),
+    ] {
+        let cn = format!("{name}.example");
+        let csr = VerifiedCsr::parse_pem(&openssl_csr(tmp.path(), newkey, &cn)).expect("csr");
+        let issued = ca.issue(&csr, &profile(&cn, &[])).expect("issue");
+        let spki = Command::new("openssl")
+            .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+            .arg(tmp.path().join(format!("{cn}.key")))
+            .output()
+            .expect("run openssl");
+        assert!(spki.status.success(), "openssl pkey");
+        let expected = hex::encode(Sha256::digest(&spki.stdout));
+        assert_eq!(csr.spki_sha256(), expected, "{name}: CSR");
+        assert_eq!(issued.spki_sha256, expected, "{name}: certificate");
+        assert_eq!(
+            spki_sha256_of_pem(&issued.pem).expect("PEM"),
+            expected,
+            "{name}: PEM"
+        );
+    }
+    assert!(spki_sha256_of_pem("").is_err());
+    assert!(
+        spki_sha256_of_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+            .is_err()
+    );
+}

@@ -26,6 +26,11 @@ impl PublicUrls {
         format!("{}/crl/{shard}.crl", self.base)
     }
 
+    /// An ACME resource: `path` such as `/directory`.
+    pub(crate) fn acme(&self, path: &str) -> String {
+        format!("{}/acme{path}", self.base)
+    }
+
     pub(crate) fn ocsp(&self) -> String {
         format!("{}/ocsp", self.base)
     }

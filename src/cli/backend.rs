@@ -270,6 +270,30 @@ impl Backend {
         Ok(details.unwrap_or_else(|| json!({"id": user_id})))
     }
 
+    /// A new ACME External Account Binding credential for a user (id or
+    /// email): `{"kid","hmac_key","user_id"}`. For oneself the body names
+    /// nobody, so that a user's own key works remotely too.
+    pub(super) async fn create_eab_credential(&self, user: &str) -> CliResult<Value> {
+        let me = self
+            .call(Method::GET, "/user/me", None)
+            .await?
+            .unwrap_or_default();
+        let is_me = match UserRef::parse(user) {
+            UserRef::Id(id) => me["id"].as_i64() == Some(id),
+            UserRef::Email(email) => me["email"]
+                .as_str()
+                .is_some_and(|mine| mine.eq_ignore_ascii_case(&email)),
+        };
+        let body = if is_me {
+            json!({})
+        } else {
+            json!({"user_id": self.user_id(user).await?})
+        };
+        self.call(Method::POST, "/acme/eab", Some(body))
+            .await?
+            .ok_or_else(|| empty_answer("ACME credential creation"))
+    }
+
     /// Adds a user (`POST /user`) and returns their first API key.
     pub(super) async fn add_user(&self, user: &NewUserInput) -> CliResult<String> {
         let body = json!({

@@ -61,13 +61,18 @@ pub(super) struct TargetArgs {
 }
 
 impl TargetArgs {
-    async fn backend(&self) -> CliResult<Backend> {
+    pub(super) async fn backend(&self) -> CliResult<Backend> {
         match self.remote.remote()? {
             Some(remote) => Ok(Backend::Remote(remote)),
             None => Ok(Backend::Local(Box::new(
                 Local::open(&self.database, self.acting_as.as_deref()).await?,
             ))),
         }
+    }
+
+    /// `--json`: the API's JSON instead of tables and sentences.
+    pub(super) fn json(&self) -> bool {
+        self.json
     }
 }
 
@@ -527,6 +532,6 @@ fn report(as_json: bool, json: Value, sentence: String) {
     }
 }
 
-fn print_json(value: &Value) {
+pub(super) fn print_json(value: &Value) {
     println!("{value:#}");
 }

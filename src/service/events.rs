@@ -69,13 +69,24 @@ impl Service {
     /// event the request's status now reports, then wakes the deliverer.
     pub(super) async fn commit_with_request_event(
         &self,
-        mut tx: WriteTx,
+        tx: WriteTx,
         request_id: i64,
+    ) -> ServiceResult<()> {
+        self.commit_with_request_events(tx, &[request_id]).await
+    }
+
+    /// Commits `tx` with an event for each of the requests it changed.
+    pub(super) async fn commit_with_request_events(
+        &self,
+        mut tx: WriteTx,
+        request_ids: &[i64],
     ) -> ServiceResult<()> {
         let Some(events) = &self.events else {
             return Ok(tx.commit().await?);
         };
-        record_event(&mut tx, events.render, request_id).await?;
+        for &request_id in request_ids {
+            record_event(&mut tx, events.render, request_id).await?;
+        }
         tx.commit().await?;
         events.committed.notify_one();
         Ok(())

@@ -60,8 +60,9 @@ impl Service {
     /// Resolves an `X-DC-DEVKEY` to its active user.
     pub(crate) async fn authenticate(&self, key: &str) -> ServiceResult<Caller> {
         let key_hash = hash_api_key(key.trim());
-        let mut conn = self.store.read().await?;
-        let owner = users::find_by_key_hash(&mut conn, &key_hash)
+        let owner = self
+            .store
+            .key_owner(&key_hash)
             .await?
             .ok_or(ServiceError::InvalidKey)?;
         // The lookup matched on the hash already; comparing again in constant time
@@ -70,7 +71,7 @@ impl Service {
         if !matches || owner.user.status != UserStatus::Active {
             return Err(ServiceError::InvalidKey);
         }
-        self.note_key_use(owner.key_id, owner.last_used_at);
+        self.note_key_use(owner.key_id, key_hash, owner.last_used_at);
         Ok(Caller {
             user: owner.user,
             view_only: owner.view_only,
@@ -79,7 +80,7 @@ impl Service {
 
     /// Records that a key was used, at most once a minute, off the
     /// request's path: a failure to record it must not fail the call.
-    fn note_key_use(&self, key_id: i64, last_used_at: Option<i64>) {
+    fn note_key_use(&self, key_id: i64, key_hash: String, last_used_at: Option<i64>) {
         let now = now();
         let stale_before = now - KEY_USE_RESOLUTION_SECONDS;
         if last_used_at.is_some_and(|t| t >= stale_before) {
@@ -92,8 +93,9 @@ impl Service {
                 users::touch_key(&mut tx, key_id, now, stale_before).await?;
                 tx.commit().await
             };
-            if let Err(error) = touched.await {
-                tracing::debug!(%error, key_id, "could not record a key's last use");
+            match touched.await {
+                Ok(()) => store.key_used(&key_hash, now),
+                Err(error) => tracing::debug!(%error, key_id, "could not record a key's last use"),
             }
         });
     }

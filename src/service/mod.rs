@@ -2,8 +2,11 @@
 //! guard, revocation reasons. Knows the store and the CA, never HTTP.
 
 mod access;
+mod acme;
 mod audit;
+pub(crate) mod blocked_keys;
 mod deployment;
+mod eab;
 mod events;
 mod keys;
 mod names;
@@ -11,13 +14,20 @@ mod orders;
 mod reasons;
 mod requests;
 mod revoke;
+mod revoke_batch;
 mod users;
 
 pub(crate) use crate::model::CertificateRef;
 pub(crate) use access::{Caller, Context};
+pub(crate) use acme::{
+    AcmeOrderView, AcmeRevoker, AcmeSettings, EabPolicy, NewAccountInput, RenewalWindow,
+};
+pub(crate) use blocked_keys::{fill_missing_key_hashes, key_is_blocked};
 pub(crate) use deployment::{settle_public_url, stored_public_url};
+pub(crate) use eab::EabCredential;
 pub(crate) use events::RequestEvents;
 pub(crate) use keys::KeyView;
+use names::checked_acme_names;
 pub(crate) use names::normalise_name;
 pub(crate) use orders::{OrderPlacement, ReissueInput};
 pub(crate) use reasons::{REASON_HELP, parse_reason};
@@ -54,6 +64,10 @@ pub(crate) struct Service {
     auto_approve: AutoApprove,
     /// Set when a webhook is configured; otherwise no event is written.
     events: Option<RequestEvents>,
+    /// Set where ACME is served (`certd serve`).
+    acme: Option<AcmeSettings>,
+    /// Set where revocations are batched (`certd serve`).
+    revocation_batcher: std::sync::OnceLock<revoke_batch::RevocationBatcher>,
 }
 
 impl Service {
@@ -69,6 +83,8 @@ impl Service {
             publisher,
             auto_approve,
             events: None,
+            acme: None,
+            revocation_batcher: std::sync::OnceLock::new(),
         }
     }
 
@@ -107,13 +123,21 @@ impl Service {
         self.store.group_commit_stats()
     }
 
+    /// Audit entries waiting to be chained and the `created_at` of the
+    /// oldest (PostgreSQL chains them shortly after they commit).
+    pub(crate) async fn unsealed_audit_entries(
+        &self,
+    ) -> ServiceResult<(i64, Option<crate::model::UnixTime>)> {
+        Ok(self.store.unsealed_audit_entries().await?)
+    }
+
     /// True once the database answers.
     pub(crate) async fn healthy(&self) -> bool {
         self.store.ping().await.is_ok()
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum ServiceError {
     #[error("the API key is missing, unknown or disabled")]
     InvalidKey,

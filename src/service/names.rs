@@ -35,6 +35,23 @@ pub(super) fn checked_names(
     Ok((common_name, names))
 }
 
+/// The names of an ACME order, checked as the REST API checks an order's:
+/// the product is whichever the names need (a wildcard one if any name is).
+pub(super) fn checked_acme_names(names: &[String]) -> ServiceResult<Vec<String>> {
+    let product = if names.iter().any(|n| normalise_name(n).starts_with("*.")) {
+        Product::SslWildcard
+    } else {
+        Product::SslMultiDomain
+    };
+    let (first, rest) = names.split_first().ok_or_else(|| {
+        ServiceError::refused(
+            ErrorCode::InvalidDnsName,
+            "An order must name at least one name.",
+        )
+    })?;
+    Ok(checked_names(product, first, rest)?.1)
+}
+
 /// A DNS name as stored and compared: trimmed, without the root's trailing
 /// dot, lower case; orders and the order list's filter both use it.
 pub(crate) fn normalise_name(name: &str) -> String {

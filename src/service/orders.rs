@@ -8,7 +8,9 @@ use super::requests::{
     Approval, Attempt, check_comments, check_no_pending_request, insert_request, new_request,
     not_pending, visible_order,
 };
-use super::{Context, Service, ServiceError, ServiceResult, audit, names::checked_names};
+use super::{
+    Context, Service, ServiceError, ServiceResult, audit, blocked_keys, names::checked_names,
+};
 use crate::ca::{IssuedCertificate, LeafProfile, VerifiedCsr};
 use crate::model::{
     AuditAction, AuditObject, Certificate, CertificateStatus, NewRequest, Order, OrderStatus, Page,
@@ -86,12 +88,44 @@ fn check_signature_hash(requested: Option<&str>) -> ServiceResult<String> {
     }
 }
 
+/// An order that passed every check (and, when approved at once, was
+/// signed), ready to be written.
+pub(super) struct PreparedOrder {
+    product: Product,
+    approval: Approval,
+    common_name: String,
+    dns_names: Vec<String>,
+    csr: VerifiedCsr,
+    csr_pem: String,
+    signature_hash: String,
+    validity_days: i64,
+    comments: Option<String>,
+    created_at: i64,
+    issued: Option<IssuedCertificate>,
+}
+
 impl Service {
     pub(crate) async fn place_order(
         &self,
         ctx: Context<'_>,
         placement: OrderPlacement,
     ) -> ServiceResult<PlacedOrder> {
+        let prepared = self.prepare_order(ctx, placement)?;
+        let mut tx = self.store.write().await?;
+        let placed = self.write_order(&mut tx, ctx, prepared).await?;
+        self.commit_with_request_event(tx, placed.request_id)
+            .await?;
+        Ok(placed)
+    }
+
+    /// Every check of a new order, and its signature when it is approved at
+    /// once: done before the write starts, since on SQLite the writer's turn
+    /// is shared by everyone and none of this needs the database.
+    pub(super) fn prepare_order(
+        &self,
+        ctx: Context<'_>,
+        placement: OrderPlacement,
+    ) -> ServiceResult<PreparedOrder> {
         let approval = Approval::of(ctx, placement.skip_approval, self.auto_approve.orders)?;
         check_comments("comments", placement.comments.as_deref())?;
         let signature_hash = check_signature_hash(placement.signature_hash.as_deref())?;
@@ -110,61 +144,92 @@ impl Service {
             &placement.dns_names,
         )?;
         let csr = VerifiedCsr::parse_pem(&placement.csr)?;
-        let leaf = LeafRequest {
-            csr: &csr,
-            csr_pem: &placement.csr,
-            common_name: &common_name,
-            dns_names: &dns_names,
-        };
-        // Signed before the write starts: on SQLite the writer's turn is
-        // shared by everyone, and signing needs nothing from the database.
         let created_at = now();
         let issued = approval
             .approved()
-            .then(|| self.sign_leaf(created_at, placement.validity_days, &leaf))
+            .then(|| {
+                let leaf = LeafRequest {
+                    csr: &csr,
+                    csr_pem: &placement.csr,
+                    common_name: &common_name,
+                    dns_names: &dns_names,
+                };
+                self.sign_leaf(created_at, placement.validity_days, &leaf)
+            })
             .transpose()?;
+        Ok(PreparedOrder {
+            product: placement.product,
+            approval,
+            common_name,
+            dns_names,
+            csr,
+            csr_pem: placement.csr,
+            signature_hash,
+            validity_days: placement.validity_days,
+            comments: placement.comments,
+            created_at,
+            issued,
+        })
+    }
 
-        let mut tx = self.store.write().await?;
+    /// Writes a prepared order, its certificate when it was signed, its
+    /// request and their audit entries; the caller commits.
+    pub(super) async fn write_order(
+        &self,
+        tx: &mut Conn,
+        ctx: Context<'_>,
+        prepared: PreparedOrder,
+    ) -> ServiceResult<PlacedOrder> {
+        // Also before any order's lock the ACME finalize may take.
+        blocked_keys::check_key_not_blocked(tx, &prepared.csr).await?;
+        let approval = prepared.approval;
         let order_id = orders::insert(
-            &mut tx,
+            tx,
             &NewOrder {
                 user_id: ctx.user_id(),
-                product: placement.product,
+                product: prepared.product,
                 status: if approval.approved() {
                     OrderStatus::Issued
                 } else {
                     OrderStatus::Pending
                 },
-                common_name: &common_name,
-                dns_names: &dns_names,
-                csr: &placement.csr,
-                signature_hash: &signature_hash,
-                validity_days: placement.validity_days,
-                created_at,
+                common_name: &prepared.common_name,
+                dns_names: &prepared.dns_names,
+                csr: &prepared.csr_pem,
+                signature_hash: &prepared.signature_hash,
+                validity_days: prepared.validity_days,
+                created_at: prepared.created_at,
             },
         )
         .await?;
-        let order = orders::find(&mut tx, order_id)
+        let order = orders::find(tx, order_id)
             .await?
             .ok_or_else(|| ServiceError::Internal("order vanished after insert".into()))?;
         audit::record(
-            &mut tx,
+            tx,
             Some(ctx),
             AuditAction::OrderCreated,
             (AuditObject::Order, order_id),
-            json!({"product": placement.product.as_str(), "common_name": common_name}),
+            json!({"product": prepared.product.as_str(), "common_name": prepared.common_name}),
         )?;
-        let certificate_id = match &issued {
-            Some(issued) => Some(store_leaf(&mut tx, Some(ctx), &order, &leaf, issued).await?),
+        let certificate_id = match &prepared.issued {
+            Some(issued) => {
+                let leaf = LeafRequest {
+                    csr: &prepared.csr,
+                    csr_pem: &prepared.csr_pem,
+                    common_name: &prepared.common_name,
+                    dns_names: &prepared.dns_names,
+                };
+                Some(store_leaf(tx, Some(ctx), &order, &leaf, issued).await?)
+            }
             None => None,
         };
         let request = NewRequest {
             kind: RequestType::NewRequest,
-            comments: placement.comments,
+            comments: prepared.comments,
             ..new_request(ctx, order_id, approval)
         };
-        let request_id = insert_request(&mut tx, ctx, &request).await?.id;
-        self.commit_with_request_event(tx, request_id).await?;
+        let request_id = insert_request(tx, ctx, &request).await?.id;
         Ok(PlacedOrder {
             order_id,
             certificate_id,
@@ -259,6 +324,8 @@ impl Service {
         let signature_hash = check_signature_hash(input.signature_hash.as_deref())?;
         let csr = VerifiedCsr::parse_pem(&input.csr)?;
         let mut tx = self.store.write().await?;
+        // The key lock before the order's (see `blocked_keys`).
+        blocked_keys::lock_for_issuance(&mut tx).await?;
         orders::lock(&mut tx, order_id).await?;
         // Existence before permission: someone else's order is a 404 whatever the body says.
         let order = visible_order(&mut tx, ctx, order_id).await?;
@@ -274,6 +341,7 @@ impl Service {
                 kind: r.kind,
             });
         check_no_pending_request(order_id, pending.as_ref(), Attempt::Reissue)?;
+        blocked_keys::refuse_blocked_key(&mut tx, &csr, None).await?;
         if approval.approved() {
             let leaf = LeafRequest {
                 csr: &csr,
@@ -390,6 +458,7 @@ async fn store_leaf(
             valid_from: issued.not_before,
             valid_till: issued.not_after,
             crl_shard: issued.crl_shard,
+            spki_sha256: &issued.spki_sha256,
             created_at: issued.not_before,
         },
     )

@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::orders::{LeafRequest, set_order_and_current_certificate};
 use super::revoke::apply_revocation;
-use super::{Context, RequestFilter, RequestSort, Service, ServiceError, ServiceResult, audit};
+use super::{
+    Context, RequestFilter, RequestSort, Service, ServiceError, ServiceResult, audit, blocked_keys,
+};
 use crate::ca::VerifiedCsr;
 use crate::model::RevokedSerial;
 use crate::model::{
@@ -75,19 +77,23 @@ impl Service {
     ) -> ServiceResult<()> {
         ctx.require_admin("approve or reject requests")?;
         check_comments("processor_comment", processor_comment)?;
-        // A request never changes order, so finding its order needs no
-        // transaction and stays out of the (on SQLite, single) writer's turn.
-        let order_id = {
+        // A request never changes order, type or reason, so reading them
+        // needs no transaction and stays out of the (on SQLite, single)
+        // writer's turn.
+        let asked = {
             let mut conn = self.store.read().await?;
             requests::find(&mut conn, request_id)
                 .await?
                 .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchRequest))?
-                .order_id
         };
-        // The order's lock first, as every writer of an order takes it; then
-        // the request's state as it is under that lock.
+        // The order's lock first, as every writer of an order takes it (after
+        // the key lock an approval needs, see `blocked_keys`); then the
+        // request's state as it is under that lock.
         let mut tx = self.store.write().await?;
-        orders::lock(&mut tx, order_id).await?;
+        if decision == Decision::Approve {
+            blocked_keys::lock_for_approval(&mut tx, &asked).await?;
+        }
+        orders::lock(&mut tx, asked.order_id).await?;
         let request = requests::find(&mut tx, request_id)
             .await?
             .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchRequest))?;
@@ -142,6 +148,7 @@ impl Service {
             RequestType::NewRequest => {
                 let order = visible_order(conn, ctx, request.order_id).await?;
                 let csr = stored_csr(&order.csr)?;
+                blocked_keys::refuse_blocked_key(conn, &csr, Some(request)).await?;
                 let leaf = LeafRequest {
                     csr: &csr,
                     csr_pem: &order.csr,
@@ -157,6 +164,8 @@ impl Service {
                 let spec = request.reissue.as_ref().ok_or_else(|| {
                     ServiceError::Internal(format!("reissue request {} has no CSR", request.id))
                 })?;
+                let csr = stored_csr(&spec.csr)?;
+                blocked_keys::refuse_blocked_key(conn, &csr, Some(request)).await?;
                 // The certificate being replaced stays valid unless revoked.
                 set_order_and_current_certificate(
                     conn,
@@ -165,7 +174,6 @@ impl Service {
                     CertificateStatus::Issued,
                 )
                 .await?;
-                let csr = stored_csr(&spec.csr)?;
                 let leaf = LeafRequest {
                     csr: &csr,
                     csr_pem: &spec.csr,
@@ -319,12 +327,21 @@ pub(super) async fn insert_request(
     request: &NewRequest,
 ) -> ServiceResult<Request> {
     let stored = requests::insert(conn, request).await?;
-    let id = stored.id;
+    record_request_created(conn, ctx, &stored)?;
+    Ok(stored)
+}
+
+/// The audit entry of a request just stored.
+pub(super) fn record_request_created(
+    conn: &mut Conn,
+    ctx: Context<'_>,
+    request: &Request,
+) -> ServiceResult<()> {
     audit::record(
         conn,
         Some(ctx),
         AuditAction::RequestCreated,
-        (AuditObject::Request, id),
+        (AuditObject::Request, request.id),
         json!({
             "type": request.kind.as_str(),
             "status": request.status.as_str(),
@@ -332,8 +349,7 @@ pub(super) async fn insert_request(
             "certificate_id": request.certificate_id,
             "revocation_reason": request.revocation_reason.map(|r| r.name()),
         }),
-    )?;
-    Ok(stored)
+    )
 }
 
 /// The order, if it exists and the caller may see it.

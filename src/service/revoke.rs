@@ -8,7 +8,7 @@ use super::reasons::{check_reason_permitted, check_revocable};
 use super::requests::{
     Approval, Attempt, check_comments, check_no_pending_request, insert_request, new_request,
 };
-use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit};
+use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit, blocked_keys};
 use crate::model::{
     AuditAction, AuditObject, Certificate, CertificateRef, CertificateStatus, NewRequest, Order,
     OrderStatus, PendingRequest, Request, RequestType, RevocationReason, RevokedSerial, now,
@@ -21,6 +21,7 @@ pub(crate) enum RevokeTarget {
     Order(i64),
 }
 
+#[derive(Clone)]
 pub(crate) struct RevokeInput {
     pub comments: Option<String>,
     pub skip_approval: bool,
@@ -45,6 +46,10 @@ impl Service {
         Ok(visible_certificate(&mut conn, ctx, reference).await?.0)
     }
 
+    /// Revokes a certificate or an order, or records a request to. An
+    /// administrator's `skip_approval` revocation of one certificate (what
+    /// incident scripts send by the thousand) joins others in one
+    /// transaction where `certd serve` batches them (see `revoke_batch`).
     pub(crate) async fn revoke(
         &self,
         ctx: Context<'_>,
@@ -52,29 +57,49 @@ impl Service {
         input: RevokeInput,
     ) -> ServiceResult<RevokeOutcome> {
         check_comments("comments", input.comments.as_deref())?;
-        let mut tx = self.store.write().await?;
-        let (order, certificate, pending) = revocation_target(&mut tx, ctx, &target).await?;
-        let approval = Approval::of(ctx, input.skip_approval, self.auto_approve.revokes)?;
-        check_reason_permitted(ctx, input.reason)?;
-        match &certificate {
-            Some(certificate) => check_revocable(certificate, input.reason)?,
-            None => check_order_revocable(&order)?,
+        match target {
+            RevokeTarget::Certificate(reference) if batchable(ctx, &input) => {
+                match self.revocation_batcher() {
+                    Some(batcher) => batcher.revoke(ctx, reference, input).await,
+                    None => {
+                        self.revoke_alone(ctx, RevokeTarget::Certificate(reference), input)
+                            .await
+                    }
+                }
+            }
+            target => self.revoke_alone(ctx, target, input).await,
         }
-        check_no_pending_request(order.id, pending.as_ref(), Attempt::Revoke)?;
-        let request = NewRequest {
-            kind: RequestType::Revoke,
-            certificate_id: certificate.as_ref().map(|c| c.id),
-            comments: input.comments,
-            revocation_reason: Some(input.reason),
-            ..new_request(ctx, order.id, approval)
-        };
+    }
+
+    /// One revocation in a transaction of its own.
+    pub(super) async fn revoke_alone(
+        &self,
+        ctx: Context<'_>,
+        target: RevokeTarget,
+        input: RevokeInput,
+    ) -> ServiceResult<RevokeOutcome> {
+        let mut tx = self.store.write().await?;
+        if input.reason == RevocationReason::KeyCompromise {
+            // Before the order's lock: blocking the key may lock others.
+            blocked_keys::lock_for_key_compromise(&mut tx).await?;
+        }
+        let (order, certificate, pending) = revocation_target(&mut tx, ctx, &target).await?;
+        let approval = check_revocation(
+            ctx,
+            &input,
+            self.auto_approve.revokes,
+            &order,
+            certificate.as_ref(),
+            pending.as_ref(),
+        )?;
+        let request = revoke_request(ctx, order.id, certificate.as_ref(), input, approval);
         let stored = insert_request(&mut tx, ctx, &request).await?;
         let revoked = if approval.approved() {
             apply_revocation(&mut tx, Some(ctx), &stored, certificate.clone()).await?
         } else {
             Vec::new()
         };
-        self.commit_with_request_event(tx, stored.id).await?;
+        self.commit_with_request_events(tx, &[stored.id]).await?;
         self.revocation_committed(&revoked, stored.revocation_reason);
         // An administrator's skip is the seed's 204; an operator's auto-approval
         // still answers with the (already approved) request, as clients that
@@ -89,6 +114,51 @@ impl Service {
             order,
             certificate,
         })))
+    }
+}
+
+/// Revocations that may share a transaction: an administrator's
+/// `skip_approval` (no request waits, the answer is a bare 204), for any
+/// reason but keyCompromise, whose blocking of the key locks other orders.
+fn batchable(ctx: Context<'_>, input: &RevokeInput) -> bool {
+    input.skip_approval && ctx.is_admin() && input.reason != RevocationReason::KeyCompromise
+}
+
+/// The rules a revocation must pass, on the state read under the order's
+/// lock (`certificate` is `None` for a whole order): returns how it is
+/// approved.
+pub(super) fn check_revocation(
+    ctx: Context<'_>,
+    input: &RevokeInput,
+    auto_approved: bool,
+    order: &Order,
+    certificate: Option<&Certificate>,
+    pending: Option<&PendingRequest>,
+) -> ServiceResult<Approval> {
+    let approval = Approval::of(ctx, input.skip_approval, auto_approved)?;
+    check_reason_permitted(ctx, input.reason)?;
+    match certificate {
+        Some(certificate) => check_revocable(certificate, input.reason)?,
+        None => check_order_revocable(order)?,
+    }
+    check_no_pending_request(order.id, pending, Attempt::Revoke)?;
+    Ok(approval)
+}
+
+/// The revoke request a revocation records.
+pub(super) fn revoke_request(
+    ctx: Context<'_>,
+    order_id: i64,
+    certificate: Option<&Certificate>,
+    input: RevokeInput,
+    approval: Approval,
+) -> NewRequest {
+    NewRequest {
+        kind: RequestType::Revoke,
+        certificate_id: certificate.map(|c| c.id),
+        comments: input.comments,
+        revocation_reason: Some(input.reason),
+        ..new_request(ctx, order_id, approval)
     }
 }
 
@@ -167,9 +237,35 @@ fn check_order_revocable(order: &Order) -> ServiceResult<()> {
 /// on the order. (The schema enforces the same with a unique index.)
 /// Carries out an approved revoke request: the certificate (or every
 /// unrevoked certificate of the order) is revoked, with its audit entries.
-/// Returns what changed, for publication once the transaction commits.
-/// `certificate` is the request's certificate when the caller has just read
-/// it under the order's lock (it is read here otherwise).
+/// For keyCompromise the key of each is blocked and every other certificate
+/// with it revoked too (see `blocked_keys`; on PostgreSQL a transaction that
+/// may revoke for keyCompromise takes `blocked_keys::lock_for_key_compromise`
+/// before any order's lock). Returns what changed, for publication once the
+/// transaction commits. `certificate` is the request's certificate when the
+/// caller has just read it under the order's lock (it is read here
+/// otherwise).
+/// The audit entry of a certificate revoked by request `request_id`; returns
+/// the notice its publication needs.
+pub(super) fn record_revoked(
+    conn: &mut Conn,
+    ctx: Option<Context<'_>>,
+    certificate: &Certificate,
+    reason: RevocationReason,
+    request_id: i64,
+) -> ServiceResult<RevokedSerial> {
+    audit::record(
+        conn,
+        ctx,
+        AuditAction::CertificateRevoked,
+        (AuditObject::Certificate, certificate.id),
+        json!({"reason": reason.name(), "request_id": request_id}),
+    )?;
+    Ok(RevokedSerial {
+        serial_number: certificate.serial_number.clone(),
+        crl_shard: certificate.crl_shard,
+    })
+}
+
 pub(super) async fn apply_revocation(
     conn: &mut Conn,
     ctx: Option<Context<'_>>,
@@ -202,22 +298,29 @@ pub(super) async fn apply_revocation(
                 .collect()
         }
     };
+    if request.certificate_id.is_some() {
+        // Revoked while the request waited (its key blocked by another
+        // certificate's compromise, or by ACME): 409 unless this raises the
+        // reason to keyCompromise; the request stays pending, to reject.
+        for certificate in &targets {
+            check_revocable(certificate, reason)?;
+        }
+    }
     let mut revoked = Vec::with_capacity(targets.len());
+    let mut compromised = Vec::new();
     for certificate in targets {
         certificates::revoke(conn, certificate.id, at, reason).await?;
-        audit::record(
-            conn,
-            ctx,
-            AuditAction::CertificateRevoked,
-            (AuditObject::Certificate, certificate.id),
-            json!({"reason": reason.name(), "request_id": request.id}),
-        )?;
-        let notice = RevokedSerial {
-            serial_number: certificate.serial_number,
-            crl_shard: certificate.crl_shard,
-        };
-        feed::announce(conn, &notice).await?;
+        let notice = record_revoked(conn, ctx, &certificate, reason, request.id)?;
+        feed::announce(conn, std::slice::from_ref(&notice)).await?;
         revoked.push(notice);
+        if reason == RevocationReason::KeyCompromise {
+            compromised.push(certificate);
+        }
+    }
+    for certificate in &compromised {
+        let sharing_the_key =
+            blocked_keys::block_key_of(conn, ctx, certificate, request.id, at).await?;
+        revoked.extend(sharing_the_key);
     }
     Ok(revoked)
 }

@@ -1,11 +1,24 @@
-//! The `audit_log` table: append-only, certd never updates or deletes a row.
+//! The `audit_log` table: append-only; certd never edits an entry's fields
+//! nor deletes one.
 //!
 //! Each entry carries `entry_hash` = SHA-256 over the previous entry's hash
 //! and this entry's fields, each length-prefixed so that no two different
-//! entries serialise alike. Editing or deleting an entry (by anyone with
-//! write access to the database) breaks the chain at the next entry, which
-//! [`verify_chain`] reports. Cutting entries off the end leaves a shorter
-//! valid chain: compare the head hash with one kept elsewhere.
+//! entries serialise alike, and `chain_seq`, its place in the chain. Editing
+//! or deleting a chained entry (by anyone with write access to the database)
+//! breaks the chain at the next entry, which [`verify_chain`] reports.
+//! Cutting entries off the end leaves a shorter valid chain: compare the head
+//! hash with one kept elsewhere.
+//!
+//! When an entry is chained depends on the backend:
+//! - SQLite has one writer at a time, so a transaction chains its entries as
+//!   it commits, at no extra cost.
+//! - On PostgreSQL that would need a lock held by every transaction of every
+//!   node through its COMMIT, and so one WAL flush at a time for all of
+//!   them. Entries are written unsealed instead, and a sealer chains the
+//!   committed ones in the order it finds them ([`seal_pending`]: one sealer
+//!   at a time, under an advisory lock, shortly after each commit). Until
+//!   then an entry is protected by nothing but the database's own access
+//!   control; `/metrics` shows how many wait and for how long.
 
 use sha2::{Digest, Sha256};
 use sqlx::AssertSqlSafe;
@@ -15,7 +28,8 @@ use crate::model::{AuditAction, AuditEntry, AuditObject, Page, UnixTime};
 
 /// The "previous hash" of the first entry.
 const GENESIS: &str = "certd-audit-log-v1";
-/// Advisory lock key serialising appends on PostgreSQL (any fixed number).
+/// Advisory lock key letting one sealer at a time extend the chain on
+/// PostgreSQL (any fixed number).
 const CHAIN_LOCK: i64 = 0x6365_7274_6461_7564;
 
 /// One change, as the service describes it.
@@ -29,31 +43,25 @@ pub(crate) struct NewAuditEntry {
     pub created_at: UnixTime,
 }
 
-/// Parameters of one entry's row in the INSERT: its number, then the eight
-/// stored columns.
+/// Parameters of one entry's row in an INSERT: its number in the statement,
+/// then the seven stored fields and the hash.
 const PARAMETERS_PER_ENTRY: usize = 9;
 /// Most entries one INSERT carries (SQLite allows 32,766 parameters).
 const ENTRIES_PER_INSERT: usize = 256;
+/// Most entries one pass of the sealer chains.
+const SEAL_BATCH: i64 = 1_000;
 
 /// Adds an entry to the write transaction `conn`. The transaction's entries
-/// are appended when it commits, together, in one statement (see
-/// [`append_all`]), so the change and its record commit together or not at
-/// all.
+/// are written when it commits, together (see [`append_all`]), so the change
+/// and its record commit together or not at all.
 pub(crate) fn queue(conn: &mut Conn, entry: NewAuditEntry) -> StoreResult<()> {
     conn.queue_audit(entry)
 }
 
-/// Appends a committing transaction's entries, in order, chained to the log's
-/// head. One statement per [`ENTRIES_PER_INSERT`] entries instead of one per
-/// entry: on SQLite every statement is time inside the single writer's turn.
+/// Writes a committing transaction's entries, in order, one statement per
+/// [`ENTRIES_PER_INSERT`] entries: chained to the log's head on SQLite,
+/// unsealed on PostgreSQL.
 pub(super) async fn append_all(conn: &mut Conn, entries: &[NewAuditEntry]) -> StoreResult<()> {
-    // Appends must take turns so that each sees its predecessor: SQLite's
-    // write transaction already excludes others; PostgreSQL needs a lock,
-    // held until commit (taken here, at commit, so that it is held briefly).
-    if conn.is_postgres() {
-        conn.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK))
-            .await?;
-    }
     let details: Vec<String> = entries.iter().map(|e| e.details.to_string()).collect();
     let fields: Vec<ChainFields<'_>> = entries
         .iter()
@@ -68,75 +76,112 @@ pub(super) async fn append_all(conn: &mut Conn, entries: &[NewAuditEntry]) -> St
             details,
         })
         .collect();
+    let postgres = conn.is_postgres();
     for chunk in fields.chunks(ENTRIES_PER_INSERT) {
-        append_chunk(conn, chunk).await?;
+        if postgres {
+            insert(conn, chunk, None).await?;
+        } else {
+            append_chained(conn, chunk).await?;
+        }
     }
     Ok(())
 }
 
-async fn append_chunk(conn: &mut Conn, chunk: &[ChainFields<'_>]) -> StoreResult<()> {
-    let guess = head_guess().clone();
-    if let Some(previous) = guess
-        && let Some(hash) = insert_after(conn, chunk, &previous).await?
-    {
-        *head_guess() = Some(hash);
-        return Ok(());
+/// The newest chained entry: its place and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    seq: i64,
+    hash: String,
+}
+
+impl Head {
+    fn genesis() -> Head {
+        Head {
+            seq: 0,
+            hash: GENESIS.to_string(),
+        }
     }
-    let previous: Option<Option<String>> = conn
-        .scalar_optional(sqlx::query_scalar(
-            "SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1",
+}
+
+async fn read_head(conn: &mut Conn) -> StoreResult<Head> {
+    let head: Option<(i64, Option<String>)> = conn
+        .fetch_optional(sqlx::query_as(
+            "SELECT chain_seq, entry_hash FROM audit_log WHERE chain_seq IS NOT NULL \
+             ORDER BY chain_seq DESC LIMIT 1",
         ))
         .await?;
-    let previous = previous.flatten().unwrap_or_else(|| GENESIS.to_string());
-    let hash = insert_after(conn, chunk, &previous)
+    Ok(match head {
+        Some((seq, hash)) => Head {
+            seq,
+            hash: hash.unwrap_or_default(),
+        },
+        None => Head::genesis(),
+    })
+}
+
+/// SQLite: chains the entries to the head as they go in.
+async fn append_chained(conn: &mut Conn, chunk: &[ChainFields<'_>]) -> StoreResult<()> {
+    let guess = head_guess().clone();
+    if let Some(previous) = guess
+        && let Some(head) = insert(conn, chunk, Some(&previous)).await?
+    {
+        *head_guess() = Some(head);
+        return Ok(());
+    }
+    let previous = read_head(conn).await?;
+    let head = insert(conn, chunk, Some(&previous))
         .await?
         .ok_or_else(|| StoreError::Corrupt("the audit log's head moved under its lock".into()))?;
-    *head_guess() = Some(hash);
+    *head_guess() = Some(head);
     Ok(())
 }
 
-/// The newest entry's hash as this process last wrote it. Appending with it
+/// The newest entry as this process last chained it. Appending with it
 /// saves reading the head back every time; the INSERT checks it against the
 /// table, so a wrong guess (another process appended, a transaction rolled
 /// back, another database) costs one more query, never a broken chain.
-fn head_guess() -> std::sync::MutexGuard<'static, Option<String>> {
-    static HEAD: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+fn head_guess() -> std::sync::MutexGuard<'static, Option<Head>> {
+    static HEAD: std::sync::Mutex<Option<Head>> = std::sync::Mutex::new(None);
     HEAD.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Inserts the entries, each chained to the one before and the first to
-/// `previous`, if that is still the newest entry's hash; returns the last
-/// new entry's hash, or `None` if `previous` was not the head (nothing is
-/// inserted then). The rows go in as one `VALUES` list, numbered in
-/// `column1` so that their ids follow the chain's order.
-async fn insert_after(
+/// Inserts the entries, in order (numbered in `column1` so that their ids
+/// follow it). Unsealed when `previous` is `None`. Otherwise each is chained
+/// to the one before and the first to `previous`, if that is still the
+/// newest chained entry: returns the new head, or `None` if `previous` was
+/// not the head (nothing is inserted then).
+async fn insert(
     conn: &mut Conn,
     chunk: &[ChainFields<'_>],
-    previous: &str,
-) -> StoreResult<Option<String>> {
-    let mut rows = Vec::with_capacity(chunk.len());
-    for n in 0..chunk.len() {
-        let first = n * PARAMETERS_PER_ENTRY + 1;
-        let placeholders: Vec<String> = (first..first + PARAMETERS_PER_ENTRY)
-            .map(|i| format!("${i}"))
-            .collect();
-        rows.push(format!("({})", placeholders.join(", ")));
-    }
+    previous: Option<&Head>,
+) -> StoreResult<Option<Head>> {
     let guard = chunk.len() * PARAMETERS_PER_ENTRY + 1;
+    let (seq, condition) = match previous {
+        Some(_) => (
+            format!("${} + column1 + 1", guard + 2),
+            format!(
+                "WHERE COALESCE((SELECT entry_hash FROM audit_log WHERE chain_seq IS NOT NULL \
+                 ORDER BY chain_seq DESC LIMIT 1), ${guard}) = ${}",
+                guard + 1
+            ),
+        ),
+        None => ("NULL".to_string(), String::new()),
+    };
     let sql = format!(
         "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, \
-         details, entry_hash) SELECT column2, column3, column4, column5, column6, column7, \
-         column8, column9 FROM (VALUES {}) AS v \
-         WHERE COALESCE((SELECT entry_hash FROM audit_log ORDER BY id DESC LIMIT 1), ${guard}) = ${} \
-         ORDER BY column1",
-        rows.join(", "),
-        guard + 1
+         details, entry_hash, chain_seq) SELECT column2, column3, column4, column5, column6, \
+         column7, column8, column9, {seq} FROM (VALUES {}) AS v {condition} ORDER BY column1",
+        super::value_rows(chunk.len(), PARAMETERS_PER_ENTRY),
     );
-    let mut hash = previous.to_string();
+    let mut head = previous.cloned();
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for (n, fields) in chunk.iter().enumerate() {
-        hash = fields.hash(&hash);
+        let hash = head.as_mut().map(|head| {
+            head.hash = fields.hash(&head.hash);
+            head.seq += 1;
+            head.hash.clone()
+        });
         query = query
             .bind(n as i64)
             .bind(fields.created_at)
@@ -146,10 +191,106 @@ async fn insert_after(
             .bind(fields.object_id)
             .bind(fields.request_id)
             .bind(fields.details)
-            .bind(hash.clone());
+            .bind(hash);
     }
-    let inserted = conn.execute(query.bind(GENESIS).bind(previous)).await?;
-    Ok((inserted == chunk.len() as u64).then_some(hash))
+    let Some(previous) = previous else {
+        conn.execute(query).await?;
+        return Ok(None);
+    };
+    let query = query
+        .bind(GENESIS)
+        .bind(previous.hash.as_str())
+        .bind(previous.seq);
+    let inserted = conn.execute(query).await?;
+    Ok(head.filter(|_| inserted == chunk.len() as u64))
+}
+
+/// What one pass of [`seal_pending`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SealPass {
+    pub sealed: u64,
+    /// The batch was full: more may wait.
+    pub more: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct UnsealedRow {
+    id: i64,
+    created_at: i64,
+    actor_id: Option<i64>,
+    action: String,
+    object_type: String,
+    object_id: i64,
+    request_id: Option<String>,
+    details: String,
+}
+
+/// PostgreSQL: chains up to [`SEAL_BATCH`] committed, unsealed entries to
+/// the head, oldest id first, in the transaction `conn`. The advisory lock
+/// lets one sealer at a time read the head and extend it; it is held for
+/// one pass, never by a request.
+pub(super) async fn seal_pending(conn: &mut Conn) -> StoreResult<SealPass> {
+    conn.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK))
+        .await?;
+    let rows: Vec<UnsealedRow> = conn
+        .fetch_all(
+            sqlx::query_as(
+                "SELECT id, created_at, actor_id, action, object_type, object_id, request_id, \
+                 details FROM audit_log WHERE chain_seq IS NULL ORDER BY id LIMIT $1",
+            )
+            .bind(SEAL_BATCH),
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(SealPass::default());
+    }
+    let mut head = read_head(conn).await?;
+    let sql = format!(
+        "UPDATE audit_log SET chain_seq = v.column2, entry_hash = v.column3 \
+         FROM (VALUES {}) AS v WHERE audit_log.id = v.column1 AND audit_log.chain_seq IS NULL",
+        super::value_rows(rows.len(), 3)
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for row in &rows {
+        head.hash = row.fields().hash(&head.hash);
+        head.seq += 1;
+        query = query.bind(row.id).bind(head.seq).bind(head.hash.clone());
+    }
+    let sealed = conn.execute(query).await?;
+    if sealed != rows.len() as u64 {
+        return Err(StoreError::Corrupt(
+            "audit entries were sealed by someone else under the chain's lock".into(),
+        ));
+    }
+    Ok(SealPass {
+        sealed,
+        more: sealed == SEAL_BATCH as u64,
+    })
+}
+
+impl UnsealedRow {
+    fn fields(&self) -> ChainFields<'_> {
+        ChainFields {
+            created_at: self.created_at,
+            actor_id: self.actor_id,
+            action: &self.action,
+            object_type: &self.object_type,
+            object_id: self.object_id,
+            request_id: self.request_id.as_deref(),
+            details: &self.details,
+        }
+    }
+}
+
+/// Entries not chained yet and the `created_at` of the oldest of them (an
+/// indexed count: there are few).
+pub(crate) async fn unsealed(conn: &mut Conn) -> StoreResult<(i64, Option<UnixTime>)> {
+    Ok(conn
+        .fetch_optional(sqlx::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM audit_log WHERE chain_seq IS NULL",
+        ))
+        .await?
+        .unwrap_or((0, None)))
 }
 
 /// The fields an entry's hash covers, as stored.
@@ -189,8 +330,13 @@ impl ChainFields<'_> {
 /// What [`verify_chain`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ChainReport {
-    /// Every entry links to the one before; `head` is the newest hash.
-    Intact { entries: u64, head: String },
+    /// Every chained entry links to the one before; `head` is the newest
+    /// hash. `unsealed` entries (PostgreSQL) wait for the sealer.
+    Intact {
+        entries: u64,
+        head: String,
+        unsealed: u64,
+    },
     /// The first entry whose hash does not follow from its predecessor and
     /// its own fields: it, or the entry before it, was edited or deleted.
     Broken { entry_id: i64, checked: u64 },
@@ -198,14 +344,9 @@ pub(crate) enum ChainReport {
 
 #[derive(sqlx::FromRow)]
 struct ChainRow {
-    id: i64,
-    created_at: i64,
-    actor_id: Option<i64>,
-    action: String,
-    object_type: String,
-    object_id: i64,
-    request_id: Option<String>,
-    details: String,
+    chain_seq: i64,
+    #[sqlx(flatten)]
+    entry: UnsealedRow,
     entry_hash: Option<String>,
 }
 
@@ -213,36 +354,43 @@ struct ChainRow {
 pub(crate) async fn verify_chain(conn: &mut Conn) -> StoreResult<ChainReport> {
     const PAGE: i64 = 10_000;
     let mut previous = GENESIS.to_string();
-    let (mut after_id, mut checked) = (0i64, 0u64);
+    let (mut after, mut checked) = (i64::MIN, 0u64);
     loop {
-        let rows: Vec<ChainRow> = conn.fetch_all(sqlx::query_as(
-            "SELECT id, created_at, actor_id, action, object_type, object_id, request_id, details, \
-             entry_hash FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after_id)
-        .bind(PAGE))
-        .await?;
+        let rows: Vec<ChainRow> = conn
+            .fetch_all(
+                sqlx::query_as(
+                    "SELECT chain_seq, id, created_at, actor_id, action, object_type, object_id, \
+                     request_id, details, entry_hash FROM audit_log WHERE chain_seq > $1 \
+                     ORDER BY chain_seq LIMIT $2",
+                )
+                .bind(after)
+                .bind(PAGE),
+            )
+            .await?;
         let Some(last) = rows.last() else {
+            let (unsealed, _) = unsealed(conn).await?;
+            if unsealed > 0 && !conn.is_postgres() {
+                // SQLite chains every entry as it commits: an unchained one
+                // was written or changed by someone else.
+                let entry_id: i64 = conn
+                    .scalar_one(sqlx::query_scalar(
+                        "SELECT MIN(id) FROM audit_log WHERE chain_seq IS NULL",
+                    ))
+                    .await?;
+                return Ok(ChainReport::Broken { entry_id, checked });
+            }
             return Ok(ChainReport::Intact {
                 entries: checked,
                 head: previous,
+                unsealed: unsealed as u64,
             });
         };
-        after_id = last.id;
+        after = last.chain_seq;
         for row in &rows {
-            let expected = ChainFields {
-                created_at: row.created_at,
-                actor_id: row.actor_id,
-                action: &row.action,
-                object_type: &row.object_type,
-                object_id: row.object_id,
-                request_id: row.request_id.as_deref(),
-                details: &row.details,
-            }
-            .hash(&previous);
+            let expected = row.entry.fields().hash(&previous);
             if row.entry_hash.as_deref() != Some(expected.as_str()) {
                 return Ok(ChainReport::Broken {
-                    entry_id: row.id,
+                    entry_id: row.entry.id,
                     checked,
                 });
             }
@@ -341,7 +489,10 @@ mod tests {
         drop(tx);
         append_committed(&store, 3).await;
         // What another process's append leaves behind: a guess that is not the head.
-        *head_guess() = Some("not the head".into());
+        *head_guess() = Some(Head {
+            seq: 99,
+            hash: "not the head".into(),
+        });
         append_committed(&store, 4).await;
         assert!(matches!(
             store.verify_audit_chain().await.unwrap(),

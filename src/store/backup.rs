@@ -325,7 +325,7 @@ async fn summarize(path: &Path) -> Result<Contents, BackupError> {
     let readers = SqliteReaders::new(path, PoolSettings::default());
     let mut conn = Conn::sqlite_reader(readers.take().await?);
     let (audit_entries, audit_head) = match audit::verify_chain(&mut conn).await? {
-        ChainReport::Intact { entries, head } => (entries, head),
+        ChainReport::Intact { entries, head, .. } => (entries, head),
         ChainReport::Broken { entry_id, .. } => {
             return Err(BackupError::ChainBroken {
                 path: path.to_owned(),

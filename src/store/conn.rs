@@ -18,6 +18,8 @@ pub(crate) struct Conn {
     inner: Inner,
     /// A write transaction's audit entries, appended when it commits.
     audit: Vec<NewAuditEntry>,
+    /// Whether it changed what an API key lookup returns (see `key_cache`).
+    credentials_changed: bool,
 }
 
 enum Inner {
@@ -42,6 +44,7 @@ impl Conn {
         Conn {
             inner,
             audit: Vec::new(),
+            credentials_changed: false,
         }
     }
 
@@ -72,6 +75,21 @@ impl Conn {
                 "an audit entry was recorded outside a write transaction".into(),
             )),
         }
+    }
+
+    pub(super) fn has_audit_entries(&self) -> bool {
+        !self.audit.is_empty()
+    }
+
+    /// Called by every write to a key or user that changes what an API key
+    /// lookup returns: this server's cache of them is emptied on commit
+    /// (other servers learn it from the database's notice).
+    pub(super) fn mark_credentials_changed(&mut self) {
+        self.credentials_changed = true;
+    }
+
+    pub(super) fn changes_credentials(&self) -> bool {
+        self.credentials_changed
     }
 
     /// Appends the queued audit entries and makes a write transaction

@@ -16,6 +16,7 @@
 //! so "entries after the last id seen" misses nothing; the read is a
 //! primary-key range of the entries written since, usually none.
 
+use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgListener;
 
 use super::{Conn, Store, StoreError, StoreResult};
@@ -23,18 +24,21 @@ use crate::model::{AuditAction, RevokedSerial};
 
 const CHANNEL: &str = "certd_revocations";
 
-/// Tells the other nodes, once the transaction commits, that a certificate
-/// was revoked.
-pub(crate) async fn announce(conn: &mut Conn, revoked: &RevokedSerial) -> StoreResult<()> {
-    if conn.is_postgres() {
-        let payload = format!("{} {}", revoked.serial_number, revoked.crl_shard);
-        conn.execute(
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(payload),
-        )
-        .await?;
+/// Tells the other nodes, once the transaction commits, that certificates
+/// were revoked: one notice each, in one statement.
+pub(crate) async fn announce(conn: &mut Conn, revoked: &[RevokedSerial]) -> StoreResult<()> {
+    if revoked.is_empty() || !conn.is_postgres() {
+        return Ok(());
     }
+    let sql = format!(
+        "SELECT pg_notify($1, column1) FROM (VALUES {}) AS v",
+        super::value_rows_from(2, revoked.len(), 1)
+    );
+    let query = revoked.iter().fold(
+        sqlx::query(AssertSqlSafe(sql)).bind(CHANNEL),
+        |query, revoked| query.bind(format!("{} {}", revoked.serial_number, revoked.crl_shard)),
+    );
+    conn.execute(query.persistent(revoked.len() == 1)).await?;
     Ok(())
 }
 

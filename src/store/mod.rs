@@ -2,13 +2,17 @@
 //! and `$N` placeholders that both SQLite and PostgreSQL accept, through sqlx's
 //! `Any` driver, so the service layer never knows which backend it runs on.
 
+pub(crate) mod acme;
+pub(crate) mod acme_eab;
 pub(crate) mod audit;
 pub(crate) mod backup;
+pub(crate) mod blocked_keys;
 pub(crate) mod certificates;
 mod checkpoint;
 mod conn;
 pub(crate) mod feed;
 mod group_commit;
+mod key_cache;
 pub(crate) mod orders;
 pub(crate) mod outbox;
 pub(crate) mod requests;
@@ -26,11 +30,15 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor};
+use tokio::sync::Notify;
+
+use crate::model::UnixTime;
 
 use checkpoint::{Checkpointer, RestartDue};
 pub(crate) use conn::Conn;
 pub(crate) use group_commit::GroupCommitStats;
 use group_commit::GroupWriter;
+use key_cache::{Cached, KeyCache, KeyCacheTask};
 use sqlite::{SqliteConn, SqliteReaders};
 use wal_sync::WalSync;
 
@@ -126,17 +134,90 @@ pub(crate) struct Store {
     /// Copies the WAL back into the database beside the writer (see
     /// `checkpoint`); stops when the store is dropped.
     _sqlite_checkpointer: Option<Checkpointer>,
+    /// PostgreSQL under `certd serve`: chains committed audit entries (see
+    /// `audit`); stops when the store is dropped.
+    audit_sealer: Option<AuditSealer>,
+    /// PostgreSQL under `certd serve`: API key lookups (see `key_cache`).
+    key_cache: Option<KeyCacheTask>,
 }
 
 /// A write transaction. Dropping it without `commit` rolls back.
 pub(crate) struct WriteTx {
     conn: Conn,
+    /// Woken when audit entries commit unsealed (PostgreSQL).
+    sealer: Option<Arc<Notify>>,
+    /// Emptied when keys or users change.
+    key_cache: Option<Arc<KeyCache>>,
 }
 
 impl WriteTx {
     /// Returns once the changes are durable.
     pub(crate) async fn commit(self) -> StoreResult<()> {
-        self.conn.commit().await
+        let recorded = self.conn.has_audit_entries();
+        let credentials_changed = self.conn.changes_credentials();
+        self.conn.commit().await?;
+        if recorded && let Some(sealer) = &self.sealer {
+            sealer.notify_one();
+        }
+        if credentials_changed && let Some(cache) = &self.key_cache {
+            cache.empty();
+        }
+        Ok(())
+    }
+}
+
+/// How often the sealer looks for entries it was not told about (other
+/// nodes', command-line tools'), and waits after a failed pass.
+const SEAL_POLL: Duration = Duration::from_secs(1);
+/// The sealer's rest after a pass: under load each pass then chains the
+/// entries of many commits at once instead of a pass per commit.
+const SEAL_REST: Duration = Duration::from_millis(20);
+
+/// The task chaining PostgreSQL's audit entries after they commit: woken by
+/// each commit with entries, and every [`SEAL_POLL`].
+struct AuditSealer {
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AuditSealer {
+    fn start(pool: AnyPool) -> AuditSealer {
+        let wake = Arc::new(Notify::new());
+        let woken = Arc::clone(&wake);
+        let task = tokio::spawn(async move {
+            loop {
+                if let Err(error) = seal_audit_entries(&pool).await {
+                    tracing::warn!(%error, "could not seal new audit entries; retrying");
+                }
+                tokio::time::sleep(SEAL_REST).await;
+                tokio::select! {
+                    _ = woken.notified() => {}
+                    _ = tokio::time::sleep(SEAL_POLL) => {}
+                }
+            }
+        });
+        AuditSealer { wake, task }
+    }
+}
+
+impl Drop for AuditSealer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Chains every committed, unsealed audit entry, a batch per transaction;
+/// returns how many.
+async fn seal_audit_entries(pool: &AnyPool) -> StoreResult<u64> {
+    let mut sealed = 0;
+    loop {
+        let mut tx = Conn::transaction(pool.begin().await?);
+        let pass = audit::seal_pending(&mut tx).await?;
+        tx.commit().await?;
+        sealed += pass.sealed;
+        if !pass.more {
+            return Ok(sealed);
+        }
     }
 }
 
@@ -155,6 +236,9 @@ impl DerefMut for WriteTx {
 
 /// The embedded database's file in the data directory.
 pub(crate) const SQLITE_FILE: &str = "certd.db";
+
+/// A pooled PostgreSQL connection idle this long is pinged before use.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
 
 /// sqlx connections kept for SQLite's bulk reads.
 const BULK_CONNECTIONS: u32 = 4;
@@ -203,6 +287,20 @@ impl Store {
                         Ok(())
                     })
                 });
+        } else {
+            // A ping before every use is a round trip per request, and one
+            // per transaction; only a connection idle for a while is pinged
+            // (a server restart or a firewall may have closed it).
+            options = options
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IDLE_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                });
         }
         let pool = options.connect(url).await?;
         match backend {
@@ -238,7 +336,50 @@ impl Store {
             sqlite_writer,
             sqlite_readers,
             _sqlite_checkpointer: sqlite_checkpointer,
+            audit_sealer: None,
+            key_cache: None,
         })
+    }
+
+    /// Starts keeping API key lookups in memory (PostgreSQL; see
+    /// `key_cache`). Only a server does: it alone answers API calls.
+    pub(crate) fn start_key_cache(&mut self) {
+        if self.backend == Backend::Postgres && self.key_cache.is_none() {
+            self.key_cache = Some(KeyCache::start(self.url.clone()));
+        }
+    }
+
+    /// The owner of an active key with this hash, from memory when known.
+    pub(crate) async fn key_owner(&self, key_hash: &str) -> StoreResult<Option<users::KeyOwner>> {
+        let cache = self.key_cache.as_ref().map(|task| &task.cache);
+        let generation = match cache.map(|cache| cache.get(key_hash)) {
+            Some(Cached::Owner(owner)) => return Ok(Some(owner)),
+            Some(Cached::Unknown(generation)) => Some(generation),
+            None => None,
+        };
+        let mut conn = self.read().await?;
+        let owner = users::find_by_key_hash(&mut conn, key_hash).await?;
+        if let (Some(cache), Some(generation), Some(owner)) = (cache, generation, &owner) {
+            cache.offer(key_hash, owner, generation);
+        }
+        Ok(owner)
+    }
+
+    /// Notes in memory that a key's use was recorded at `at`.
+    pub(crate) fn key_used(&self, key_hash: &str, at: UnixTime) {
+        if let Some(task) = &self.key_cache {
+            task.cache.used(key_hash, at);
+        }
+    }
+
+    /// Starts chaining audit entries as they commit (PostgreSQL; SQLite
+    /// chains them in the committing transaction). Only a server does: a
+    /// command-line tool exits before its sealer could finish a pass, and
+    /// leaves its entries to the servers' sealers or to `audit verify`.
+    pub(crate) fn start_audit_sealer(&mut self) {
+        if self.backend == Backend::Postgres && self.audit_sealer.is_none() {
+            self.audit_sealer = Some(AuditSealer::start(self.pool.clone()));
+        }
     }
 
     /// SQLite's group commit counts (`None` on PostgreSQL).
@@ -269,7 +410,11 @@ impl Store {
             Some(writer) => Conn::writer(writer.begin().await?),
             None => Conn::transaction(self.pool.begin().await?),
         };
-        Ok(WriteTx { conn })
+        Ok(WriteTx {
+            conn,
+            sealer: self.audit_sealer.as_ref().map(|s| Arc::clone(&s.wake)),
+            key_cache: self.key_cache.as_ref().map(|k| Arc::clone(&k.cache)),
+        })
     }
 
     /// Returns once every write committed so far is durable. On SQLite a
@@ -283,10 +428,33 @@ impl Store {
         }
     }
 
-    /// Recomputes the audit log's hash chain (see `audit`).
+    /// Recomputes the audit log's hash chain (see `audit`), after sealing
+    /// what is waiting to be.
     pub(crate) async fn verify_audit_chain(&self) -> StoreResult<audit::ChainReport> {
+        self.seal_audit_entries().await?;
         let mut conn = self.read_bulk().await?;
         audit::verify_chain(&mut conn).await
+    }
+
+    /// Chains the audit entries waiting for it now, rather than when the
+    /// sealer next runs (a no-op on SQLite, which chains them as they
+    /// commit).
+    pub(crate) async fn seal_audit_entries(&self) -> StoreResult<u64> {
+        match self.backend {
+            Backend::Postgres => seal_audit_entries(&self.pool).await,
+            Backend::Sqlite => Ok(0),
+        }
+    }
+
+    /// How many audit entries wait to be chained, and the `created_at` of
+    /// the oldest (for `/metrics`).
+    pub(crate) async fn unsealed_audit_entries(&self) -> StoreResult<(i64, Option<UnixTime>)> {
+        if self.backend == Backend::Sqlite {
+            // Chained as they commit: none ever waits.
+            return Ok((0, None));
+        }
+        let mut conn = self.read().await?;
+        audit::unsealed(&mut conn).await
     }
 
     pub(crate) async fn ping(&self) -> StoreResult<()> {
@@ -300,6 +468,24 @@ impl Store {
 fn placeholders(n: usize) -> String {
     (1..=n)
         .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, $2), ($3, $4), ...`: the rows of a `VALUES` list of `rows` rows of
+/// `columns` values each (SQLite and PostgreSQL both name them `column1`...).
+fn value_rows(rows: usize, columns: usize) -> String {
+    value_rows_from(1, rows, columns)
+}
+
+/// [`value_rows`] with placeholders numbered from `first`.
+fn value_rows_from(first: usize, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let start = first + row * columns;
+            let row: Vec<String> = (start..start + columns).map(|i| format!("${i}")).collect();
+            format!("({})", row.join(", "))
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -344,6 +530,28 @@ fn bool_to_int(value: bool) -> i64 {
 pub(crate) enum Bind {
     Int(i64),
     Text(String),
+}
+
+impl Bind {
+    fn bind_to<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+        match self {
+            Bind::Int(v) => query.bind(*v),
+            Bind::Text(v) => query.bind(v.clone()),
+        }
+    }
+
+    fn bind_to_as<'q, O>(
+        &self,
+        query: sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments> {
+        match self {
+            Bind::Int(v) => query.bind(*v),
+            Bind::Text(v) => query.bind(v.clone()),
+        }
+    }
 }
 
 /// Assembles `WHERE` clauses with numbered placeholders, which sqlx's own
@@ -419,10 +627,7 @@ impl Conditions {
         mut query: sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments>,
     ) -> sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments> {
         for bind in &self.binds {
-            query = match bind {
-                Bind::Int(v) => query.bind(*v),
-                Bind::Text(v) => query.bind(v.clone()),
-            };
+            query = bind.bind_to_as(query);
         }
         query
     }

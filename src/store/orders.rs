@@ -112,17 +112,38 @@ pub(crate) async fn find_with_pending(
     let row: Option<OrderPendingRow> = conn
         .fetch_optional(sqlx::query_as(AssertSqlSafe(sql)).bind(id))
         .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let pending = match (row.pending_id, row.pending_type) {
-        (Some(id), Some(kind)) => Some(PendingRequest {
-            id,
-            kind: parse_stored(&kind, RequestType::parse)?,
-        }),
-        _ => None,
-    };
-    Ok(Some((row.order.into_order()?, pending)))
+    row.map(OrderPendingRow::into_parts).transpose()
+}
+
+impl OrderPendingRow {
+    fn into_parts(self) -> StoreResult<(Order, Option<PendingRequest>)> {
+        let pending = match (self.pending_id, self.pending_type) {
+            (Some(id), Some(kind)) => Some(PendingRequest {
+                id,
+                kind: parse_stored(&kind, RequestType::parse)?,
+            }),
+            _ => None,
+        };
+        Ok((self.order.into_order()?, pending))
+    }
+}
+
+/// [`find_with_pending`] for many orders at once, by id.
+pub(crate) async fn find_many_with_pending(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> StoreResult<HashMap<i64, (Order, Option<PendingRequest>)>> {
+    let sql = format!(
+        "SELECT {COLUMNS}, r.id AS pending_id, r.type AS pending_type FROM orders o \
+         LEFT JOIN requests r ON r.order_id = o.id AND r.status = 'pending' WHERE o.id IN ({{ids}})"
+    );
+    let rows: Vec<OrderPendingRow> = fetch_by_ids(conn, &sql, ids).await?;
+    rows.into_iter()
+        .map(|row| {
+            let (order, pending) = row.into_parts()?;
+            Ok((order.id, (order, pending)))
+        })
+        .collect()
 }
 
 /// Locks an order's row until the transaction ends, so that writers of one

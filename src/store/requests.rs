@@ -79,15 +79,60 @@ impl RequestRow {
 
 /// Stores a new request and returns it as stored.
 pub(crate) async fn insert(conn: &mut Conn, request: &NewRequest) -> StoreResult<Request> {
-    let reissue = request.reissue.as_ref();
-    let processed_at = (request.status != RequestStatus::Pending).then_some(request.created_at);
-    let id = conn
-        .insert_returning_id(
-            sqlx::query(
-                "INSERT INTO requests (type, status, order_id, certificate_id, requester_id, processor_id, \
-                 comments, revocation_reason, csr, common_name, dns_names, signature_hash, created_at, \
-                 processed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
+    let mut stored = insert_many(conn, std::slice::from_ref(request)).await?;
+    stored
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("a request inserted, no id returned".into()))
+}
+
+/// When a request written with this status was processed: a request is
+/// born processed when it is approved (or rejected) as it is made.
+fn processed_at(request: &NewRequest) -> Option<UnixTime> {
+    (request.status != RequestStatus::Pending).then_some(request.created_at)
+}
+
+/// The request `request` became, stored with `id`.
+fn stored(id: i64, request: &NewRequest) -> Request {
+    Request {
+        id,
+        kind: request.kind,
+        status: request.status,
+        order_id: request.order_id,
+        certificate_id: request.certificate_id,
+        requester_id: request.requester_id,
+        processor_id: request.processor_id,
+        comments: request.comments.clone(),
+        processor_comment: None,
+        revocation_reason: request.revocation_reason,
+        reissue: request.reissue.clone(),
+        created_at: request.created_at,
+        processed_at: processed_at(request),
+    }
+}
+
+/// Stores new requests, in one statement; returns them as stored, in the
+/// same order (every column is what was just written: nothing is read
+/// back). At most 500 at a time.
+pub(crate) async fn insert_many(
+    conn: &mut Conn,
+    requests: &[NewRequest],
+) -> StoreResult<Vec<Request>> {
+    const PER_ROW: usize = 14;
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "INSERT INTO requests (type, status, order_id, certificate_id, requester_id, processor_id, \
+         comments, revocation_reason, csr, common_name, dns_names, signature_hash, created_at, \
+         processed_at) \
+         SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, \
+         column10, column11, column12, column13, column14 FROM (VALUES {}) AS v RETURNING id",
+        super::value_rows(requests.len(), PER_ROW)
+    );
+    let mut query = sqlx::query_as(AssertSqlSafe(sql));
+    for request in requests {
+        let reissue = request.reissue.as_ref();
+        query = query
             .bind(request.kind.as_str())
             .bind(request.status.as_str())
             .bind(request.order_id)
@@ -101,25 +146,29 @@ pub(crate) async fn insert(conn: &mut Conn, request: &NewRequest) -> StoreResult
             .bind(reissue.map(|r| names_to_json(&r.dns_names)))
             .bind(reissue.map(|r| r.signature_hash.as_str()))
             .bind(request.created_at)
-            .bind(processed_at),
-        )
+            .bind(processed_at(request));
+    }
+    // One statement text per list length: only a single row's is worth a
+    // place in the connection's statement cache.
+    let rows: Vec<(i64,)> = conn
+        .fetch_all(query.persistent(requests.len() == 1))
         .await?;
-    // Every column is what was just written: no need to read the row back.
-    Ok(Request {
-        id,
-        kind: request.kind,
-        status: request.status,
-        order_id: request.order_id,
-        certificate_id: request.certificate_id,
-        requester_id: request.requester_id,
-        processor_id: request.processor_id,
-        comments: request.comments.clone(),
-        processor_comment: None,
-        revocation_reason: request.revocation_reason,
-        reissue: request.reissue.clone(),
-        created_at: request.created_at,
-        processed_at,
-    })
+    let mut ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
+    if ids.len() != requests.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} requests inserted, {} ids returned",
+            requests.len(),
+            ids.len()
+        )));
+    }
+    // Rows get their ids in the order of the VALUES list; RETURNING's own
+    // order is not promised.
+    ids.sort_unstable();
+    Ok(ids
+        .into_iter()
+        .zip(requests)
+        .map(|(id, request)| stored(id, request))
+        .collect())
 }
 
 pub(crate) async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Request>> {

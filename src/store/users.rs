@@ -96,6 +96,7 @@ pub(crate) async fn count(conn: &mut Conn) -> StoreResult<i64> {
 }
 
 /// The owner of an active API key.
+#[derive(Clone)]
 pub(crate) struct KeyOwner {
     pub user: User,
     pub key_id: i64,
@@ -242,6 +243,7 @@ pub(crate) async fn first_active_admin(conn: &mut Conn) -> StoreResult<Option<Us
 }
 
 pub(crate) async fn set_status(conn: &mut Conn, id: i64, status: UserStatus) -> StoreResult<()> {
+    conn.mark_credentials_changed();
     conn.execute(
         sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
             .bind(status.as_str())
@@ -339,6 +341,7 @@ pub(crate) async fn list_keys(conn: &mut Conn, user_id: Option<i64>) -> StoreRes
 
 /// Revokes an active key; false if it was not active.
 pub(crate) async fn revoke_key(conn: &mut Conn, id: i64) -> StoreResult<bool> {
+    conn.mark_credentials_changed();
     let changed = conn
         .execute(
             sqlx::query(

@@ -73,6 +73,11 @@ enum Endpoint {
     RequestDetails,
     ApproveRequest,
     RejectRequest,
+    BlockedKeys,
+    /// An ACME EAB credential for the caller (empty body).
+    CreateEab,
+    /// An ACME EAB credential naming the owner.
+    CreateEabForOwner,
 }
 
 impl Endpoint {
@@ -80,8 +85,10 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             UserMe | AuditLog | ListOrders | OrderDetails | CertificateDetails | DownloadFormat
-            | DownloadPlatform | ListRequests | RequestDetails => Method::GET,
-            PlaceOrder | PlaceOrderSkip | Reissue | ReissueSkip => Method::POST,
+            | DownloadPlatform | ListRequests | RequestDetails | BlockedKeys => Method::GET,
+            PlaceOrder | PlaceOrderSkip | Reissue | ReissueSkip | CreateEab | CreateEabForOwner => {
+                Method::POST
+            }
             CancelOrder
             | RevokeOrder
             | RevokeOrderSkip
@@ -116,6 +123,9 @@ impl Endpoint {
             RequestDetails => "/request/{request_id}",
             ApproveRequest => "/request/{request_id}/status (approved)",
             RejectRequest => "/request/{request_id}/status (rejected)",
+            BlockedKeys => "/blocked-key",
+            CreateEab => "/acme/eab (for the caller)",
+            CreateEabForOwner => "/acme/eab (user_id: the owner)",
         }
     }
 }
@@ -146,6 +156,7 @@ const MATRIX: &[Row] = &[
     row(Endpoint::DownloadPlatform,      [OK200, OK200,         NO_CERTIFICATE, OK200,         INVALID_KEY, INVALID_KEY]),
     row(Endpoint::ListRequests,          [OK200, OK200,         OK200,          OK200,         INVALID_KEY, INVALID_KEY]),
     row(Endpoint::RequestDetails,        [OK200, OK200,         NO_REQUEST,     OK200,         INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::BlockedKeys,           [OK200, NO_PERMISSION, NO_PERMISSION,  NO_PERMISSION, INVALID_KEY, INVALID_KEY]),
     // Writes. Approving and rejecting answer 403 `access_denied|missing_permission`
     // to every non-administrator, whoever made the request: the answer does not
     // depend on the request's existence, so it reveals nothing (docs/decisions.md).
@@ -160,6 +171,9 @@ const MATRIX: &[Row] = &[
     row(Endpoint::RevokeCertificateSkip, [OK204, NO_PERMISSION, NO_CERTIFICATE, VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
     row(Endpoint::ApproveRequest,        [OK204, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
     row(Endpoint::RejectRequest,         [OK204, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    // ACME credentials: anyone for themself; naming another user needs an administrator.
+    row(Endpoint::CreateEab,             [OK201, OK201,         OK201,          VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::CreateEabForOwner,     [OK201, OK201,         NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
 ];
 
 impl Endpoint {
@@ -343,6 +357,7 @@ impl Owned {
             Endpoint::DownloadPlatform => format!("/certificate/{c}/download/platform/2"),
             Endpoint::ListRequests => "/request".into(),
             Endpoint::RequestDetails => format!("/request/{r}"),
+            Endpoint::BlockedKeys => "/blocked-key".into(),
             other => panic!("{other:?} is not a read row"),
         }
     }
@@ -416,6 +431,12 @@ fn check_read_body(endpoint: Endpoint, who: Who, r: &Resp, c: &Callers, f: &Owne
             assert_eq!(int(&j["order"]["id"]), f.order, "{cell}: {j}");
             assert_eq!(j["requester"]["id"], c.owner_me["id"], "{cell}: {j}");
         }
+        Endpoint::BlockedKeys => {
+            let keys = j["blocked_keys"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{cell}: {j}"));
+            assert_eq!(int(&j["page"]["total"]), keys.len() as i64, "{cell}: {j}");
+        }
         other => panic!("{other:?} is not a read row"),
     }
 }
@@ -475,7 +496,7 @@ async fn prepare_write(s: &Server, c: &Callers, endpoint: Endpoint) -> (Fresh, S
     );
     let mut fresh = Fresh::default();
     match endpoint {
-        PlaceOrder | PlaceOrderSkip => {}
+        PlaceOrder | PlaceOrderSkip | CreateEab | CreateEabForOwner => {}
         // An order of the owner's that is still waiting for approval.
         CancelOrder | ApproveRequest | RejectRequest => {
             let cn = format!("p{}.example.com", unique());
@@ -524,6 +545,11 @@ async fn prepare_write(s: &Server, c: &Callers, endpoint: Endpoint) -> (Fresh, S
         RejectRequest => (
             format!("/request/{}/status", fresh.request()),
             json!({"status": "rejected"}),
+        ),
+        CreateEab => ("/acme/eab".to_string(), json!({})),
+        CreateEabForOwner => (
+            "/acme/eab".to_string(),
+            json!({"user_id": c.owner_me["id"]}),
         ),
         other => panic!("{other:?} is not a write row"),
     };
@@ -642,6 +668,22 @@ async fn check_write_effect(
                 "{cell}: {request}"
             );
             assert_eq!(s.order(f.order()).await["status"], "rejected", "{cell}");
+        }
+        CreateEab | CreateEabForOwner => {
+            let user = match endpoint {
+                CreateEab => c.me(who),
+                _ => &c.owner_me,
+            };
+            assert_eq!(j["user_id"], user["id"], "{cell}: {j}");
+            assert!(
+                j["kid"].as_str().is_some_and(|kid| kid.starts_with("kid-")),
+                "{cell}: {j}"
+            );
+            assert_eq!(
+                j["hmac_key"].as_str().map(str::len),
+                Some(43),
+                "{cell}: {j}"
+            );
         }
         other => panic!("{other:?} is not a write row"),
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -18,6 +18,9 @@ pub use crate::database::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_certd");
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How soon a change made elsewhere (another node, a revocation's
+/// publication) must be visible.
+pub const VISIBLE_WITHIN: Duration = Duration::from_secs(5);
 
 static COUNTER: AtomicU64 = AtomicU64::new(1);
 
@@ -415,6 +418,31 @@ impl Server {
 
     pub async fn me(&self, key: &str) -> Value {
         self.get(key, "/user/me").await.ok(200).json.clone()
+    }
+
+    /// Asserts `key` is refused within a second. A change made outside
+    /// this server (hand-written SQL, the command line, another node)
+    /// reaches a PostgreSQL node's key cache through a notice, so it takes
+    /// effect within moments rather than on the very next call.
+    pub async fn assert_key_refused_soon(&self, key: &str) {
+        self.assert_key_status_soon(key, 403).await;
+        self.get(key, "/user/me")
+            .await
+            .error(403)
+            .code("access_denied|access_denied_invalid_key");
+    }
+
+    /// Asserts `key` is accepted again within a second (see above).
+    pub async fn assert_key_accepted_soon(&self, key: &str) {
+        self.assert_key_status_soon(key, 200).await;
+    }
+
+    async fn assert_key_status_soon(&self, key: &str, status: u16) {
+        let took = within_deadline("the key's new standing", || async {
+            self.get(key, "/user/me").await.status == status
+        })
+        .await;
+        assert!(took < Duration::from_secs(1), "took {took:?}");
     }
 
     pub async fn place_order(&self, key: &str, cn: &str, skip_approval: bool) -> Resp {
@@ -1030,4 +1058,63 @@ pub fn read_tree(dir: &Path, out: &mut Vec<u8>) {
             let _ = f.read_to_end(out);
         }
     }
+}
+
+/// A CSR for `cn` with `key`, so that several orders share one key.
+pub fn csr_of(key: &rcgen::KeyPair, cn: &str) -> String {
+    let mut params = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.serialize_request(key).unwrap().pem().unwrap()
+}
+
+/// An order for a fresh name with `key`'s CSR.
+pub async fn order_with(s: &Server, who: &str, key: &rcgen::KeyPair, skip_approval: bool) -> Resp {
+    let cn = format!("k{}.example.com", unique());
+    let body = json!({
+        "certificate": {"common_name": cn, "csr": csr_of(key, &cn)},
+        "skip_approval": skip_approval,
+    });
+    s.post(who, "/order/certificate/ssl_basic", body).await
+}
+
+/// A non-administrator's `skip_approval` refused: 403 missing_permission,
+/// with a message that says why.
+pub fn assert_skip_approval_refused(r: &Resp) {
+    let message = r
+        .error(403)
+        .code("access_denied|missing_permission")
+        .message()
+        .to_lowercase();
+    assert!(
+        message.contains("skip_approval") || message.contains("admin"),
+        "{message}"
+    );
+}
+
+/// Polls until `check` holds, at most `VISIBLE_WITHIN`; returns how long it took.
+pub async fn within_deadline<F, Fut>(what: &str, check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    within_deadline_from(Instant::now(), what, check).await
+}
+
+/// Polls until `check` holds, at most `VISIBLE_WITHIN` after `started`.
+pub async fn within_deadline_from<F, Fut>(started: Instant, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    while !check().await {
+        assert!(
+            started.elapsed() < VISIBLE_WITHIN,
+            "{what}: not within {VISIBLE_WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
 }

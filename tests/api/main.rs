@@ -3,17 +3,28 @@
 
 mod database;
 mod harness;
+/// The DNS server the ACME tests validate through (the library's own
+/// validation tests use the same file).
+#[path = "../../src/validation/test_dns.rs"]
+mod test_dns;
 
 mod access_matrix;
+mod acme_clients;
+mod acme_protocol;
+mod acme_protocol_bad_input;
+mod acme_protocol_client;
+mod acme_support;
 mod audit_chain;
 mod auth;
 mod auto_approve;
 mod backup;
 mod bad_input;
+mod blocked_keys;
 mod cli;
 mod console;
 mod crash;
 mod durability;
+mod eab;
 mod fuzz_http;
 mod limits;
 mod logs;
@@ -27,6 +38,7 @@ mod publication;
 mod races;
 mod readme;
 mod requests;
+mod revocation_batches;
 mod revoke;
 mod secrets;
 mod untended;

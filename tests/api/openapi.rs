@@ -407,6 +407,8 @@ const USER_STATUS: &str = "/services/v2/user/{user_id}/status";
 const KEYS: &str = "/services/v2/key";
 const CREATE_KEY: &str = "/services/v2/key/user/{user_id}";
 const KEY_STATUS: &str = "/services/v2/key/{key_id}/status";
+const BLOCKED: &str = "/services/v2/blocked-key";
+const EAB: &str = "/services/v2/acme/eab";
 
 const SSL_BASIC: &str = "/services/v2/order/certificate/ssl_basic";
 
@@ -522,6 +524,24 @@ const ORDER_REVOKE_AND_AUDIT: &[Case] = &[
     case(Admin, GET, AUDIT, "/services/v2/audit-log?limit=none", Empty, Refused(400)),
 ];
 
+/// `{serial}` (of `{cert_b}`, revoked with its order) raised to
+/// keyCompromise, which blocks its key; the blocked keys; ACME credentials
+/// (user 1 is the administrator).
+#[rustfmt::skip]
+const BLOCKED_KEYS_AND_EAB: &[Case] = &[
+    case(Admin,  PUT, REVOKE, "/services/v2/certificate/{serial}/revoke",
+         Json(r#"{"skip_approval": true, "revocation_reason": "keyCompromise"}"#), Allowed(204)),
+    case(Admin,  GET, BLOCKED, "/services/v2/blocked-key?limit=5", Empty, Allowed(200)),
+    case(User,   GET, BLOCKED, BLOCKED, Empty, Refused(403)),
+    case(Admin,  GET, BLOCKED, "/services/v2/blocked-key?offset=-1", Empty, Refused(400)),
+    case(Admin,  POST, EAB, EAB, Json("{}"), Allowed(201)),
+    case(User,   POST, EAB, EAB, Empty, Allowed(201)),
+    case(User,   POST, EAB, EAB, Json(r#"{"user_id": 1}"#), Refused(403)),
+    case(Viewer, POST, EAB, EAB, Json("{}"), Refused(403)),
+    case(Admin,  POST, EAB, EAB, Json(r#"{"user_id": 999999}"#), Refused(404)),
+    case(Admin,  POST, EAB, EAB, Json(r#"{"user_id": "me"}"#), Refused(400)),
+];
+
 /// Users, administrators only (`{user_id}` is the plain user).
 #[rustfmt::skip]
 const USER_ADMIN: &[Case] = &[
@@ -634,6 +654,9 @@ async fn served_document_describes_real_answers() {
     let asked = spec.one(&calls, &ASK_REVOKE_ORDER_B).await;
     calls.set("order_revoke_request", asked.id());
     spec.run(&calls, ORDER_REVOKE_AND_AUDIT).await;
+
+    // A key blocked; ACME credentials.
+    spec.run(&calls, BLOCKED_KEYS_AND_EAB).await;
 
     // Users and API keys, administrators only.
     calls.set("user_id", int(&s.me(&calls.user).await["id"]));

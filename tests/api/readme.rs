@@ -2,16 +2,18 @@
 
 use std::process::Command;
 
+use crate::acme_support::{AcmeEnv, certbot_bin};
 use crate::harness::*;
 
-/// The ```bash blocks of the README, in order.
-fn walkthrough_blocks() -> Vec<String> {
+/// The README's blocks fenced exactly `fence` (```` ```bash ```` for the
+/// walk-through, ```` ```bash acme ```` for the ACME section), in order.
+fn readme_blocks(fence: &str) -> Vec<String> {
     let readme = include_str!("../../README.md");
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in readme.lines() {
         match (&mut current, line.trim_end()) {
-            (None, "```bash") => current = Some(String::new()),
+            (None, opening) if opening == fence => current = Some(String::new()),
             (Some(block), "```") => {
                 blocks.push(std::mem::take(block));
                 current = None;
@@ -29,7 +31,7 @@ fn walkthrough_blocks() -> Vec<String> {
 #[tokio::test]
 async fn readme_walkthrough() {
     let s = Server::start();
-    let blocks = walkthrough_blocks();
+    let blocks = readme_blocks("```bash");
     assert!(blocks.len() >= 6, "walk-through blocks: {}", blocks.len());
     // The first block asks the reader to paste the key; the test sets both itself.
     assert!(blocks[0].contains("export KEY="), "{}", blocks[0]);
@@ -93,5 +95,63 @@ async fn readme_walkthrough() {
     );
     for c in certs {
         assert_eq!(s.cert_status(c).await, "revoked");
+    }
+}
+
+/// The README's ACME section, run as written with certbot and lego against
+/// a server whose names resolve through the test's DNS server (the README
+/// tells readers to use /etc/hosts instead).
+#[tokio::test]
+async fn readme_acme() {
+    let env = AcmeEnv::auto_approved();
+    let s = &env.server;
+    let blocks = readme_blocks("```bash acme");
+    assert!(blocks.len() >= 5, "ACME blocks: {}", blocks.len());
+    // The first block asks the reader for the key and port; the test sets them.
+    assert!(blocks[0].contains("export CERTD="), "{}", blocks[0]);
+    let script = format!("set -euo pipefail\n{}", blocks[1..].join("\n"));
+    let certbot_dir = certbot_bin().parent().unwrap().display().to_string();
+    let path = format!(
+        "{certbot_dir}:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let work = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(work.path())
+        .env("PATH", path)
+        .env("CERTD", &s.base)
+        .env("KEY", s.admin())
+        .env("HTTP01_PORT", env.http01_port.to_string())
+        .output()
+        .await
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "ACME section failed ({}):\n{stdout}\n--- stderr ---\n{stderr}",
+        out.status
+    );
+    assert_eq!(
+        stdout.matches(": OK").count(),
+        2,
+        "both certificates verify: {stdout}"
+    );
+    assert!(stdout.contains("cert.pem: revoked"), "{stdout}");
+    assert!(stdout.contains("Reason: superseded"), "{stdout}");
+    // Both certificates are revoked, as the server records them.
+    for name in ["shop.acme.test", "api.acme.test"] {
+        let orders = s
+            .get(
+                s.admin(),
+                &format!("/order/certificate?filters[common_name]={name}"),
+            )
+            .await;
+        orders.ok(200);
+        let order = &orders.json["orders"][0];
+        let cert = int(&order["certificate"]["id"]);
+        assert_eq!(s.cert_status(cert).await, "revoked", "{name}");
     }
 }
