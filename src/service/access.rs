@@ -1,6 +1,7 @@
 //! The caller of an operation and what they may see.
 
 use super::{ServiceError, ServiceResult};
+use crate::codes::ErrorCode;
 use crate::model::User;
 
 /// A user authenticated by an API key.
@@ -31,6 +32,20 @@ impl Context<'_> {
     /// not exist, so ids leak nothing.
     pub(crate) fn can_see(&self, owner_id: i64) -> bool {
         self.is_admin() || owner_id == self.user_id()
+    }
+
+    /// `found`, if the caller may see it (its owner is `owner_of` it);
+    /// otherwise, existing or not, "not found" with `missing`.
+    pub(crate) fn visible<T>(
+        &self,
+        found: Option<T>,
+        owner_of: impl FnOnce(&T) -> i64,
+        missing: ErrorCode,
+    ) -> ServiceResult<T> {
+        match found {
+            Some(found) if self.can_see(owner_of(&found)) => Ok(found),
+            _ => Err(ServiceError::not_found(missing)),
+        }
     }
 
     /// The owner filter of list calls: `None` (everything) for administrators.

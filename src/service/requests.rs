@@ -358,10 +358,11 @@ pub(super) async fn visible_order(
     ctx: Context<'_>,
     order_id: i64,
 ) -> ServiceResult<Order> {
-    match orders::find(conn, order_id).await? {
-        Some(order) if ctx.can_see(order.user_id) => Ok(order),
-        _ => Err(ServiceError::not_found(ErrorCode::NoSuchOrder)),
-    }
+    ctx.visible(
+        orders::find(conn, order_id).await?,
+        |order| order.user_id,
+        ErrorCode::NoSuchOrder,
+    )
 }
 
 /// Rejection returns the order to where it was before the request.

@@ -185,10 +185,12 @@ async fn revocation_target(
             (None, *order_id, ErrorCode::NoSuchOrder)
         }
     };
-    match orders::find_with_pending(conn, order_id).await? {
-        Some((order, pending)) if ctx.can_see(order.user_id) => Ok((order, certificate, pending)),
-        _ => Err(ServiceError::not_found(missing)),
-    }
+    let (order, pending) = ctx.visible(
+        orders::find_with_pending(conn, order_id).await?,
+        |(order, _)| order.user_id,
+        missing,
+    )?;
+    Ok((order, certificate, pending))
 }
 
 async fn find_certificate(
@@ -210,10 +212,12 @@ async fn visible_certificate(
     let certificate = find_certificate(conn, reference)
         .await?
         .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchCertificate))?;
-    match orders::find(conn, certificate.order_id).await? {
-        Some(order) if ctx.can_see(order.user_id) => Ok((certificate, order)),
-        _ => Err(ServiceError::not_found(ErrorCode::NoSuchCertificate)),
-    }
+    let order = ctx.visible(
+        orders::find(conn, certificate.order_id).await?,
+        |order| order.user_id,
+        ErrorCode::NoSuchCertificate,
+    )?;
+    Ok((certificate, order))
 }
 
 fn check_order_revocable(order: &Order) -> ServiceResult<()> {

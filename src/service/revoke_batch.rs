@@ -270,10 +270,13 @@ impl Service {
                 alone.push(job);
                 continue;
             }
-            let checked = certificate
-                .and_then(|c| orders.get(&c.order_id).map(|(o, p)| (*c, o, p)))
-                .filter(|(_, order, _)| job.ctx().can_see(order.user_id))
-                .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchCertificate))
+            let checked = job
+                .ctx()
+                .visible(
+                    certificate.and_then(|c| orders.get(&c.order_id).map(|(o, p)| (*c, o, p))),
+                    |(_, order, _)| order.user_id,
+                    ErrorCode::NoSuchCertificate,
+                )
                 .and_then(|(certificate, order, pending)| {
                     check_revocation(
                         job.ctx(),

@@ -450,10 +450,11 @@ pub(crate) async fn challenges_of(
     authorization_ids: &[i64],
 ) -> StoreResult<Vec<Challenge>> {
     let sql = format!(
-        "SELECT {CHALLENGE_COLUMNS} FROM acme_challenges WHERE authorization_id IN ({{ids}}) \
+        "SELECT {CHALLENGE_COLUMNS} FROM acme_challenges WHERE {{ids}} \
          ORDER BY id"
     );
-    let rows: Vec<ChallengeRow> = fetch_by_ids(conn, &sql, authorization_ids).await?;
+    let rows: Vec<ChallengeRow> =
+        fetch_by_ids(conn, &sql, "authorization_id", authorization_ids).await?;
     rows.into_iter().map(ChallengeRow::into_challenge).collect()
 }
 

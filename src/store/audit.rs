@@ -23,6 +23,9 @@
 use sha2::{Digest, Sha256};
 use sqlx::AssertSqlSafe;
 
+use serde_json::json;
+
+use super::json_rows::{self, Column};
 use super::{Bind, Conditions, Conn, StoreError, StoreResult};
 use crate::model::{AuditAction, AuditEntry, AuditObject, Page, UnixTime};
 
@@ -43,10 +46,7 @@ pub(crate) struct NewAuditEntry {
     pub created_at: UnixTime,
 }
 
-/// Parameters of one entry's row in an INSERT: its number in the statement,
-/// then the seven stored fields and the hash.
-const PARAMETERS_PER_ENTRY: usize = 9;
-/// Most entries one INSERT carries (SQLite allows 32,766 parameters).
+/// Most entries one INSERT carries.
 const ENTRIES_PER_INSERT: usize = 256;
 /// Most entries one pass of the sealer chains.
 const SEAL_BATCH: i64 = 1_000;
@@ -156,43 +156,54 @@ async fn insert(
     chunk: &[ChainFields<'_>],
     previous: Option<&Head>,
 ) -> StoreResult<Option<Head>> {
-    let guard = chunk.len() * PARAMETERS_PER_ENTRY + 1;
     let (seq, condition) = match previous {
         Some(_) => (
-            format!("${} + column1 + 1", guard + 2),
-            format!(
-                "WHERE COALESCE((SELECT entry_hash FROM audit_log WHERE chain_seq IS NOT NULL \
-                 ORDER BY chain_seq DESC LIMIT 1), ${guard}) = ${}",
-                guard + 1
-            ),
+            "$4 + n + 1",
+            "WHERE COALESCE((SELECT entry_hash FROM audit_log WHERE chain_seq IS NOT NULL \
+             ORDER BY chain_seq DESC LIMIT 1), $2) = $3",
         ),
-        None => ("NULL".to_string(), String::new()),
+        None => ("NULL", ""),
     };
+    let source = json_rows::rows_of(
+        conn,
+        1,
+        &[
+            Column::int("n"),
+            Column::int("created_at"),
+            Column::int("actor_id"),
+            Column::text("action"),
+            Column::text("object_type"),
+            Column::int("object_id"),
+            Column::text("request_id"),
+            Column::text("details"),
+            Column::text("entry_hash"),
+        ],
+    );
     let sql = format!(
         "INSERT INTO audit_log (created_at, actor_id, action, object_type, object_id, request_id, \
-         details, entry_hash, chain_seq) SELECT column2, column3, column4, column5, column6, \
-         column7, column8, column9, {seq} FROM (VALUES {}) AS v {condition} ORDER BY column1",
-        super::value_rows(chunk.len(), PARAMETERS_PER_ENTRY),
+         details, entry_hash, chain_seq) SELECT created_at, actor_id, action, object_type, \
+         object_id, request_id, details, entry_hash, {seq} FROM {source} {condition} ORDER BY n",
     );
     let mut head = previous.cloned();
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for (n, fields) in chunk.iter().enumerate() {
+    let rows = json_rows::param(chunk.iter().enumerate().map(|(n, fields)| {
         let hash = head.as_mut().map(|head| {
             head.hash = fields.hash(&head.hash);
             head.seq += 1;
             head.hash.clone()
         });
-        query = query
-            .bind(n as i64)
-            .bind(fields.created_at)
-            .bind(fields.actor_id)
-            .bind(fields.action)
-            .bind(fields.object_type)
-            .bind(fields.object_id)
-            .bind(fields.request_id)
-            .bind(fields.details)
-            .bind(hash);
-    }
+        json!({
+            "n": n,
+            "created_at": fields.created_at,
+            "actor_id": fields.actor_id,
+            "action": fields.action,
+            "object_type": fields.object_type,
+            "object_id": fields.object_id,
+            "request_id": fields.request_id,
+            "details": fields.details,
+            "entry_hash": hash,
+        })
+    }));
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(rows);
     let Some(previous) = previous else {
         conn.execute(query).await?;
         return Ok(None);
@@ -232,6 +243,13 @@ struct UnsealedRow {
 pub(super) async fn seal_pending(conn: &mut Conn) -> StoreResult<SealPass> {
     conn.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK))
         .await?;
+    // Every statement of a pass reads a few rows through an index. Planned
+    // from statistics taken while the log was small (a new deployment, or
+    // autovacuum not yet round), PostgreSQL would scan the whole log for
+    // them instead, a cost growing with the log: 2 ms a pass at 2,400
+    // entries, seen under load.
+    conn.execute(sqlx::query("SET LOCAL enable_seqscan = off"))
+        .await?;
     let rows: Vec<UnsealedRow> = conn
         .fetch_all(
             sqlx::query_as(
@@ -246,16 +264,20 @@ pub(super) async fn seal_pending(conn: &mut Conn) -> StoreResult<SealPass> {
     }
     let mut head = read_head(conn).await?;
     let sql = format!(
-        "UPDATE audit_log SET chain_seq = v.column2, entry_hash = v.column3 \
-         FROM (VALUES {}) AS v WHERE audit_log.id = v.column1 AND audit_log.chain_seq IS NULL",
-        super::value_rows(rows.len(), 3)
+        "UPDATE audit_log SET chain_seq = v.seq, entry_hash = v.hash FROM {} \
+         WHERE audit_log.id = v.id AND audit_log.chain_seq IS NULL",
+        json_rows::rows_of(
+            conn,
+            1,
+            &[Column::int("id"), Column::int("seq"), Column::text("hash")]
+        )
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for row in &rows {
+    let seals = json_rows::param(rows.iter().map(|row| {
         head.hash = row.fields().hash(&head.hash);
         head.seq += 1;
-        query = query.bind(row.id).bind(head.seq).bind(head.hash.clone());
-    }
+        json!({"id": row.id, "seq": head.seq, "hash": head.hash})
+    }));
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(seals);
     let sealed = conn.execute(query).await?;
     if sealed != rows.len() as u64 {
         return Err(StoreError::Corrupt(

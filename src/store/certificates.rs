@@ -4,9 +4,11 @@ use sqlx::AssertSqlSafe;
 
 use std::collections::HashMap;
 
+use serde_json::json;
+
+use super::json_rows::{self, Column, SqlType};
 use super::{
-    Bind, Conn, StoreError, StoreResult, fetch_by_ids, names_from_json, names_to_json,
-    parse_stored, placeholders,
+    Conn, StoreError, StoreResult, fetch_by_ids, names_from_json, names_to_json, parse_stored,
 };
 use crate::model::{Certificate, CertificateRef, CertificateStatus, RevocationReason, UnixTime};
 
@@ -121,35 +123,33 @@ pub(crate) async fn find_by_serial(
     row.map(CertificateRow::into_certificate).transpose()
 }
 
-/// `certificates.<condition>` matching any of `references` (by id or by
-/// serial number), with its parameters in order.
-fn any_of(references: &[CertificateRef]) -> (String, Vec<Bind>) {
-    let mut conditions = Vec::new();
-    let mut binds = Vec::new();
-    let (ids, serials): (Vec<_>, Vec<_>) = references
-        .iter()
-        .partition(|r| matches!(r, CertificateRef::Id(_)));
-    for (column, group) in [("id", ids), ("serial_number", serials)] {
-        if group.is_empty() {
-            continue;
-        }
-        let first = binds.len() + 1;
-        let placeholders: Vec<String> = (first..first + group.len())
-            .map(|i| format!("${i}"))
-            .collect();
-        conditions.push(format!("c.{column} IN ({})", placeholders.join(", ")));
-        binds.extend(group.into_iter().map(|r| match r {
-            CertificateRef::Id(id) => Bind::Int(*id),
-            CertificateRef::Serial(serial) => Bind::Text(serial.clone()),
-        }));
-    }
-    (conditions.join(" OR "), binds)
+/// `c` (certificates) is one of those named by parameters `$1` (ids) and
+/// `$2` (serial numbers) as [`references_param`] binds them.
+fn named_by_references(conn: &Conn) -> String {
+    format!(
+        "({} OR {})",
+        json_rows::is_one_of(conn, "c.id", 1, SqlType::Int),
+        json_rows::is_one_of(conn, "c.serial_number", 2, SqlType::Text)
+    )
+}
+
+/// The ids and the serial numbers among `references`, as the parameters of
+/// [`named_by_references`].
+fn references_param(references: &[CertificateRef]) -> (String, String) {
+    let ids = references.iter().filter_map(|r| match r {
+        CertificateRef::Id(id) => Some(json!(id)),
+        CertificateRef::Serial(_) => None,
+    });
+    let serials = references.iter().filter_map(|r| match r {
+        CertificateRef::Serial(serial) => Some(json!(serial)),
+        CertificateRef::Id(_) => None,
+    });
+    (json_rows::param(ids), json_rows::param(serials))
 }
 
 /// The certificates named by `references` (those that exist), each read
 /// afresh. On PostgreSQL their orders are locked first, in id order (see
 /// [`lock_order_of`]; the order keeps two batches from deadlocking).
-/// At most 1,000 references.
 pub(crate) async fn lock_orders_and_find_many(
     conn: &mut Conn,
     references: &[CertificateRef],
@@ -157,24 +157,20 @@ pub(crate) async fn lock_orders_and_find_many(
     if references.is_empty() {
         return Ok(Vec::new());
     }
-    let (condition, binds) = any_of(references);
+    let condition = named_by_references(conn);
+    let (ids, serials) = references_param(references);
     if conn.is_postgres() {
         let sql = format!(
             "SELECT o.id FROM orders o WHERE o.id IN \
              (SELECT c.order_id FROM certificates c WHERE {condition}) ORDER BY o.id FOR UPDATE"
         );
-        let query = binds
-            .iter()
-            .fold(sqlx::query(AssertSqlSafe(sql)), |q, b| b.bind_to(q))
-            .persistent(false);
-        conn.execute(query).await?;
+        conn.execute(sqlx::query(AssertSqlSafe(sql)).bind(&ids).bind(&serials))
+            .await?;
     }
     let sql = format!("SELECT {COLUMNS} FROM certificates c WHERE {condition}");
-    let query = binds
-        .iter()
-        .fold(sqlx::query_as(AssertSqlSafe(sql)), |q, b| b.bind_to_as(q))
-        .persistent(false);
-    let rows: Vec<CertificateRow> = conn.fetch_all(query).await?;
+    let rows: Vec<CertificateRow> = conn
+        .fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(ids).bind(serials))
+        .await?;
     into_certificates(rows)
 }
 
@@ -190,16 +186,15 @@ pub(crate) async fn revoke_many(
     }
     let sql = format!(
         "UPDATE certificates SET status = 'revoked', revoked_at = COALESCE(revoked_at, $1), \
-         revocation_reason = v.column2 FROM (VALUES {}) AS v WHERE certificates.id = v.column1",
-        super::value_rows_from(2, revocations.len(), 2)
+         revocation_reason = v.reason FROM {} WHERE certificates.id = v.id",
+        json_rows::rows_of(conn, 2, &[Column::int("id"), Column::int("reason")])
     );
-    let query = revocations
-        .iter()
-        .fold(
-            sqlx::query(AssertSqlSafe(sql)).bind(at),
-            |q, (id, reason)| q.bind(*id).bind(reason.code()),
-        )
-        .persistent(false);
+    let rows = json_rows::param(
+        revocations
+            .iter()
+            .map(|(id, reason)| json!({"id": id, "reason": reason.code()})),
+    );
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(at).bind(rows);
     conn.execute(query).await?;
     Ok(())
 }
@@ -262,8 +257,8 @@ pub(crate) async fn find_many(
     conn: &mut Conn,
     ids: &[i64],
 ) -> StoreResult<HashMap<i64, Certificate>> {
-    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE id IN ({{ids}})");
-    keyed(conn, &sql, ids, |c| c.id).await
+    let sql = format!("SELECT {COLUMNS} FROM certificates WHERE {{ids}}");
+    keyed(conn, &sql, "id", ids, |c| c.id).await
 }
 
 /// [`current_for_order`] of many orders, by order id: one query for a page.
@@ -273,19 +268,20 @@ pub(crate) async fn current_for_orders(
 ) -> StoreResult<HashMap<i64, Certificate>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM certificates WHERE id IN \
-         (SELECT MAX(id) FROM certificates WHERE order_id IN ({{ids}}) GROUP BY order_id)"
+         (SELECT MAX(id) FROM certificates WHERE {{ids}} GROUP BY order_id)"
     );
-    keyed(conn, &sql, order_ids, |c| c.order_id).await
+    keyed(conn, &sql, "order_id", order_ids, |c| c.order_id).await
 }
 
 /// The certificates `sql` finds for `ids` (see [`fetch_by_ids`]), by `key`.
 async fn keyed(
     conn: &mut Conn,
     sql: &str,
+    column: &str,
     ids: &[i64],
     key: fn(&Certificate) -> i64,
 ) -> StoreResult<HashMap<i64, Certificate>> {
-    let rows: Vec<CertificateRow> = fetch_by_ids(conn, sql, ids).await?;
+    let rows: Vec<CertificateRow> = fetch_by_ids(conn, sql, column, ids).await?;
     rows.into_iter()
         .map(|row| row.into_certificate().map(|c| (key(&c), c)))
         .collect()
@@ -371,21 +367,25 @@ pub(crate) async fn missing_spki(
     .await
 }
 
-/// Records the key hashes of certificates that have none yet, in one
-/// statement (`''` says a key could not be read). At most 500 at a time.
+/// Records the key hashes of certificates, in one statement (`''` says a
+/// key could not be read). A certificate's key never changes, so writing
+/// its hash twice is harmless; a `spki_sha256 IS NULL` guard here had
+/// SQLite drive the join from that column's index, every row without a hash
+/// per call, rather than from the list.
 pub(crate) async fn set_spki_many(conn: &mut Conn, hashes: &[(i64, String)]) -> StoreResult<()> {
     if hashes.is_empty() {
         return Ok(());
     }
     let sql = format!(
-        "UPDATE certificates SET spki_sha256 = v.column2 FROM (VALUES {}) AS v \
-         WHERE certificates.id = v.column1 AND certificates.spki_sha256 IS NULL",
-        super::value_rows(hashes.len(), 2)
+        "UPDATE certificates SET spki_sha256 = v.spki FROM {} WHERE certificates.id = v.id",
+        json_rows::rows_of(conn, 1, &[Column::int("id"), Column::text("spki")])
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for (id, hash) in hashes {
-        query = query.bind(*id).bind(hash.as_str());
-    }
+    let rows = json_rows::param(
+        hashes
+            .iter()
+            .map(|(id, hash)| json!({"id": id, "spki": hash})),
+    );
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(rows);
     conn.execute(query).await?;
     Ok(())
 }
@@ -474,15 +474,11 @@ pub(crate) async fn revocations_of(
     // while a freshly loaded table had no statistics yet).
     let sql = format!(
         "SELECT serial_number, revoked_at, revocation_reason, valid_till FROM certificates \
-         WHERE serial_number IN ({})",
-        placeholders(serials.len())
+         WHERE {}",
+        json_rows::is_one_of(conn, "serial_number", 1, SqlType::Text)
     );
-    // One statement text per list length: not worth a place in the
-    // connection's statement cache.
-    let mut query = sqlx::query_as(AssertSqlSafe(sql)).persistent(false);
-    for serial in serials {
-        query = query.bind(*serial);
-    }
+    let serials = json_rows::param(serials.iter().map(|s| json!(s)));
+    let query = sqlx::query_as(AssertSqlSafe(sql)).bind(serials);
     let rows: Vec<(String, Option<i64>, Option<i64>, i64)> = conn.fetch_all(query).await?;
     rows.into_iter()
         .filter_map(

@@ -16,7 +16,6 @@
 //! so "entries after the last id seen" misses nothing; the read is a
 //! primary-key range of the entries written since, usually none.
 
-use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgListener;
 
 use super::{Conn, Store, StoreError, StoreResult};
@@ -30,15 +29,17 @@ pub(crate) async fn announce(conn: &mut Conn, revoked: &[RevokedSerial]) -> Stor
     if revoked.is_empty() || !conn.is_postgres() {
         return Ok(());
     }
-    let sql = format!(
-        "SELECT pg_notify($1, column1) FROM (VALUES {}) AS v",
-        super::value_rows_from(2, revoked.len(), 1)
+    let notices = super::json_rows::param(
+        revoked
+            .iter()
+            .map(|r| format!("{} {}", r.serial_number, r.crl_shard).into()),
     );
-    let query = revoked.iter().fold(
-        sqlx::query(AssertSqlSafe(sql)).bind(CHANNEL),
-        |query, revoked| query.bind(format!("{} {}", revoked.serial_number, revoked.crl_shard)),
-    );
-    conn.execute(query.persistent(revoked.len() == 1)).await?;
+    conn.execute(
+        sqlx::query("SELECT pg_notify($1, value) FROM json_array_elements_text($2::json)")
+            .bind(CHANNEL)
+            .bind(notices),
+    )
+    .await?;
     Ok(())
 }
 

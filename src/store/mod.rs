@@ -12,6 +12,7 @@ mod checkpoint;
 mod conn;
 pub(crate) mod feed;
 mod group_commit;
+mod json_rows;
 mod key_cache;
 pub(crate) mod orders;
 pub(crate) mod outbox;
@@ -463,49 +464,24 @@ impl Store {
     }
 }
 
-/// `$1, $2, ... $n`: the placeholders of an `IN (...)` list of `n` values
-/// (at most 1,000 here: well under either database's limit).
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `($1, $2), ($3, $4), ...`: the rows of a `VALUES` list of `rows` rows of
-/// `columns` values each (SQLite and PostgreSQL both name them `column1`...).
-fn value_rows(rows: usize, columns: usize) -> String {
-    value_rows_from(1, rows, columns)
-}
-
-/// [`value_rows`] with placeholders numbered from `first`.
-fn value_rows_from(first: usize, rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let start = first + row * columns;
-            let row: Vec<String> = (start..start + columns).map(|i| format!("${i}")).collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The rows of `sql`, whose `{ids}` becomes the placeholders of `ids`.
-async fn fetch_by_ids<O>(conn: &mut Conn, sql: &str, ids: &[i64]) -> StoreResult<Vec<O>>
+/// The rows of `sql`, whose `{ids}` becomes "`column` is one of `ids`".
+async fn fetch_by_ids<O>(
+    conn: &mut Conn,
+    sql: &str,
+    column: &str,
+    ids: &[i64],
+) -> StoreResult<Vec<O>>
 where
     O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = sql.replace("{ids}", &placeholders(ids.len()));
-    // One statement text per list length: not worth a place in the
-    // connection's statement cache.
-    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).persistent(false);
-    for id in ids {
-        query = query.bind(*id);
-    }
-    conn.fetch_all(query).await
+    let condition = json_rows::is_one_of(conn, column, 1, json_rows::SqlType::Int);
+    let sql = sql.replace("{ids}", &condition);
+    let ids = json_rows::param(ids.iter().map(|id| serde_json::json!(id)));
+    conn.fetch_all(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ids))
+        .await
 }
 
 /// Parses a stored enum string, reporting unknown values as corruption.
@@ -533,16 +509,6 @@ pub(crate) enum Bind {
 }
 
 impl Bind {
-    fn bind_to<'q>(
-        &self,
-        query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
-    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
-        match self {
-            Bind::Int(v) => query.bind(*v),
-            Bind::Text(v) => query.bind(v.clone()),
-        }
-    }
-
     fn bind_to_as<'q, O>(
         &self,
         query: sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments>,

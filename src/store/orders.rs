@@ -83,8 +83,8 @@ pub(crate) async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Order>>
 
 /// The orders with these ids, by id: one query for a page of them.
 pub(crate) async fn find_many(conn: &mut Conn, ids: &[i64]) -> StoreResult<HashMap<i64, Order>> {
-    let sql = format!("SELECT {COLUMNS} FROM orders o WHERE o.id IN ({{ids}})");
-    let rows: Vec<OrderRow> = fetch_by_ids(conn, &sql, ids).await?;
+    let sql = format!("SELECT {COLUMNS} FROM orders o WHERE {{ids}}");
+    let rows: Vec<OrderRow> = fetch_by_ids(conn, &sql, "o.id", ids).await?;
     rows.into_iter()
         .map(|row| row.into_order().map(|order| (order.id, order)))
         .collect()
@@ -135,9 +135,9 @@ pub(crate) async fn find_many_with_pending(
 ) -> StoreResult<HashMap<i64, (Order, Option<PendingRequest>)>> {
     let sql = format!(
         "SELECT {COLUMNS}, r.id AS pending_id, r.type AS pending_type FROM orders o \
-         LEFT JOIN requests r ON r.order_id = o.id AND r.status = 'pending' WHERE o.id IN ({{ids}})"
+         LEFT JOIN requests r ON r.order_id = o.id AND r.status = 'pending' WHERE {{ids}}"
     );
-    let rows: Vec<OrderPendingRow> = fetch_by_ids(conn, &sql, ids).await?;
+    let rows: Vec<OrderPendingRow> = fetch_by_ids(conn, &sql, "o.id", ids).await?;
     rows.into_iter()
         .map(|row| {
             let (order, pending) = row.into_parts()?;

@@ -1,5 +1,6 @@
 //! The `requests` table: the approval workflow's new order, reissue and revoke requests.
 
+use serde_json::json;
 use sqlx::AssertSqlSafe;
 
 use super::{
@@ -112,46 +113,66 @@ fn stored(id: i64, request: &NewRequest) -> Request {
 
 /// Stores new requests, in one statement; returns them as stored, in the
 /// same order (every column is what was just written: nothing is read
-/// back). At most 500 at a time.
+/// back).
 pub(crate) async fn insert_many(
     conn: &mut Conn,
     requests: &[NewRequest],
 ) -> StoreResult<Vec<Request>> {
-    const PER_ROW: usize = 14;
+    use super::json_rows::{Column, param, rows_of};
     if requests.is_empty() {
         return Ok(Vec::new());
     }
+    let source = rows_of(
+        conn,
+        1,
+        &[
+            Column::int("n"),
+            Column::text("type"),
+            Column::text("status"),
+            Column::int("order_id"),
+            Column::int("certificate_id"),
+            Column::int("requester_id"),
+            Column::int("processor_id"),
+            Column::text("comments"),
+            Column::int("revocation_reason"),
+            Column::text("csr"),
+            Column::text("common_name"),
+            Column::text("dns_names"),
+            Column::text("signature_hash"),
+            Column::int("created_at"),
+            Column::int("processed_at"),
+        ],
+    );
     let sql = format!(
         "INSERT INTO requests (type, status, order_id, certificate_id, requester_id, processor_id, \
          comments, revocation_reason, csr, common_name, dns_names, signature_hash, created_at, \
          processed_at) \
-         SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, \
-         column10, column11, column12, column13, column14 FROM (VALUES {}) AS v RETURNING id",
-        super::value_rows(requests.len(), PER_ROW)
+         SELECT type, status, order_id, certificate_id, requester_id, processor_id, comments, \
+         revocation_reason, csr, common_name, dns_names, signature_hash, created_at, \
+         processed_at FROM {source} ORDER BY n RETURNING id"
     );
-    let mut query = sqlx::query_as(AssertSqlSafe(sql));
-    for request in requests {
+    let rows = param(requests.iter().enumerate().map(|(n, request)| {
         let reissue = request.reissue.as_ref();
-        query = query
-            .bind(request.kind.as_str())
-            .bind(request.status.as_str())
-            .bind(request.order_id)
-            .bind(request.certificate_id)
-            .bind(request.requester_id)
-            .bind(request.processor_id)
-            .bind(request.comments.as_deref())
-            .bind(request.revocation_reason.map(RevocationReason::code))
-            .bind(reissue.map(|r| r.csr.as_str()))
-            .bind(reissue.map(|r| r.common_name.as_str()))
-            .bind(reissue.map(|r| names_to_json(&r.dns_names)))
-            .bind(reissue.map(|r| r.signature_hash.as_str()))
-            .bind(request.created_at)
-            .bind(processed_at(request));
-    }
-    // One statement text per list length: only a single row's is worth a
-    // place in the connection's statement cache.
+        json!({
+            "n": n,
+            "type": request.kind.as_str(),
+            "status": request.status.as_str(),
+            "order_id": request.order_id,
+            "certificate_id": request.certificate_id,
+            "requester_id": request.requester_id,
+            "processor_id": request.processor_id,
+            "comments": request.comments,
+            "revocation_reason": request.revocation_reason.map(RevocationReason::code),
+            "csr": reissue.map(|r| r.csr.as_str()),
+            "common_name": reissue.map(|r| r.common_name.as_str()),
+            "dns_names": reissue.map(|r| names_to_json(&r.dns_names)),
+            "signature_hash": reissue.map(|r| r.signature_hash.as_str()),
+            "created_at": request.created_at,
+            "processed_at": processed_at(request),
+        })
+    }));
     let rows: Vec<(i64,)> = conn
-        .fetch_all(query.persistent(requests.len() == 1))
+        .fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(rows))
         .await?;
     let mut ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
     if ids.len() != requests.len() {
@@ -161,8 +182,8 @@ pub(crate) async fn insert_many(
             ids.len()
         )));
     }
-    // Rows get their ids in the order of the VALUES list; RETURNING's own
-    // order is not promised.
+    // Rows get their ids in the order of `n`; RETURNING's own order is not
+    // promised.
     ids.sort_unstable();
     Ok(ids
         .into_iter()

@@ -1,0 +1,87 @@
+//! Lists of values and of rows passed to a statement as one JSON parameter.
+//!
+//! A statement with a placeholder per value (`IN ($1, $2, ...)`, `VALUES
+//! ($1, $2), ($3, $4), ...`) has a different text for each list length, so
+//! the database parses and plans it afresh at every call and no connection
+//! can keep it prepared. On PostgreSQL that planning cost about 140 µs of
+//! server CPU per batched revocation, a fifth of all the server did
+//! (docs/benchmarks.md). With the list as one JSON parameter a statement has
+//! one text whatever the length: prepared once per connection, planned once.
+
+use serde_json::Value;
+
+use super::Conn;
+
+/// The SQL type of a value read out of JSON.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SqlType {
+    Int,
+    Text,
+}
+
+/// A column of [`rows_of`]: its name and type.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Column(&'static str, SqlType);
+
+impl Column {
+    pub(super) fn int(name: &'static str) -> Column {
+        Column(name, SqlType::Int)
+    }
+
+    pub(super) fn text(name: &'static str) -> Column {
+        Column(name, SqlType::Text)
+    }
+}
+
+impl SqlType {
+    fn postgres(self) -> &'static str {
+        match self {
+            SqlType::Int => "bigint",
+            SqlType::Text => "text",
+        }
+    }
+}
+
+/// `column` is one of the values of parameter `$param`, a JSON array of
+/// numbers or strings as `kind` says. On PostgreSQL as
+/// `= ANY(ARRAY(...))`, which (unlike `IN (subquery)`) an index can answer
+/// on either side of an `OR`.
+pub(super) fn is_one_of(conn: &Conn, column: &str, param: usize, kind: SqlType) -> String {
+    if !conn.is_postgres() {
+        return format!("{column} IN (SELECT value FROM json_each(${param}))");
+    }
+    let value = match kind {
+        SqlType::Int => "value::bigint",
+        SqlType::Text => "value",
+    };
+    format!("{column} = ANY(ARRAY(SELECT {value} FROM json_array_elements_text(${param}::json)))")
+}
+
+/// A table `v` with `columns`, one row per object of parameter `$param`, a
+/// JSON array of objects keyed by the columns' names (a missing key or
+/// `null` is NULL): for `FROM`.
+pub(super) fn rows_of(conn: &Conn, param: usize, columns: &[Column]) -> String {
+    if conn.is_postgres() {
+        let typed: Vec<String> = columns
+            .iter()
+            .map(|Column(name, kind)| format!("{name} {}", kind.postgres()))
+            .collect();
+        return format!(
+            "json_to_recordset(${param}::json) AS v({})",
+            typed.join(", ")
+        );
+    }
+    let extracted: Vec<String> = columns
+        .iter()
+        .map(|Column(name, _)| format!("json_extract(value, '$.{name}') AS {name}"))
+        .collect();
+    format!(
+        "(SELECT {} FROM json_each(${param})) AS v",
+        extracted.join(", ")
+    )
+}
+
+/// The parameter for [`is_one_of`] or [`rows_of`].
+pub(super) fn param(values: impl IntoIterator<Item = Value>) -> String {
+    Value::Array(values.into_iter().collect()).to_string()
+}
