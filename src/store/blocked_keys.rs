@@ -82,22 +82,10 @@ pub(crate) async fn list(conn: &mut Conn, page: Page) -> StoreResult<(Vec<Blocke
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::fresh_store;
+    use crate::store::{fresh_store, seed_user_and_order};
 
     async fn seed_certificates(conn: &mut Conn) {
-        conn.execute(sqlx::query(
-            "INSERT INTO users (id, first_name, last_name, email, role, created_at) \
-             VALUES (1, 'a', 'b', 'a@example.com', 'user', 0)",
-        ))
-        .await
-        .unwrap();
-        conn.execute(sqlx::query(
-            "INSERT INTO orders (id, user_id, product, status, common_name, dns_names, csr, \
-             signature_hash, validity_days, created_at) \
-             VALUES (1, 1, 'ssl_basic', 'issued', 'a.example.com', '[]', '', 'sha256', 365, 0)",
-        ))
-        .await
-        .unwrap();
+        seed_user_and_order(conn).await;
         for id in [1, 2] {
             conn.execute(
                 sqlx::query(

@@ -50,11 +50,10 @@ pub(super) fn is_one_of(conn: &Conn, column: &str, param: usize, kind: SqlType) 
     if !conn.is_postgres() {
         return format!("{column} IN (SELECT value FROM json_each(${param}))");
     }
-    let value = match kind {
-        SqlType::Int => "value::bigint",
-        SqlType::Text => "value",
-    };
-    format!("{column} = ANY(ARRAY(SELECT {value} FROM json_array_elements_text(${param}::json)))")
+    format!(
+        "{column} = ANY(ARRAY(SELECT value::{} FROM json_array_elements_text(${param}::json)))",
+        kind.postgres()
+    )
 }
 
 /// A table `v` with `columns`, one row per object of parameter `$param`, a

@@ -632,6 +632,25 @@ pub(crate) async fn test_store(setup_sql: &'static str) -> (tempfile::TempDir, S
     (dir, store)
 }
 
+/// Writes user 1 and its issued order 1, which rows the store's unit tests
+/// hang theirs on (foreign keys).
+#[cfg(test)]
+pub(crate) async fn seed_user_and_order(conn: &mut Conn) {
+    conn.execute(sqlx::query(
+        "INSERT INTO users (id, first_name, last_name, email, role, created_at) \
+         VALUES (1, 'a', 'b', 'a@example.com', 'user', 0)",
+    ))
+    .await
+    .unwrap();
+    conn.execute(sqlx::query(
+        "INSERT INTO orders (id, user_id, product, status, common_name, dns_names, csr, \
+         signature_hash, validity_days, created_at) \
+         VALUES (1, 1, 'ssl_basic', 'issued', 'a.example.com', '[]', '', 'sha256', 365, 0)",
+    ))
+    .await
+    .unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,19 +675,7 @@ mod tests {
     async fn one_pending_request_per_order_is_enforced_by_the_schema() {
         let (_dir, store) = fresh_store().await;
         let mut tx = store.write().await.unwrap();
-        tx.execute(sqlx::query(
-            "INSERT INTO users (id, first_name, last_name, email, role, created_at) \
-             VALUES (1, 'a', 'b', 'a@example.com', 'user', 0)",
-        ))
-        .await
-        .unwrap();
-        tx.execute(sqlx::query(
-            "INSERT INTO orders (id, user_id, product, status, common_name, dns_names, csr, \
-             signature_hash, validity_days, created_at) \
-             VALUES (1, 1, 'ssl_basic', 'issued', 'a.example.com', '[]', '', 'sha256', 365, 0)",
-        ))
-        .await
-        .unwrap();
+        seed_user_and_order(&mut tx).await;
         let pending = "INSERT INTO requests (type, status, order_id, requester_id, created_at) \
                        VALUES ('revoke', 'pending', 1, 1, 0)";
         tx.execute(sqlx::query(pending)).await.unwrap();
