@@ -454,6 +454,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     }
     let service = Arc::new(service);
     service.start_revocation_batching();
+    service.start_issuance_batching();
     let stalled = service.acme_fail_stalled_validations().await?;
     if stalled > 0 {
         tracing::warn!(

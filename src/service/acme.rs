@@ -787,7 +787,7 @@ impl Service {
         // as a REST order is.
         let prepared = self.prepare_order(ctx, placement)?;
         let mut tx = self.store.write().await?;
-        let placed = self.write_order(&mut tx, ctx, prepared).await?;
+        let placed = super::orders::write_order(&mut tx, ctx, &prepared).await?;
         if !acme_store::finalize_order(&mut tx, id, placed.order_id).await? {
             return Err(ServiceError::refused(
                 ErrorCode::AcmeOrderNotReady,

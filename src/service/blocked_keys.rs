@@ -30,7 +30,7 @@ use crate::store::blocked_keys::{self, BlockedKey};
 use crate::store::{Conn, Store, certificates, feed, orders};
 
 /// Takes the lock every transaction that may issue a certificate holds
-/// (shared), before any order's lock. [`check_key_not_blocked`] takes it too.
+/// (shared), before any order's lock. [`check_keys_not_blocked`] takes it too.
 pub(crate) async fn lock_for_issuance(conn: &mut Conn) -> ServiceResult<()> {
     Ok(blocked_keys::lock(conn, false).await?)
 }
@@ -56,25 +56,46 @@ pub(super) async fn lock_for_approval(conn: &mut Conn, request: &Request) -> Ser
     }
 }
 
-/// Refuses a CSR whose key is blocked: 400 `invalid_csr|key_blocked`. Takes
-/// the issuance lock first (see the module's documentation), so call it
-/// before taking any order's lock, in the transaction that will write the
-/// certificate or the order. The ACME finalize uses it as the REST API does.
-pub(crate) async fn check_key_not_blocked(conn: &mut Conn, csr: &VerifiedCsr) -> ServiceResult<()> {
+/// Checks each CSR's key: a blocked one is refused with 400
+/// `invalid_csr|key_blocked`; the outcome of each, in their order (an `Err`
+/// of the whole means the transaction failed). Takes the issuance lock
+/// first (see the module's documentation), so call it before taking any
+/// order's lock, in the transaction that will write the certificates or the
+/// orders. Every new order goes through it, from REST or ACME.
+pub(super) async fn check_keys_not_blocked(
+    conn: &mut Conn,
+    csrs: &[&VerifiedCsr],
+) -> ServiceResult<Vec<ServiceResult<()>>> {
     lock_for_issuance(conn).await?;
-    refuse_blocked_key(conn, csr, None).await
+    let keys: Vec<String> = csrs.iter().map(|csr| csr.spki_sha256()).collect();
+    let wanted: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let blocked = blocked_keys::find_many(conn, &wanted).await?;
+    Ok(keys
+        .iter()
+        .map(
+            |key| match blocked.iter().find(|block| &block.spki_sha256 == key) {
+                Some(block) => Err(key_blocked(block, None)),
+                None => Ok(()),
+            },
+        )
+        .collect())
 }
 
-/// [`check_key_not_blocked`] for a transaction that took the issuance lock
+/// [`check_keys_not_blocked`] for one CSR, in a transaction that took the issuance lock
 /// already; `request`: the request being approved, which the message names.
 pub(super) async fn refuse_blocked_key(
     conn: &mut Conn,
     csr: &VerifiedCsr,
     request: Option<&Request>,
 ) -> ServiceResult<()> {
-    let Some(block) = blocked_keys::find(conn, &csr.spki_sha256()).await? else {
-        return Ok(());
-    };
+    match blocked_keys::find(conn, &csr.spki_sha256()).await? {
+        Some(block) => Err(key_blocked(&block, request)),
+        None => Ok(()),
+    }
+}
+
+/// The refusal of a CSR (of `request`, if given) whose key `block` blocks.
+fn key_blocked(block: &BlockedKey, request: Option<&Request>) -> ServiceError {
     let why = format!(
         "revoked for key compromise (certificate {}) and is blocked: certd will not certify it \
          again",
@@ -88,7 +109,7 @@ pub(super) async fn refuse_blocked_key(
             request.id
         ),
     };
-    Err(ServiceError::refused(ErrorCode::KeyBlocked, message))
+    ServiceError::refused(ErrorCode::KeyBlocked, message)
 }
 
 /// Whether the key of `certificate` is blocked (RFC 9773 renewal

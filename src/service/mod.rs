@@ -4,10 +4,12 @@
 mod access;
 mod acme;
 mod audit;
+mod batch;
 pub(crate) mod blocked_keys;
 mod deployment;
 mod eab;
 mod events;
+mod issue_batch;
 mod keys;
 mod names;
 mod orders;
@@ -68,6 +70,7 @@ pub(crate) struct Service {
     acme: Option<AcmeSettings>,
     /// Set where revocations are batched (`certd serve`).
     revocation_batcher: std::sync::OnceLock<revoke_batch::RevocationBatcher>,
+    issuance_batcher: std::sync::OnceLock<issue_batch::IssuanceBatcher>,
 }
 
 impl Service {
@@ -85,6 +88,7 @@ impl Service {
             events: None,
             acme: None,
             revocation_batcher: std::sync::OnceLock::new(),
+            issuance_batcher: std::sync::OnceLock::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::requests::{
     Approval, Attempt, check_comments, check_no_pending_request, insert_request, new_request,
-    not_pending, visible_order,
+    not_pending, record_request_created, visible_order,
 };
 use super::{
     Context, Service, ServiceError, ServiceResult, audit, blocked_keys, names::checked_names,
@@ -104,15 +104,41 @@ pub(super) struct PreparedOrder {
     issued: Option<IssuedCertificate>,
 }
 
+impl PreparedOrder {
+    fn leaf(&self) -> LeafRequest<'_> {
+        LeafRequest {
+            csr: &self.csr,
+            csr_pem: &self.csr_pem,
+            common_name: &self.common_name,
+            dns_names: &self.dns_names,
+        }
+    }
+}
+
 impl Service {
+    /// Places an order. One approved at once (whose certificate is signed
+    /// here) joins others in one transaction where `certd serve` batches
+    /// them (see `issue_batch`).
     pub(crate) async fn place_order(
         &self,
         ctx: Context<'_>,
         placement: OrderPlacement,
     ) -> ServiceResult<PlacedOrder> {
         let prepared = self.prepare_order(ctx, placement)?;
+        match self.issuance_batcher() {
+            Some(batcher) if prepared.issued.is_some() => batcher.run(ctx, prepared).await,
+            _ => self.place_prepared_order(ctx, &prepared).await,
+        }
+    }
+
+    /// Writes a prepared order in a transaction of its own.
+    pub(super) async fn place_prepared_order(
+        &self,
+        ctx: Context<'_>,
+        prepared: &PreparedOrder,
+    ) -> ServiceResult<PlacedOrder> {
         let mut tx = self.store.write().await?;
-        let placed = self.write_order(&mut tx, ctx, prepared).await?;
+        let placed = write_order(&mut tx, ctx, prepared).await?;
         self.commit_with_request_event(tx, placed.request_id)
             .await?;
         Ok(placed)
@@ -169,72 +195,6 @@ impl Service {
             comments: placement.comments,
             created_at,
             issued,
-        })
-    }
-
-    /// Writes a prepared order, its certificate when it was signed, its
-    /// request and their audit entries; the caller commits.
-    pub(super) async fn write_order(
-        &self,
-        tx: &mut Conn,
-        ctx: Context<'_>,
-        prepared: PreparedOrder,
-    ) -> ServiceResult<PlacedOrder> {
-        // Also before any order's lock the ACME finalize may take.
-        blocked_keys::check_key_not_blocked(tx, &prepared.csr).await?;
-        let approval = prepared.approval;
-        let order_id = orders::insert(
-            tx,
-            &NewOrder {
-                user_id: ctx.user_id(),
-                product: prepared.product,
-                status: if approval.approved() {
-                    OrderStatus::Issued
-                } else {
-                    OrderStatus::Pending
-                },
-                common_name: &prepared.common_name,
-                dns_names: &prepared.dns_names,
-                csr: &prepared.csr_pem,
-                signature_hash: &prepared.signature_hash,
-                validity_days: prepared.validity_days,
-                created_at: prepared.created_at,
-            },
-        )
-        .await?;
-        let order = orders::find(tx, order_id)
-            .await?
-            .ok_or_else(|| ServiceError::Internal("order vanished after insert".into()))?;
-        audit::record(
-            tx,
-            Some(ctx),
-            AuditAction::OrderCreated,
-            (AuditObject::Order, order_id),
-            json!({"product": prepared.product.as_str(), "common_name": prepared.common_name}),
-        )?;
-        let certificate_id = match &prepared.issued {
-            Some(issued) => {
-                let leaf = LeafRequest {
-                    csr: &prepared.csr,
-                    csr_pem: &prepared.csr_pem,
-                    common_name: &prepared.common_name,
-                    dns_names: &prepared.dns_names,
-                };
-                Some(store_leaf(tx, Some(ctx), &order, &leaf, issued).await?)
-            }
-            None => None,
-        };
-        let request = NewRequest {
-            kind: RequestType::NewRequest,
-            comments: prepared.comments,
-            ..new_request(ctx, order_id, approval)
-        };
-        let request_id = insert_request(tx, ctx, &request).await?.id;
-        Ok(PlacedOrder {
-            order_id,
-            certificate_id,
-            request_id,
-            request_status: request.status,
         })
     }
 
@@ -437,6 +397,144 @@ impl Service {
     }
 }
 
+/// Writes a prepared order, its certificate when it was signed, its request
+/// and their audit entries; the caller commits.
+pub(super) async fn write_order(
+    tx: &mut Conn,
+    ctx: Context<'_>,
+    prepared: &PreparedOrder,
+) -> ServiceResult<PlacedOrder> {
+    let mut written = write_orders(tx, &[(ctx, prepared)]).await?;
+    written.pop().unwrap_or_else(|| {
+        Err(ServiceError::Internal(
+            "an order written, none placed".into(),
+        ))
+    })
+}
+
+/// [`write_order`] for many orders, a statement per table for them all. An
+/// order whose key is blocked is refused (its place in the answer holds the
+/// refusal) and writes nothing; the others are written. An `Err` of the
+/// whole means the transaction failed.
+pub(super) async fn write_orders(
+    tx: &mut Conn,
+    orders: &[(Context<'_>, &PreparedOrder)],
+) -> ServiceResult<Vec<ServiceResult<PlacedOrder>>> {
+    // Also before any order's lock the ACME finalize may take.
+    let csrs: Vec<&VerifiedCsr> = orders.iter().map(|(_, prepared)| &prepared.csr).collect();
+    let checked = blocked_keys::check_keys_not_blocked(tx, &csrs).await?;
+    let (accepted, refused): (Vec<_>, Vec<_>) = orders
+        .iter()
+        .zip(checked)
+        .enumerate()
+        .partition(|(_, (_, checked))| checked.is_ok());
+    let accepted: Vec<&(Context<'_>, &PreparedOrder)> =
+        accepted.into_iter().map(|(_, (order, _))| order).collect();
+    let new_orders: Vec<NewOrder<'_>> = accepted
+        .iter()
+        .map(|(ctx, prepared)| new_order(*ctx, prepared))
+        .collect();
+    let stored = orders::insert_many(tx, &new_orders).await?;
+    for ((ctx, prepared), order) in accepted.iter().zip(&stored) {
+        audit::record(
+            tx,
+            Some(*ctx),
+            AuditAction::OrderCreated,
+            (AuditObject::Order, order.id),
+            json!({"product": prepared.product.as_str(), "common_name": prepared.common_name}),
+        )?;
+    }
+    let certificate_ids = store_leaves(tx, &accepted, &stored).await?;
+    let new_requests: Vec<NewRequest> = accepted
+        .iter()
+        .zip(&stored)
+        .map(|((ctx, prepared), order)| NewRequest {
+            kind: RequestType::NewRequest,
+            comments: prepared.comments.clone(),
+            ..new_request(*ctx, order.id, prepared.approval)
+        })
+        .collect();
+    let stored_requests = requests::insert_many(tx, &new_requests).await?;
+    let mut placed = Vec::with_capacity(accepted.len());
+    for (((ctx, _), order), (request, certificate_id)) in accepted
+        .iter()
+        .zip(&stored)
+        .zip(stored_requests.iter().zip(certificate_ids))
+    {
+        record_request_created(tx, *ctx, request)?;
+        placed.push(Ok(PlacedOrder {
+            order_id: order.id,
+            certificate_id,
+            request_id: request.id,
+            request_status: request.status,
+        }));
+    }
+    // Back in the callers' order, the refusals in their places.
+    let mut outcomes: Vec<Option<ServiceResult<PlacedOrder>>> =
+        (0..orders.len()).map(|_| None).collect();
+    for (index, (_, checked)) in refused {
+        outcomes[index] = checked.err().map(Err);
+    }
+    let mut placed = placed.into_iter();
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome
+                .or_else(|| placed.next())
+                .unwrap_or_else(|| Err(ServiceError::Internal("an order left unplaced".into())))
+        })
+        .collect())
+}
+
+/// The order row of a prepared order.
+fn new_order<'a>(ctx: Context<'_>, prepared: &'a PreparedOrder) -> NewOrder<'a> {
+    NewOrder {
+        user_id: ctx.user_id(),
+        product: prepared.product,
+        status: if prepared.approval.approved() {
+            OrderStatus::Issued
+        } else {
+            OrderStatus::Pending
+        },
+        common_name: &prepared.common_name,
+        dns_names: &prepared.dns_names,
+        csr: &prepared.csr_pem,
+        signature_hash: &prepared.signature_hash,
+        validity_days: prepared.validity_days,
+        created_at: prepared.created_at,
+    }
+}
+
+/// Stores the certificates signed for `prepared` orders (now `stored`) with
+/// their audit entries; returns each order's certificate id, if it has one.
+async fn store_leaves(
+    tx: &mut Conn,
+    prepared: &[&(Context<'_>, &PreparedOrder)],
+    stored: &[Order],
+) -> ServiceResult<Vec<Option<i64>>> {
+    let signed: Vec<(Context<'_>, &Order, LeafRequest<'_>, &IssuedCertificate)> = prepared
+        .iter()
+        .zip(stored)
+        .filter_map(|((ctx, prepared), order)| {
+            let issued = prepared.issued.as_ref()?;
+            Some((*ctx, order, prepared.leaf(), issued))
+        })
+        .collect();
+    let new: Vec<_> = signed
+        .iter()
+        .map(|(_, order, leaf, issued)| new_certificate(order, leaf, issued))
+        .collect();
+    let ids = certificates::insert_many(tx, &new).await?;
+    for ((ctx, order, leaf, issued), id) in signed.iter().zip(&ids) {
+        record_issued(tx, Some(*ctx), order, leaf, issued, *id)?;
+    }
+    let mut ids = ids.into_iter();
+    Ok(prepared
+        .iter()
+        .map(|(_, prepared)| prepared.issued.as_ref().and_then(|_| ids.next()))
+        .collect())
+}
+
 /// Stores a signed certificate of `order` with its audit entry; returns its id.
 async fn store_leaf(
     conn: &mut Conn,
@@ -445,32 +543,53 @@ async fn store_leaf(
     leaf: &LeafRequest<'_>,
     issued: &IssuedCertificate,
 ) -> ServiceResult<i64> {
-    let certificate_id = certificates::insert(
-        conn,
-        &certificates::NewCertificate {
-            order_id: order.id,
-            serial_number: &issued.serial_hex,
-            common_name: leaf.common_name,
-            dns_names: leaf.dns_names,
-            csr: leaf.csr_pem,
-            signature_hash: &order.signature_hash,
-            pem: &issued.pem,
-            valid_from: issued.not_before,
-            valid_till: issued.not_after,
-            crl_shard: issued.crl_shard,
-            spki_sha256: &issued.spki_sha256,
-            created_at: issued.not_before,
-        },
-    )
-    .await?;
+    let new = new_certificate(order, leaf, issued);
+    let id = certificates::insert_many(conn, std::slice::from_ref(&new))
+        .await?
+        .pop()
+        .ok_or_else(|| ServiceError::Internal("a certificate stored, no id returned".into()))?;
+    record_issued(conn, ctx, order, leaf, issued, id)?;
+    Ok(id)
+}
+
+/// The certificate row of a certificate signed for `order`.
+fn new_certificate<'a>(
+    order: &'a Order,
+    leaf: &LeafRequest<'a>,
+    issued: &'a IssuedCertificate,
+) -> certificates::NewCertificate<'a> {
+    certificates::NewCertificate {
+        order_id: order.id,
+        serial_number: &issued.serial_hex,
+        common_name: leaf.common_name,
+        dns_names: leaf.dns_names,
+        csr: leaf.csr_pem,
+        signature_hash: &order.signature_hash,
+        pem: &issued.pem,
+        valid_from: issued.not_before,
+        valid_till: issued.not_after,
+        crl_shard: issued.crl_shard,
+        spki_sha256: &issued.spki_sha256,
+        created_at: issued.not_before,
+    }
+}
+
+/// The audit entry of certificate `certificate_id`, just stored.
+fn record_issued(
+    conn: &mut Conn,
+    ctx: Option<Context<'_>>,
+    order: &Order,
+    leaf: &LeafRequest<'_>,
+    issued: &IssuedCertificate,
+    certificate_id: i64,
+) -> ServiceResult<()> {
     audit::record(
         conn,
         ctx,
         AuditAction::CertificateIssued,
         (AuditObject::Certificate, certificate_id),
         json!({"order_id": order.id, "serial_number": issued.serial_hex, "key": leaf.csr.key_description()}),
-    )?;
-    Ok(certificate_id)
+    )
 }
 
 /// A reissue needs an issued order.

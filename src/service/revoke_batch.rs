@@ -20,64 +20,33 @@
 //! fails them all, as it would have each.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use tokio::sync::{Mutex, mpsc, oneshot};
-
+use super::batch::{Batcher, Job};
 use super::requests::{Approval, record_request_created};
 use super::revoke::{
     RevokeInput, RevokeOutcome, RevokeTarget, check_revocation, record_revoked, revoke_request,
 };
-use super::{Caller, Context, Service, ServiceError, ServiceResult};
+use super::{Context, Service, ServiceError, ServiceResult};
 use crate::codes::ErrorCode;
 use crate::model::{Certificate, CertificateRef, Order, PendingRequest, RevokedSerial, now};
 use crate::store::{certificates, feed, orders, requests};
 
 /// Most revocations in one transaction.
 const MAX_BATCH: usize = 128;
-/// Batches in flight at once. One: on the 2-core benchmark machine, CPU-bound,
-/// one worker's larger batches (about 16 revocations at 32 connections)
-/// beat two workers' (about 8) on PostgreSQL, 1,300 against 1,240
-/// revocations/s with p99 41 against 97 ms; four were worse still.
-const WORKERS: usize = 1;
-/// Revocations waiting for a worker; a caller beyond this waits to queue.
-const QUEUE: usize = 4 * MAX_BATCH;
 
-type Reply = oneshot::Sender<ServiceResult<RevokeOutcome>>;
-
-struct Job {
-    caller: Caller,
-    request_id: Option<String>,
+/// What a caller asks the batch to revoke.
+pub(super) struct Revocation {
     certificate: CertificateRef,
     input: RevokeInput,
-    reply: Reply,
 }
 
-impl Job {
-    fn ctx(&self) -> Context<'_> {
-        Context {
-            caller: &self.caller,
-            request_id: self.request_id.as_deref(),
-        }
-    }
-}
+type RevocationJob = Job<Revocation, RevokeOutcome>;
 
-/// The queue in front of the workers (see the module's documentation).
-pub(crate) struct RevocationBatcher {
-    queue: mpsc::Sender<Job>,
-}
+/// The queue in front of the worker (see the module's documentation).
+pub(crate) type RevocationBatcher = Batcher<Revocation, RevokeOutcome>;
 
 impl RevocationBatcher {
-    /// Starts the workers; they stop once the service is gone.
-    pub(super) fn start(service: Weak<Service>) -> RevocationBatcher {
-        let (queue, jobs) = mpsc::channel(QUEUE);
-        let jobs = Arc::new(Mutex::new(jobs));
-        for _ in 0..WORKERS {
-            tokio::spawn(work(Weak::clone(&service), Arc::clone(&jobs)));
-        }
-        RevocationBatcher { queue }
-    }
-
     /// Queues a revocation and waits for its outcome.
     pub(super) async fn revoke(
         &self,
@@ -85,55 +54,13 @@ impl RevocationBatcher {
         certificate: CertificateRef,
         input: RevokeInput,
     ) -> ServiceResult<RevokeOutcome> {
-        let (reply, outcome) = oneshot::channel();
-        let job = Job {
-            caller: ctx.caller.clone(),
-            request_id: ctx.request_id.map(str::to_owned),
-            certificate,
-            input,
-            reply,
-        };
-        self.queue.send(job).await.map_err(|_| stopped())?;
-        // A worker answers every job it takes, even when its caller is gone.
-        outcome.await.map_err(|_| stopped())?
-    }
-}
-
-fn stopped() -> ServiceError {
-    ServiceError::Internal("the revocation workers stopped".into())
-}
-
-async fn work(service: Weak<Service>, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
-    loop {
-        let batch = {
-            let mut jobs = jobs.lock().await;
-            let Some(first) = jobs.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
-        let Some(service) = service.upgrade() else {
-            return;
-        };
-        // In a task of its own: a panic fails this batch's callers (their
-        // replies are dropped), not every batch after it.
-        let batch = tokio::spawn(async move { service.revoke_batch(batch).await });
-        if let Err(error) = batch.await {
-            tracing::error!(%error, "a batch of revocations failed");
-        }
+        self.run(ctx, Revocation { certificate, input }).await
     }
 }
 
 /// A revocation the rules accepted, with what it will write.
 struct Accepted {
-    job: Job,
+    job: RevocationJob,
     certificate: Certificate,
 }
 
@@ -144,22 +71,25 @@ impl Service {
 
     /// Batches `skip_approval` revocations from now on (`certd serve`).
     pub(crate) fn start_revocation_batching(self: &Arc<Self>) {
-        let _ = self
-            .revocation_batcher
-            .set(RevocationBatcher::start(Arc::downgrade(self)));
+        let batcher = Batcher::start(
+            Arc::downgrade(self),
+            MAX_BATCH,
+            |service, jobs| async move { service.revoke_batch(jobs).await },
+        );
+        let _ = self.revocation_batcher.set(batcher);
     }
 
-    async fn revoke_batch(&self, jobs: Vec<Job>) {
+    async fn revoke_batch(&self, jobs: Vec<RevocationJob>) {
         // A certificate named twice in one batch: the second waits for the
         // first and then goes alone (and is told it is revoked already).
         let mut named = HashSet::new();
-        let (jobs, mut later): (Vec<Job>, Vec<Job>) = jobs
+        let (jobs, mut later): (Vec<RevocationJob>, Vec<RevocationJob>) = jobs
             .into_iter()
-            .partition(|job| named.insert(job.certificate.clone()));
+            .partition(|job| named.insert(job.work.certificate.clone()));
         match self.revoke_together(jobs, &mut later).await {
             Ok(committed) => {
                 for job in committed {
-                    let _ = job.reply.send(Ok(RevokeOutcome::Revoked));
+                    job.answer(Ok(RevokeOutcome::Revoked));
                 }
             }
             Err((error, failed)) => {
@@ -172,16 +102,16 @@ impl Service {
         self.revoke_each_alone(later).await;
     }
 
-    async fn revoke_each_alone(&self, jobs: Vec<Job>) {
+    async fn revoke_each_alone(&self, jobs: Vec<RevocationJob>) {
         for job in jobs {
             let outcome = self
                 .revoke_alone(
                     job.ctx(),
-                    RevokeTarget::Certificate(job.certificate.clone()),
-                    job.input.clone(),
+                    RevokeTarget::Certificate(job.work.certificate.clone()),
+                    job.work.input.clone(),
                 )
                 .await;
-            let _ = job.reply.send(outcome);
+            job.answer(outcome);
         }
     }
 
@@ -191,15 +121,17 @@ impl Service {
     /// before its COMMIT, the error and the jobs to retry alone.
     async fn revoke_together(
         &self,
-        jobs: Vec<Job>,
-        alone: &mut Vec<Job>,
-    ) -> Result<Vec<Job>, (ServiceError, Vec<Job>)> {
+        jobs: Vec<RevocationJob>,
+        alone: &mut Vec<RevocationJob>,
+    ) -> Result<Vec<RevocationJob>, (ServiceError, Vec<RevocationJob>)> {
         let mut tx = match self.store.write().await {
             Ok(tx) => tx,
             Err(error) => return Err((error.into(), jobs)),
         };
-        let references: Vec<CertificateRef> =
-            jobs.iter().map(|job| job.certificate.clone()).collect();
+        let references: Vec<CertificateRef> = jobs
+            .iter()
+            .map(|job| job.work.certificate.clone())
+            .collect();
         let read = async {
             let certificates =
                 certificates::lock_orders_and_find_many(&mut tx, &references).await?;
@@ -222,10 +154,10 @@ impl Service {
             Ok(written) => written,
             Err(error) => return Err((error, accepted.into_iter().map(|a| a.job).collect())),
         };
-        let jobs: Vec<Job> = accepted.into_iter().map(|a| a.job).collect();
+        let jobs: Vec<RevocationJob> = accepted.into_iter().map(|a| a.job).collect();
         if let Err(error) = self.commit_with_request_events(tx, &request_ids).await {
             for job in jobs {
-                let _ = job.reply.send(Err(error.clone()));
+                job.answer(Err(error.clone()));
             }
             return Ok(Vec::new());
         }
@@ -234,7 +166,10 @@ impl Service {
         // The publisher woken once per reason, not once per revocation.
         let mut by_reason: HashMap<_, Vec<RevokedSerial>> = HashMap::new();
         for (job, notice) in jobs.iter().zip(revoked) {
-            by_reason.entry(job.input.reason).or_default().push(notice);
+            by_reason
+                .entry(job.work.input.reason)
+                .or_default()
+                .push(notice);
         }
         for (reason, notices) in by_reason {
             self.revocation_committed(&notices, Some(reason));
@@ -246,10 +181,10 @@ impl Service {
     /// must go alone, and returns the accepted ones.
     fn check_each(
         &self,
-        jobs: Vec<Job>,
+        jobs: Vec<RevocationJob>,
         found: &[Certificate],
         orders: &HashMap<i64, (Order, Option<PendingRequest>)>,
-        alone: &mut Vec<Job>,
+        alone: &mut Vec<RevocationJob>,
     ) -> Vec<Accepted> {
         let by_id: HashMap<i64, &Certificate> = found.iter().map(|c| (c.id, c)).collect();
         let by_serial: HashMap<&str, &Certificate> = found
@@ -259,7 +194,7 @@ impl Service {
         let mut accepted = Vec::new();
         let mut claimed = HashSet::new();
         for job in jobs {
-            let certificate = match &job.certificate {
+            let certificate = match &job.work.certificate {
                 CertificateRef::Id(id) => by_id.get(id),
                 CertificateRef::Serial(serial) => by_serial.get(serial.as_str()),
             };
@@ -280,7 +215,7 @@ impl Service {
                 .and_then(|(certificate, order, pending)| {
                     check_revocation(
                         job.ctx(),
-                        &job.input,
+                        &job.work.input,
                         self.auto_approve.revokes,
                         order,
                         Some(certificate),
@@ -295,7 +230,7 @@ impl Service {
                 // Only skips are batched; anything else goes the usual way.
                 Ok(_) => alone.push(job),
                 Err(error) => {
-                    let _ = job.reply.send(Err(error));
+                    job.answer(Err(error));
                 }
             }
         }
@@ -317,7 +252,7 @@ async fn write_accepted(
                 a.job.ctx(),
                 a.certificate.order_id,
                 Some(&a.certificate),
-                a.job.input.clone(),
+                a.job.work.input.clone(),
                 Approval::Skipped,
             )
         })
@@ -326,7 +261,7 @@ async fn write_accepted(
     let at = now();
     let revocations: Vec<_> = accepted
         .iter()
-        .map(|a| (a.certificate.id, a.job.input.reason))
+        .map(|a| (a.certificate.id, a.job.work.input.reason))
         .collect();
     certificates::revoke_many(tx, &revocations, at).await?;
     let mut revoked = Vec::with_capacity(accepted.len());
@@ -336,7 +271,7 @@ async fn write_accepted(
             tx,
             Some(a.job.ctx()),
             &a.certificate,
-            a.job.input.reason,
+            a.job.work.input.reason,
             request.id,
         )?);
     }

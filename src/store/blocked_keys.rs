@@ -3,6 +3,10 @@
 //! certificate whose keyCompromise revocation blocked it. Rows are never
 //! changed or deleted.
 
+use serde_json::json;
+use sqlx::AssertSqlSafe;
+
+use super::json_rows::{self, SqlType};
 use super::{Conditions, Conn, StoreResult};
 use crate::model::{Page, UnixTime};
 
@@ -56,14 +60,21 @@ pub(crate) async fn insert(conn: &mut Conn, key: &BlockedKey) -> StoreResult<boo
 }
 
 pub(crate) async fn find(conn: &mut Conn, spki_sha256: &str) -> StoreResult<Option<BlockedKey>> {
-    conn.fetch_optional(
-        sqlx::query_as(
-            "SELECT spki_sha256, certificate_id, created_at FROM blocked_keys \
-             WHERE spki_sha256 = $1",
-        )
-        .bind(spki_sha256),
-    )
-    .await
+    Ok(find_many(conn, &[spki_sha256]).await?.pop())
+}
+
+/// Those of the keys `spki_sha256s` that are blocked.
+pub(crate) async fn find_many(
+    conn: &mut Conn,
+    spki_sha256s: &[&str],
+) -> StoreResult<Vec<BlockedKey>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM blocked_keys WHERE {}",
+        json_rows::is_one_of(conn, "spki_sha256", 1, SqlType::Text)
+    );
+    let keys = json_rows::param(spki_sha256s.iter().map(|key| json!(key)));
+    conn.fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(keys))
+        .await
 }
 
 /// One page of blocked keys, newest first, and how many there are.

@@ -9,8 +9,9 @@
 //! one text whatever the length: prepared once per connection, planned once.
 
 use serde_json::Value;
+use sqlx::AssertSqlSafe;
 
-use super::Conn;
+use super::{Conn, StoreError, StoreResult};
 
 /// The SQL type of a value read out of JSON.
 #[derive(Debug, Clone, Copy)]
@@ -83,4 +84,44 @@ pub(super) fn rows_of(conn: &Conn, param: usize, columns: &[Column]) -> String {
 /// The parameter for [`is_one_of`] or [`rows_of`].
 pub(super) fn param(values: impl IntoIterator<Item = Value>) -> String {
     Value::Array(values.into_iter().collect()).to_string()
+}
+
+/// Inserts `rows` (JSON objects keyed by the columns' names) into `table`
+/// with one statement; returns their new ids in the order of `rows`.
+pub(super) async fn insert_rows(
+    conn: &mut Conn,
+    table: &str,
+    columns: &[Column],
+    rows: Vec<Value>,
+) -> StoreResult<Vec<i64>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = rows.len();
+    let mut with_n = vec![Column::int("n")];
+    with_n.extend_from_slice(columns);
+    let names: Vec<&str> = columns.iter().map(|Column(name, _)| *name).collect();
+    let names = names.join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({names}) SELECT {names} FROM {} ORDER BY n RETURNING id",
+        rows_of(conn, 1, &with_n)
+    );
+    let rows = param(rows.into_iter().enumerate().map(|(n, mut row)| {
+        row["n"] = Value::from(n);
+        row
+    }));
+    let returned: Vec<(i64,)> = conn
+        .fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(rows))
+        .await?;
+    if returned.len() != count {
+        return Err(StoreError::Corrupt(format!(
+            "{count} rows inserted into {table}, {} ids returned",
+            returned.len()
+        )));
+    }
+    // Rows get their ids in the order of `n`; RETURNING's own order is not
+    // promised.
+    let mut ids: Vec<i64> = returned.into_iter().map(|(id,)| id).collect();
+    ids.sort_unstable();
+    Ok(ids)
 }

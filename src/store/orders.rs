@@ -4,6 +4,9 @@ use sqlx::AssertSqlSafe;
 
 use std::collections::HashMap;
 
+use serde_json::json;
+
+use super::json_rows::{Column, insert_rows};
 use super::{
     Bind, Conditions, Conn, StoreResult, fetch_by_ids, names_from_json, names_to_json, parse_stored,
 };
@@ -55,22 +58,50 @@ pub(crate) struct NewOrder<'a> {
     pub created_at: UnixTime,
 }
 
-pub(crate) async fn insert(conn: &mut Conn, order: &NewOrder<'_>) -> StoreResult<i64> {
-    let id = conn.insert_returning_id(sqlx::query(
-        "INSERT INTO orders (user_id, product, status, common_name, dns_names, csr, signature_hash, \
-         validity_days, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(order.user_id)
-    .bind(order.product.as_str())
-    .bind(order.status.as_str())
-    .bind(order.common_name)
-    .bind(names_to_json(order.dns_names))
-    .bind(order.csr)
-    .bind(order.signature_hash)
-    .bind(order.validity_days)
-    .bind(order.created_at))
-    .await?;
-    Ok(id)
+/// Stores new orders with one statement; returns them as stored, in the
+/// same order (nothing is read back).
+pub(crate) async fn insert_many(conn: &mut Conn, new: &[NewOrder<'_>]) -> StoreResult<Vec<Order>> {
+    let columns = [
+        Column::int("user_id"),
+        Column::text("product"),
+        Column::text("status"),
+        Column::text("common_name"),
+        Column::text("dns_names"),
+        Column::text("csr"),
+        Column::text("signature_hash"),
+        Column::int("validity_days"),
+        Column::int("created_at"),
+    ];
+    let rows = new.iter().map(|order| {
+        json!({
+            "user_id": order.user_id,
+            "product": order.product.as_str(),
+            "status": order.status.as_str(),
+            "common_name": order.common_name,
+            "dns_names": names_to_json(order.dns_names),
+            "csr": order.csr,
+            "signature_hash": order.signature_hash,
+            "validity_days": order.validity_days,
+            "created_at": order.created_at,
+        })
+    });
+    let ids = insert_rows(conn, "orders", &columns, rows.collect()).await?;
+    Ok(ids
+        .into_iter()
+        .zip(new)
+        .map(|(id, order)| Order {
+            id,
+            user_id: order.user_id,
+            product: order.product,
+            status: order.status,
+            common_name: order.common_name.to_owned(),
+            dns_names: order.dns_names.to_vec(),
+            csr: order.csr.to_owned(),
+            signature_hash: order.signature_hash.to_owned(),
+            validity_days: order.validity_days,
+            created_at: order.created_at,
+        })
+        .collect())
 }
 
 pub(crate) async fn find(conn: &mut Conn, id: i64) -> StoreResult<Option<Order>> {

@@ -118,43 +118,26 @@ pub(crate) async fn insert_many(
     conn: &mut Conn,
     requests: &[NewRequest],
 ) -> StoreResult<Vec<Request>> {
-    use super::json_rows::{Column, param, rows_of};
-    if requests.is_empty() {
-        return Ok(Vec::new());
-    }
-    let source = rows_of(
-        conn,
-        1,
-        &[
-            Column::int("n"),
-            Column::text("type"),
-            Column::text("status"),
-            Column::int("order_id"),
-            Column::int("certificate_id"),
-            Column::int("requester_id"),
-            Column::int("processor_id"),
-            Column::text("comments"),
-            Column::int("revocation_reason"),
-            Column::text("csr"),
-            Column::text("common_name"),
-            Column::text("dns_names"),
-            Column::text("signature_hash"),
-            Column::int("created_at"),
-            Column::int("processed_at"),
-        ],
-    );
-    let sql = format!(
-        "INSERT INTO requests (type, status, order_id, certificate_id, requester_id, processor_id, \
-         comments, revocation_reason, csr, common_name, dns_names, signature_hash, created_at, \
-         processed_at) \
-         SELECT type, status, order_id, certificate_id, requester_id, processor_id, comments, \
-         revocation_reason, csr, common_name, dns_names, signature_hash, created_at, \
-         processed_at FROM {source} ORDER BY n RETURNING id"
-    );
-    let rows = param(requests.iter().enumerate().map(|(n, request)| {
+    use super::json_rows::{Column, insert_rows};
+    let columns = [
+        Column::text("type"),
+        Column::text("status"),
+        Column::int("order_id"),
+        Column::int("certificate_id"),
+        Column::int("requester_id"),
+        Column::int("processor_id"),
+        Column::text("comments"),
+        Column::int("revocation_reason"),
+        Column::text("csr"),
+        Column::text("common_name"),
+        Column::text("dns_names"),
+        Column::text("signature_hash"),
+        Column::int("created_at"),
+        Column::int("processed_at"),
+    ];
+    let rows = requests.iter().map(|request| {
         let reissue = request.reissue.as_ref();
         json!({
-            "n": n,
             "type": request.kind.as_str(),
             "status": request.status.as_str(),
             "order_id": request.order_id,
@@ -170,21 +153,8 @@ pub(crate) async fn insert_many(
             "created_at": request.created_at,
             "processed_at": processed_at(request),
         })
-    }));
-    let rows: Vec<(i64,)> = conn
-        .fetch_all(sqlx::query_as(AssertSqlSafe(sql)).bind(rows))
-        .await?;
-    let mut ids: Vec<i64> = rows.into_iter().map(|(id,)| id).collect();
-    if ids.len() != requests.len() {
-        return Err(StoreError::Corrupt(format!(
-            "{} requests inserted, {} ids returned",
-            requests.len(),
-            ids.len()
-        )));
-    }
-    // Rows get their ids in the order of `n`; RETURNING's own order is not
-    // promised.
-    ids.sort_unstable();
+    });
+    let ids = insert_rows(conn, "requests", &columns, rows.collect()).await?;
     Ok(ids
         .into_iter()
         .zip(requests)

@@ -26,6 +26,7 @@ mod crash;
 mod durability;
 mod eab;
 mod fuzz_http;
+mod issuance_batches;
 mod limits;
 mod logs;
 mod metrics;

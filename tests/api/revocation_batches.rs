@@ -32,7 +32,7 @@ const REASONS: [&str; 5] = [
 // ---------------------------------------------------------------------------
 
 /// The samples of `name` on a `/metrics` page: (labels, value).
-fn samples<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+pub(crate) fn samples<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {
@@ -177,7 +177,7 @@ async fn send_at_once(s: &Arc<Server>, groups: &[Vec<Call>]) -> Vec<Resp> {
 }
 
 /// Audit entries of one action (all of them: fewer than a page).
-async fn audit_entries_of(s: &Server, action: &str) -> Vec<Value> {
+pub(crate) async fn audit_entries_of(s: &Server, action: &str) -> Vec<Value> {
     let r = s
         .get(
             s.admin(),
