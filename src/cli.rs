@@ -453,8 +453,7 @@ async fn serve(args: ServeArgs) -> CliResult {
         service = service.with_request_events(RequestEvents::new(api::request_json, committed));
     }
     let service = Arc::new(service);
-    service.start_revocation_batching();
-    service.start_issuance_batching();
+    service.start_batching();
     let stalled = service.acme_fail_stalled_validations().await?;
     if stalled > 0 {
         tracing::warn!(

@@ -79,6 +79,25 @@ impl<W: Send + 'static, R: Send + 'static> Batcher<W, R> {
     }
 }
 
+impl Service {
+    /// Batches `skip_approval` revocations and orders approved as they are
+    /// placed from now on (`certd serve`); without it each goes alone.
+    pub(crate) fn start_batching(self: &Arc<Self>) {
+        let revocations = Batcher::start(
+            Arc::downgrade(self),
+            super::revoke_batch::MAX_BATCH,
+            |service, jobs| async move { service.revoke_batch(jobs).await },
+        );
+        let _ = self.revocation_batcher.set(revocations);
+        let issuance = Batcher::start(
+            Arc::downgrade(self),
+            super::issue_batch::MAX_BATCH,
+            |service, jobs| async move { service.issue_batch(jobs).await },
+        );
+        let _ = self.issuance_batcher.set(issuance);
+    }
+}
+
 fn stopped() -> ServiceError {
     ServiceError::Internal("the batch worker stopped".into())
 }

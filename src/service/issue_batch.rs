@@ -11,15 +11,13 @@
 //! before its COMMIT, each of its orders is written alone instead; a failed
 //! COMMIT fails them all, as it would have each.
 
-use std::sync::Arc;
-
 use super::batch::{Batcher, Job};
 use super::orders::{PlacedOrder, PreparedOrder, write_orders};
 use super::{Service, ServiceResult};
 use crate::store::WriteTx;
 
 /// Most orders in one transaction.
-const MAX_BATCH: usize = 64;
+pub(super) const MAX_BATCH: usize = 64;
 
 type IssuanceJob = Job<PreparedOrder, PlacedOrder>;
 
@@ -27,21 +25,7 @@ type IssuanceJob = Job<PreparedOrder, PlacedOrder>;
 pub(crate) type IssuanceBatcher = Batcher<PreparedOrder, PlacedOrder>;
 
 impl Service {
-    pub(super) fn issuance_batcher(&self) -> Option<&IssuanceBatcher> {
-        self.issuance_batcher.get()
-    }
-
-    /// Batches orders approved as they are placed from now on (`certd serve`).
-    pub(crate) fn start_issuance_batching(self: &Arc<Self>) {
-        let batcher = Batcher::start(
-            Arc::downgrade(self),
-            MAX_BATCH,
-            |service, jobs| async move { service.issue_batch(jobs).await },
-        );
-        let _ = self.issuance_batcher.set(batcher);
-    }
-
-    async fn issue_batch(&self, jobs: Vec<IssuanceJob>) {
+    pub(super) async fn issue_batch(&self, jobs: Vec<IssuanceJob>) {
         let written = self.write_batch(&jobs).await;
         let (tx, outcomes) = match written {
             Ok(written) => written,

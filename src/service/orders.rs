@@ -125,7 +125,7 @@ impl Service {
         placement: OrderPlacement,
     ) -> ServiceResult<PlacedOrder> {
         let prepared = self.prepare_order(ctx, placement)?;
-        match self.issuance_batcher() {
+        match self.issuance_batcher.get() {
             Some(batcher) if prepared.issued.is_some() => batcher.run(ctx, prepared).await,
             _ => self.place_prepared_order(ctx, &prepared).await,
         }

@@ -59,7 +59,7 @@ impl Service {
         check_comments("comments", input.comments.as_deref())?;
         match target {
             RevokeTarget::Certificate(reference) if batchable(ctx, &input) => {
-                match self.revocation_batcher() {
+                match self.revocation_batcher.get() {
                     Some(batcher) => batcher.revoke(ctx, reference, input).await,
                     None => {
                         self.revoke_alone(ctx, RevokeTarget::Certificate(reference), input)

@@ -20,7 +20,6 @@
 //! fails them all, as it would have each.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use super::batch::{Batcher, Job};
 use super::requests::{Approval, record_request_created};
@@ -33,7 +32,7 @@ use crate::model::{Certificate, CertificateRef, Order, PendingRequest, RevokedSe
 use crate::store::{certificates, feed, orders, requests};
 
 /// Most revocations in one transaction.
-const MAX_BATCH: usize = 128;
+pub(super) const MAX_BATCH: usize = 128;
 
 /// What a caller asks the batch to revoke.
 pub(super) struct Revocation {
@@ -65,21 +64,7 @@ struct Accepted {
 }
 
 impl Service {
-    pub(super) fn revocation_batcher(&self) -> Option<&RevocationBatcher> {
-        self.revocation_batcher.get()
-    }
-
-    /// Batches `skip_approval` revocations from now on (`certd serve`).
-    pub(crate) fn start_revocation_batching(self: &Arc<Self>) {
-        let batcher = Batcher::start(
-            Arc::downgrade(self),
-            MAX_BATCH,
-            |service, jobs| async move { service.revoke_batch(jobs).await },
-        );
-        let _ = self.revocation_batcher.set(batcher);
-    }
-
-    async fn revoke_batch(&self, jobs: Vec<RevocationJob>) {
+    pub(super) async fn revoke_batch(&self, jobs: Vec<RevocationJob>) {
         // A certificate named twice in one batch: the second waits for the
         // first and then goes alone (and is told it is revoked already).
         let mut named = HashSet::new();
