@@ -46,10 +46,10 @@ impl Service {
         Ok(visible_certificate(&mut conn, ctx, reference).await?.0)
     }
 
-    /// Revokes a certificate or an order, or records a request to. An
-    /// administrator's `skip_approval` revocation of one certificate (what
-    /// incident scripts send by the thousand) joins others in one
-    /// transaction where `certd serve` batches them (see `revoke_batch`).
+    /// Revokes a certificate or an order, or records a request to. A
+    /// revocation of one certificate (what incident scripts send by the
+    /// thousand) joins others in one transaction where `certd serve`
+    /// batches them (see `revoke_batch`).
     pub(crate) async fn revoke(
         &self,
         ctx: Context<'_>,
@@ -58,7 +58,7 @@ impl Service {
     ) -> ServiceResult<RevokeOutcome> {
         check_comments("comments", input.comments.as_deref())?;
         match target {
-            RevokeTarget::Certificate(reference) if batchable(ctx, &input) => {
+            RevokeTarget::Certificate(reference) if batchable(&input) => {
                 match self.revocation_batcher.get() {
                     Some(batcher) => batcher.revoke(ctx, reference, input).await,
                     None => {
@@ -117,11 +117,10 @@ impl Service {
     }
 }
 
-/// Revocations that may share a transaction: an administrator's
-/// `skip_approval` (no request waits, the answer is a bare 204), for any
+/// Revocations of one certificate that may share a transaction: any
 /// reason but keyCompromise, whose blocking of the key locks other orders.
-fn batchable(ctx: Context<'_>, input: &RevokeInput) -> bool {
-    input.skip_approval && ctx.is_admin() && input.reason != RevocationReason::KeyCompromise
+fn batchable(input: &RevokeInput) -> bool {
+    input.reason != RevocationReason::KeyCompromise
 }
 
 /// The rules a revocation must pass, on the state read under the order's

@@ -1,5 +1,7 @@
-//! Batched revocation: administrators' `skip_approval` revocations of single
-//! certificates, arriving together, share one transaction.
+//! Batched revocation: revocations of single certificates (any reason but
+//! keyCompromise), arriving together, share one transaction: administrators'
+//! `skip_approval` ones, and requests to revoke that wait for approval or
+//! are approved by `--auto-approve revokes`.
 //!
 //! Each revocation alone costs about ten statements and a commit; on
 //! PostgreSQL every one of them is a round trip and server work, which caps
@@ -13,7 +15,11 @@
 //! request, audit entries and caller, and is answered only after the COMMIT
 //! holding it: "2xx means committed" holds as before.
 //!
-//! A revocation the rules refuse is answered at once and changes nothing. If
+//! A revocation the rules refuse is answered at once and changes nothing.
+//! One that must see another of the batch first goes alone after the
+//! batch's COMMIT: the same certificate named twice, or any certificate of
+//! an order for which the batch records a request that waits (alone, it
+//! would find that request pending). If
 //! the batch itself fails before its COMMIT (a lost connection, a deadlock),
 //! each of its revocations is carried out alone instead, so a batch never
 //! answers differently than its members would have alone; a failed COMMIT
@@ -26,9 +32,11 @@ use super::requests::{Approval, record_request_created};
 use super::revoke::{
     RevokeInput, RevokeOutcome, RevokeTarget, check_revocation, record_revoked, revoke_request,
 };
-use super::{Context, Service, ServiceError, ServiceResult};
+use super::{Context, RequestView, Service, ServiceError, ServiceResult};
 use crate::codes::ErrorCode;
-use crate::model::{Certificate, CertificateRef, Order, PendingRequest, RevokedSerial, now};
+use crate::model::{
+    Certificate, CertificateRef, Order, PendingRequest, Request, RevokedSerial, now,
+};
 use crate::store::{certificates, feed, orders, requests};
 
 /// Most revocations in one transaction.
@@ -61,6 +69,8 @@ impl RevocationBatcher {
 struct Accepted {
     job: RevocationJob,
     certificate: Certificate,
+    order: Order,
+    approval: Approval,
 }
 
 impl Service {
@@ -73,8 +83,8 @@ impl Service {
             .partition(|job| named.insert(job.work.certificate.clone()));
         match self.revoke_together(jobs, &mut later).await {
             Ok(committed) => {
-                for job in committed {
-                    job.answer(Ok(RevokeOutcome::Revoked));
+                for (job, outcome) in committed {
+                    job.answer(Ok(outcome));
                 }
             }
             Err((error, failed)) => {
@@ -102,13 +112,14 @@ impl Service {
 
     /// Checks and writes the batch in one transaction, answering refused
     /// revocations at once and adding to `alone` those it leaves to go
-    /// alone. Returns the committed ones, to answer; or, if the batch failed
-    /// before its COMMIT, the error and the jobs to retry alone.
+    /// alone. Returns the committed ones with their outcomes, to answer; or,
+    /// if the batch failed before its COMMIT, the error and the jobs to
+    /// retry alone.
     async fn revoke_together(
         &self,
         jobs: Vec<RevocationJob>,
         alone: &mut Vec<RevocationJob>,
-    ) -> Result<Vec<RevocationJob>, (ServiceError, Vec<RevocationJob>)> {
+    ) -> Result<Vec<(RevocationJob, RevokeOutcome)>, (ServiceError, Vec<RevocationJob>)> {
         let mut tx = match self.store.write().await {
             Ok(tx) => tx,
             Err(error) => return Err((error.into(), jobs)),
@@ -135,32 +146,36 @@ impl Service {
             return Ok(Vec::new());
         }
         let written = write_accepted(&mut tx, &accepted).await;
-        let (request_ids, revoked) = match written {
+        let (stored, revoked) = match written {
             Ok(written) => written,
             Err(error) => return Err((error, accepted.into_iter().map(|a| a.job).collect())),
         };
-        let jobs: Vec<RevocationJob> = accepted.into_iter().map(|a| a.job).collect();
+        let request_ids: Vec<i64> = stored.iter().map(|request| request.id).collect();
         if let Err(error) = self.commit_with_request_events(tx, &request_ids).await {
-            for job in jobs {
-                job.answer(Err(error.clone()));
+            for a in accepted {
+                a.job.answer(Err(error.clone()));
             }
             return Ok(Vec::new());
         }
+        let revocations = revoked.iter().flatten().count();
         metrics::counter!("certd_revocation_batches_total").increment(1);
-        metrics::counter!("certd_batched_revocations_total").increment(jobs.len() as u64);
+        metrics::counter!("certd_batched_revocations_total").increment(revocations as u64);
         // The publisher woken once per reason, not once per revocation.
         let mut by_reason: HashMap<_, Vec<RevokedSerial>> = HashMap::new();
-        for (job, notice) in jobs.iter().zip(revoked) {
-            by_reason
-                .entry(job.work.input.reason)
-                .or_default()
-                .push(notice);
+        let mut committed = Vec::with_capacity(accepted.len());
+        for ((a, request), notice) in accepted.into_iter().zip(stored).zip(revoked) {
+            if let Some(notice) = notice {
+                let reason = a.job.work.input.reason;
+                by_reason.entry(reason).or_default().push(notice);
+            }
+            committed.push(answer(a, request));
         }
         for (reason, notices) in by_reason {
             self.revocation_committed(&notices, Some(reason));
         }
-        Ok(jobs)
+        Ok(committed)
     }
+
     /// Applies the revocation rules to each job (`check_revocation`, as
     /// alone): answers the refused ones at once, adds to `alone` those that
     /// must go alone, and returns the accepted ones.
@@ -178,14 +193,17 @@ impl Service {
             .collect();
         let mut accepted = Vec::new();
         let mut claimed = HashSet::new();
+        // Orders for which the batch records a request that waits.
+        let mut waiting = HashSet::new();
         for job in jobs {
             let certificate = match &job.work.certificate {
                 CertificateRef::Id(id) => by_id.get(id),
                 CertificateRef::Serial(serial) => by_serial.get(serial.as_str()),
             };
-            // By id and by serial number at once: the second goes alone.
+            // By id and by serial number at once: the second goes alone;
+            // so does one that would find the batch's waiting request.
             if let Some(certificate) = certificate
-                && !claimed.insert(certificate.id)
+                && (!claimed.insert(certificate.id) || waiting.contains(&certificate.order_id))
             {
                 alone.push(job);
                 continue;
@@ -206,30 +224,53 @@ impl Service {
                         Some(certificate),
                         pending.as_ref(),
                     )
-                    .map(|approval| (certificate.clone(), approval))
+                    .map(|approval| (certificate.clone(), order.clone(), approval))
                 });
             match checked {
-                Ok((certificate, Approval::Skipped)) => {
-                    accepted.push(Accepted { job, certificate })
+                Ok((certificate, order, approval)) => {
+                    if approval == Approval::Pending {
+                        waiting.insert(order.id);
+                    }
+                    accepted.push(Accepted {
+                        job,
+                        certificate,
+                        order,
+                        approval,
+                    });
                 }
-                // Only skips are batched; anything else goes the usual way.
-                Ok(_) => alone.push(job),
-                Err(error) => {
-                    job.answer(Err(error));
-                }
+                Err(error) => job.answer(Err(error)),
             }
         }
         accepted
     }
 }
 
+/// What an accepted revocation answers once committed: as alone, 204 for an
+/// administrator's skip, else the request it recorded (201).
+fn answer(accepted: Accepted, request: Request) -> (RevocationJob, RevokeOutcome) {
+    let outcome = match accepted.approval {
+        Approval::Skipped => RevokeOutcome::Revoked,
+        Approval::Pending | Approval::Automatic => {
+            RevokeOutcome::Requested(Box::new(RequestView {
+                request,
+                requester: accepted.job.ctx().caller.user.clone(),
+                processor: None,
+                order: accepted.order,
+                certificate: Some(accepted.certificate),
+            }))
+        }
+    };
+    (accepted.job, outcome)
+}
+
 /// The requests, revocations, notices and audit entries of the accepted
-/// revocations, a statement each; returns the new requests' ids and the
-/// notices, in the order of `accepted`.
+/// revocations, a statement each; returns the new requests and, for those
+/// revoked now (not waiting for approval), the notices, in the order of
+/// `accepted`.
 async fn write_accepted(
     tx: &mut crate::store::Conn,
     accepted: &[Accepted],
-) -> ServiceResult<(Vec<i64>, Vec<RevokedSerial>)> {
+) -> ServiceResult<(Vec<Request>, Vec<Option<RevokedSerial>>)> {
     let new_requests: Vec<_> = accepted
         .iter()
         .map(|a| {
@@ -238,7 +279,7 @@ async fn write_accepted(
                 a.certificate.order_id,
                 Some(&a.certificate),
                 a.job.work.input.clone(),
-                Approval::Skipped,
+                a.approval,
             )
         })
         .collect();
@@ -246,20 +287,29 @@ async fn write_accepted(
     let at = now();
     let revocations: Vec<_> = accepted
         .iter()
+        .filter(|a| a.approval.approved())
         .map(|a| (a.certificate.id, a.job.work.input.reason))
         .collect();
     certificates::revoke_many(tx, &revocations, at).await?;
     let mut revoked = Vec::with_capacity(accepted.len());
     for (a, request) in accepted.iter().zip(&stored) {
         record_request_created(tx, a.job.ctx(), request)?;
-        revoked.push(record_revoked(
-            tx,
-            Some(a.job.ctx()),
-            &a.certificate,
-            a.job.work.input.reason,
-            request.id,
-        )?);
+        let notice = a
+            .approval
+            .approved()
+            .then(|| {
+                record_revoked(
+                    tx,
+                    Some(a.job.ctx()),
+                    &a.certificate,
+                    a.job.work.input.reason,
+                    request.id,
+                )
+            })
+            .transpose()?;
+        revoked.push(notice);
     }
-    feed::announce(tx, &revoked).await?;
-    Ok((stored.iter().map(|r| r.id).collect(), revoked))
+    let notices: Vec<RevokedSerial> = revoked.iter().flatten().cloned().collect();
+    feed::announce(tx, &notices).await?;
+    Ok((stored, revoked))
 }

@@ -243,13 +243,7 @@ struct UnsealedRow {
 pub(super) async fn seal_pending(conn: &mut Conn) -> StoreResult<SealPass> {
     conn.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK))
         .await?;
-    // Every statement of a pass reads a few rows through an index. Planned
-    // from statistics taken while the log was small (a new deployment, or
-    // autovacuum not yet round), PostgreSQL would scan the whole log for
-    // them instead, a cost growing with the log: 2 ms a pass at 2,400
-    // entries, seen under load.
-    conn.execute(sqlx::query("SET LOCAL enable_seqscan = off"))
-        .await?;
+    plan_with_indexes_only(conn).await?;
     let rows: Vec<UnsealedRow> = conn
         .fetch_all(
             sqlx::query_as(
@@ -304,8 +298,22 @@ impl UnsealedRow {
     }
 }
 
+/// Has the rest of a PostgreSQL transaction plan with index scans only.
+/// The sealer's statements and the count of unsealed entries each read a
+/// few rows through an index (`audit_log_unsealed`, `audit_log_chain_seq`).
+/// Planned from statistics taken while the log was small (a new deployment,
+/// or autovacuum not yet round or off), PostgreSQL scans the whole log for
+/// them instead, a cost growing with the log: 2 ms a pass at 2,400 entries,
+/// seen under load.
+pub(super) async fn plan_with_indexes_only(conn: &mut Conn) -> StoreResult<()> {
+    conn.execute(sqlx::query("SET LOCAL enable_seqscan = off"))
+        .await?;
+    Ok(())
+}
+
 /// Entries not chained yet and the `created_at` of the oldest of them (an
-/// indexed count: there are few).
+/// indexed count: there are few; on PostgreSQL call it in a transaction
+/// that plans with indexes only).
 pub(crate) async fn unsealed(conn: &mut Conn) -> StoreResult<(i64, Option<UnixTime>)> {
     Ok(conn
         .fetch_optional(sqlx::query_as(

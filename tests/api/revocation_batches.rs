@@ -516,8 +516,9 @@ async fn a_burst_of_skip_approval_revocations_revokes_each_certificate_once() {
     assert!(!out.contains("not chained yet"), "{out}");
 }
 
-/// What batches leave alone behaves as before, even beside a batch: a
-/// non-administrator's `skip_approval` is refused (403, nothing recorded),
+/// What batches refuse or leave alone behaves as before, even beside a
+/// batch: a non-administrator's `skip_approval` is refused (403, nothing
+/// recorded),
 /// and an administrator's keyCompromise `skip_approval` revokes at once and
 /// blocks the key, revoking the other certificate with it (neither counted
 /// as batched).
@@ -606,4 +607,116 @@ async fn unbatched_skip_approvals_behave_as_before() {
         counters_after.reason("superseded") - counters_before.reason("superseded"),
         1.0
     );
+}
+
+/// Requests to revoke that wait for approval share batches too, and answer
+/// as alone: 14 at once, 12 from a user for their certificates and two from
+/// the administrator for the two certificates of one order. Each of the
+/// user's gets its pending request (201, its X-Request-ID recorded), the
+/// certificate unrevoked until approved; of the two for one order exactly
+/// one is recorded, the other refused as alone (409, a request is pending).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_to_revoke_arriving_together_each_wait_for_approval() {
+    let s = Arc::new(Server::start());
+    let user = s.user();
+    let mut certificates = Vec::new();
+    for _ in 0..12 {
+        certificates.push(s.user_order_issued(&user).await.1);
+    }
+    let (order, first) = s.issue_certificate(s.admin()).await;
+    s.reissue(s.admin(), order, true).await.ok(201);
+    let second = int(&s.order(order).await["certificate"]["id"]);
+    assert_ne!(first, second);
+
+    let run = unique();
+    let mut calls: Vec<(String, i64, String)> = certificates
+        .iter()
+        .map(|&c| (user.clone(), c, format!("wait-{run}-{c}")))
+        .collect();
+    for c in [first, second] {
+        calls.push((s.admin().to_string(), c, format!("wait-{run}-{c}")));
+    }
+    let counters_before = Counters::read(&s).await;
+    let gate = Arc::new(tokio::sync::Barrier::new(calls.len()));
+    let tasks: Vec<_> = calls
+        .iter()
+        .map(|(key, certificate, request_id)| {
+            let body = json!({"revocation_reason": "superseded", "comments": request_id});
+            let request = s
+                .rb(
+                    Method::PUT,
+                    &format!("/certificate/{certificate}/revoke"),
+                    Some(key),
+                )
+                .header("X-Request-ID", request_id)
+                .json(&body);
+            let (s, gate) = (Arc::clone(&s), Arc::clone(&gate));
+            tokio::spawn(async move {
+                gate.wait().await;
+                s.send(request).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("a revocation task panicked"));
+    }
+    let counters_after = Counters::read(&s).await;
+
+    let mut waiting = HashMap::new();
+    for ((_, certificate, request_id), answer) in calls.iter().take(12).zip(&answers) {
+        answer.ok(201);
+        assert_eq!(answer.json["status"], "pending", "{}", answer.text());
+        assert_eq!(
+            answer.json["comments"],
+            request_id.as_str(),
+            "{}",
+            answer.text()
+        );
+        assert_eq!(s.cert_status(*certificate).await, "issued");
+        waiting.insert(*certificate, (answer.id(), request_id.clone()));
+    }
+    let (one, other) = (&answers[12], &answers[13]);
+    let (recorded, refused) = if one.status == 201 {
+        (one, other)
+    } else {
+        (other, one)
+    };
+    recorded.ok(201);
+    refused
+        .error(409)
+        .code("duplicate_request|revoke_request_pending")
+        .message_contains(&recorded.id().to_string());
+    assert_eq!(
+        counters_after.batched - counters_before.batched,
+        0.0,
+        "nothing revoked yet: {counters_before:?} -> {counters_after:?}"
+    );
+
+    // Each request recorded once, with its call's X-Request-ID.
+    let created: Vec<Value> = audit_entries_of(&s, "request_created")
+        .await
+        .into_iter()
+        .filter(|e| e["details"]["type"] == "revoke")
+        .collect();
+    assert_eq!(created.len(), 13, "{created:?}");
+    for (request, request_id) in waiting.values() {
+        let entries: Vec<&Value> = created
+            .iter()
+            .filter(|e| int(&e["object"]["id"]) == *request)
+            .collect();
+        assert_eq!(entries.len(), 1, "request {request}: {entries:?}");
+        assert_eq!(entries[0]["request_id"], request_id.as_str());
+        assert_eq!(entries[0]["details"]["status"], "pending");
+    }
+
+    // Approved, each revokes its certificate.
+    for (certificate, (request, _)) in &waiting {
+        s.approve(*request).await.ok(204);
+        let details = s.cert(*certificate).await;
+        assert_eq!(details["status"], "revoked", "{details}");
+        assert_eq!(details["revocation_reason"], "superseded", "{details}");
+    }
+    let (ok, out) = crate::audit_chain::verify(&s);
+    assert!(ok, "certd audit verify: {out}");
 }
