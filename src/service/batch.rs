@@ -80,8 +80,9 @@ impl<W: Send + 'static, R: Send + 'static> Batcher<W, R> {
 }
 
 impl Service {
-    /// Batches `skip_approval` revocations and orders approved as they are
-    /// placed from now on (`certd serve`); without it each goes alone.
+    /// Batches revocations of single certificates, approvals of requests to
+    /// revoke one, and orders approved as they are placed, from now on
+    /// (`certd serve`); without it each goes alone.
     pub(crate) fn start_batching(self: &Arc<Self>) {
         let revocations = Batcher::start(
             Arc::downgrade(self),

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::orders::{LeafRequest, set_order_and_current_certificate};
 use super::revoke::apply_revocation;
+use super::revoke_batch::batchable_approval;
 use super::{
     Context, RequestFilter, RequestSort, Service, ServiceError, ServiceResult, audit, blocked_keys,
 };
@@ -26,6 +27,37 @@ pub(crate) const MAX_COMMENT_CHARS: usize = 1000;
 pub(crate) enum Decision {
     Approve,
     Reject,
+}
+
+impl Decision {
+    /// The status a request so decided gets.
+    pub(super) fn status(self) -> RequestStatus {
+        match self {
+            Decision::Approve => RequestStatus::Approved,
+            Decision::Reject => RequestStatus::Rejected,
+        }
+    }
+}
+
+/// The audit entry of a decision on `request`, just recorded.
+pub(super) fn record_decision(
+    conn: &mut Conn,
+    ctx: Context<'_>,
+    request: &Request,
+    decision: Decision,
+    processor_comment: Option<&str>,
+) -> ServiceResult<()> {
+    let action = match decision {
+        Decision::Approve => AuditAction::RequestApproved,
+        Decision::Reject => AuditAction::RequestRejected,
+    };
+    audit::record(
+        conn,
+        Some(ctx),
+        action,
+        (AuditObject::Request, request.id),
+        json!({"type": request.kind.as_str(), "processor_comment": processor_comment}),
+    )
 }
 
 /// A request with the people and objects its details name.
@@ -86,28 +118,43 @@ impl Service {
                 .await?
                 .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchRequest))?
         };
+        if decision == Decision::Approve
+            && let Some(batcher) = self.revocation_batcher.get()
+            && let Some(certificate_id) = batchable_approval(&asked)
+        {
+            let comment = processor_comment.map(str::to_owned);
+            return batcher.approve(ctx, asked, certificate_id, comment).await;
+        }
+        self.decide_alone(ctx, &asked, decision, processor_comment)
+            .await
+    }
+
+    /// Approves or rejects `asked` in a transaction of its own.
+    pub(super) async fn decide_alone(
+        &self,
+        ctx: Context<'_>,
+        asked: &Request,
+        decision: Decision,
+        processor_comment: Option<&str>,
+    ) -> ServiceResult<()> {
         // The order's lock first, as every writer of an order takes it (after
         // the key lock an approval needs, see `blocked_keys`); then the
         // request's state as it is under that lock.
         let mut tx = self.store.write().await?;
         if decision == Decision::Approve {
-            blocked_keys::lock_for_approval(&mut tx, &asked).await?;
+            blocked_keys::lock_for_approval(&mut tx, asked).await?;
         }
         orders::lock(&mut tx, asked.order_id).await?;
-        let request = requests::find(&mut tx, request_id)
+        let request = requests::find(&mut tx, asked.id)
             .await?
             .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchRequest))?;
-        let (status, action) = match decision {
-            Decision::Approve => (RequestStatus::Approved, AuditAction::RequestApproved),
-            Decision::Reject => (RequestStatus::Rejected, AuditAction::RequestRejected),
-        };
         if request.status != RequestStatus::Pending {
             return Err(not_pending(request.id, Some(request.status)));
         }
         if !requests::close(
             &mut tx,
             request.id,
-            status,
+            decision.status(),
             Some(ctx.user_id()),
             processor_comment,
             now(),
@@ -116,13 +163,7 @@ impl Service {
         {
             return Err(not_pending(request.id, None));
         }
-        audit::record(
-            &mut tx,
-            Some(ctx),
-            action,
-            (AuditObject::Request, request.id),
-            json!({"type": request.kind.as_str(), "processor_comment": processor_comment}),
-        )?;
+        record_decision(&mut tx, ctx, &request, decision, processor_comment)?;
         let revoked = match decision {
             Decision::Approve => self.carry_out(&mut tx, ctx, &request).await?,
             Decision::Reject => {
@@ -135,8 +176,6 @@ impl Service {
         Ok(())
     }
 
-    /// What approval of each request type does; returns the certificates it
-    /// revoked.
     async fn carry_out(
         &self,
         conn: &mut Conn,

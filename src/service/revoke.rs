@@ -8,6 +8,7 @@ use super::reasons::{check_reason_permitted, check_revocable};
 use super::requests::{
     Approval, Attempt, check_comments, check_no_pending_request, insert_request, new_request,
 };
+use super::revoke_batch;
 use super::{Context, RequestView, Service, ServiceError, ServiceResult, audit, blocked_keys};
 use crate::model::{
     AuditAction, AuditObject, Certificate, CertificateRef, CertificateStatus, NewRequest, Order,
@@ -58,7 +59,7 @@ impl Service {
     ) -> ServiceResult<RevokeOutcome> {
         check_comments("comments", input.comments.as_deref())?;
         match target {
-            RevokeTarget::Certificate(reference) if batchable(&input) => {
+            RevokeTarget::Certificate(reference) if revoke_batch::batchable(&input) => {
                 match self.revocation_batcher.get() {
                     Some(batcher) => batcher.revoke(ctx, reference, input).await,
                     None => {
@@ -115,12 +116,6 @@ impl Service {
             certificate,
         })))
     }
-}
-
-/// Revocations of one certificate that may share a transaction: any
-/// reason but keyCompromise, whose blocking of the key locks other orders.
-fn batchable(input: &RevokeInput) -> bool {
-    input.reason != RevocationReason::KeyCompromise
 }
 
 /// The rules a revocation must pass, on the state read under the order's

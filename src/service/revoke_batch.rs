@@ -1,7 +1,8 @@
 //! Batched revocation: revocations of single certificates (any reason but
 //! keyCompromise), arriving together, share one transaction: administrators'
-//! `skip_approval` ones, and requests to revoke that wait for approval or
-//! are approved by `--auto-approve revokes`.
+//! `skip_approval` ones, requests to revoke that wait for approval or are
+//! approved by `--auto-approve revokes`, and approvals of waiting requests to
+//! revoke one certificate.
 //!
 //! Each revocation alone costs about ten statements and a commit; on
 //! PostgreSQL every one of them is a round trip and server work, which caps
@@ -19,7 +20,9 @@
 //! One that must see another of the batch first goes alone after the
 //! batch's COMMIT: the same certificate named twice, or any certificate of
 //! an order for which the batch records a request that waits (alone, it
-//! would find that request pending). If
+//! would find that request pending). An approval the batch cannot simply
+//! carry out (its request no longer the order's waiting one, its certificate
+//! revoked meanwhile) goes alone too, to be answered as alone. If
 //! the batch itself fails before its COMMIT (a lost connection, a deadlock),
 //! each of its revocations is carried out alone instead, so a batch never
 //! answers differently than its members would have alone; a failed COMMIT
@@ -28,24 +31,70 @@
 use std::collections::{HashMap, HashSet};
 
 use super::batch::{Batcher, Job};
-use super::requests::{Approval, record_request_created};
+use super::reasons::check_revocable;
+use super::requests::{Approval, Decision, record_decision, record_request_created};
 use super::revoke::{
     RevokeInput, RevokeOutcome, RevokeTarget, check_revocation, record_revoked, revoke_request,
 };
 use super::{Context, RequestView, Service, ServiceError, ServiceResult};
 use crate::codes::ErrorCode;
 use crate::model::{
-    Certificate, CertificateRef, Order, PendingRequest, Request, RevokedSerial, now,
+    Certificate, CertificateRef, Order, PendingRequest, Request, RequestType, RevocationReason,
+    RevokedSerial, now,
 };
 use crate::store::{certificates, feed, orders, requests};
 
 /// Most revocations in one transaction.
 pub(super) const MAX_BATCH: usize = 128;
 
-/// What a caller asks the batch to revoke.
-pub(super) struct Revocation {
-    certificate: CertificateRef,
-    input: RevokeInput,
+/// What a caller asks the batch to do.
+pub(super) enum Revocation {
+    /// Revoke a certificate, or record a request to.
+    Asked {
+        certificate: CertificateRef,
+        input: RevokeInput,
+    },
+    /// Approve `request`, a waiting request to revoke certificate
+    /// `certificate_id`.
+    Approval {
+        request: Box<Request>,
+        certificate_id: i64,
+        comment: Option<String>,
+    },
+}
+
+impl Revocation {
+    fn certificate(&self) -> CertificateRef {
+        match self {
+            Revocation::Asked { certificate, .. } => certificate.clone(),
+            Revocation::Approval { certificate_id, .. } => CertificateRef::Id(*certificate_id),
+        }
+    }
+
+    fn reason(&self) -> RevocationReason {
+        match self {
+            Revocation::Asked { input, .. } => input.reason,
+            Revocation::Approval { request, .. } => request
+                .revocation_reason
+                .unwrap_or(RevocationReason::Unspecified),
+        }
+    }
+}
+
+/// Revocations of one certificate that may share a transaction: any
+/// reason but keyCompromise, whose blocking of the key locks other orders.
+pub(super) fn batchable(input: &RevokeInput) -> bool {
+    input.reason != RevocationReason::KeyCompromise
+}
+
+/// The certificate an approval of `request` revokes, if the approval may
+/// share a transaction: a request to revoke one certificate, for any reason
+/// but keyCompromise (see [`batchable`]).
+pub(super) fn batchable_approval(request: &Request) -> Option<i64> {
+    let reason = request.revocation_reason?;
+    (request.kind == RequestType::Revoke && reason != RevocationReason::KeyCompromise)
+        .then_some(request.certificate_id)
+        .flatten()
 }
 
 type RevocationJob = Job<Revocation, RevokeOutcome>;
@@ -61,7 +110,25 @@ impl RevocationBatcher {
         certificate: CertificateRef,
         input: RevokeInput,
     ) -> ServiceResult<RevokeOutcome> {
-        self.run(ctx, Revocation { certificate, input }).await
+        self.run(ctx, Revocation::Asked { certificate, input })
+            .await
+    }
+
+    /// Queues the approval of `request` (see [`batchable_approval`]) and
+    /// waits until it is carried out.
+    pub(super) async fn approve(
+        &self,
+        ctx: Context<'_>,
+        request: Request,
+        certificate_id: i64,
+        comment: Option<String>,
+    ) -> ServiceResult<()> {
+        let approval = Revocation::Approval {
+            request: Box::new(request),
+            certificate_id,
+            comment,
+        };
+        self.run(ctx, approval).await.map(|_| ())
     }
 }
 
@@ -70,7 +137,26 @@ struct Accepted {
     job: RevocationJob,
     certificate: Certificate,
     order: Order,
-    approval: Approval,
+    records: Records,
+}
+
+/// What an accepted revocation records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Records {
+    /// A new request, approved so (and the certificate revoked now) or
+    /// waiting.
+    NewRequest(Approval),
+    /// The approval of the waiting request, and the certificate revoked now.
+    Approval,
+}
+
+impl Records {
+    fn revokes_now(self) -> bool {
+        match self {
+            Records::NewRequest(approval) => approval.approved(),
+            Records::Approval => true,
+        }
+    }
 }
 
 impl Service {
@@ -80,7 +166,7 @@ impl Service {
         let mut named = HashSet::new();
         let (jobs, mut later): (Vec<RevocationJob>, Vec<RevocationJob>) = jobs
             .into_iter()
-            .partition(|job| named.insert(job.work.certificate.clone()));
+            .partition(|job| named.insert(job.work.certificate()));
         match self.revoke_together(jobs, &mut later).await {
             Ok(committed) => {
                 for (job, outcome) in committed {
@@ -99,13 +185,18 @@ impl Service {
 
     async fn revoke_each_alone(&self, jobs: Vec<RevocationJob>) {
         for job in jobs {
-            let outcome = self
-                .revoke_alone(
-                    job.ctx(),
-                    RevokeTarget::Certificate(job.work.certificate.clone()),
-                    job.work.input.clone(),
-                )
-                .await;
+            let outcome = match &job.work {
+                Revocation::Asked { certificate, input } => {
+                    let target = RevokeTarget::Certificate(certificate.clone());
+                    self.revoke_alone(job.ctx(), target, input.clone()).await
+                }
+                Revocation::Approval {
+                    request, comment, ..
+                } => self
+                    .decide_alone(job.ctx(), request, Decision::Approve, comment.as_deref())
+                    .await
+                    .map(|()| RevokeOutcome::Revoked),
+            };
             job.answer(outcome);
         }
     }
@@ -124,10 +215,8 @@ impl Service {
             Ok(tx) => tx,
             Err(error) => return Err((error.into(), jobs)),
         };
-        let references: Vec<CertificateRef> = jobs
-            .iter()
-            .map(|job| job.work.certificate.clone())
-            .collect();
+        let references: Vec<CertificateRef> =
+            jobs.iter().map(|job| job.work.certificate()).collect();
         let read = async {
             let certificates =
                 certificates::lock_orders_and_find_many(&mut tx, &references).await?;
@@ -150,7 +239,7 @@ impl Service {
             Ok(written) => written,
             Err(error) => return Err((error, accepted.into_iter().map(|a| a.job).collect())),
         };
-        let request_ids: Vec<i64> = stored.iter().map(|request| request.id).collect();
+        let request_ids: Vec<i64> = stored.iter().map(|(id, _)| *id).collect();
         if let Err(error) = self.commit_with_request_events(tx, &request_ids).await {
             for a in accepted {
                 a.job.answer(Err(error.clone()));
@@ -163,9 +252,9 @@ impl Service {
         // The publisher woken once per reason, not once per revocation.
         let mut by_reason: HashMap<_, Vec<RevokedSerial>> = HashMap::new();
         let mut committed = Vec::with_capacity(accepted.len());
-        for ((a, request), notice) in accepted.into_iter().zip(stored).zip(revoked) {
+        for ((a, (_, request)), notice) in accepted.into_iter().zip(stored).zip(revoked) {
             if let Some(notice) = notice {
-                let reason = a.job.work.input.reason;
+                let reason = a.job.work.reason();
                 by_reason.entry(reason).or_default().push(notice);
             }
             committed.push(answer(a, request));
@@ -196,8 +285,8 @@ impl Service {
         // Orders for which the batch records a request that waits.
         let mut waiting = HashSet::new();
         for job in jobs {
-            let certificate = match &job.work.certificate {
-                CertificateRef::Id(id) => by_id.get(id),
+            let certificate = match job.work.certificate() {
+                CertificateRef::Id(id) => by_id.get(&id),
                 CertificateRef::Serial(serial) => by_serial.get(serial.as_str()),
             };
             // By id and by serial number at once: the second goes alone;
@@ -208,34 +297,56 @@ impl Service {
                 alone.push(job);
                 continue;
             }
-            let checked = job
-                .ctx()
-                .visible(
-                    certificate.and_then(|c| orders.get(&c.order_id).map(|(o, p)| (*c, o, p))),
-                    |(_, order, _)| order.user_id,
-                    ErrorCode::NoSuchCertificate,
-                )
-                .and_then(|(certificate, order, pending)| {
-                    check_revocation(
-                        job.ctx(),
-                        &job.work.input,
-                        self.auto_approve.revokes,
-                        order,
-                        Some(certificate),
-                        pending.as_ref(),
+            let found = certificate.and_then(|c| orders.get(&c.order_id).map(|(o, p)| (*c, o, p)));
+            let checked = match &job.work {
+                Revocation::Asked { input, .. } => job
+                    .ctx()
+                    .visible(
+                        found,
+                        |(_, order, _)| order.user_id,
+                        ErrorCode::NoSuchCertificate,
                     )
-                    .map(|approval| (certificate.clone(), order.clone(), approval))
-                });
+                    .and_then(|(certificate, order, pending)| {
+                        check_revocation(
+                            job.ctx(),
+                            input,
+                            self.auto_approve.revokes,
+                            order,
+                            Some(certificate),
+                            pending.as_ref(),
+                        )
+                        .map(|approval| {
+                            (
+                                certificate.clone(),
+                                order.clone(),
+                                Records::NewRequest(approval),
+                            )
+                        })
+                    }),
+                Revocation::Approval { request, .. } => match found {
+                    Some((certificate, order, Some(pending)))
+                        if pending.id == request.id
+                            && check_revocable(certificate, job.work.reason()).is_ok() =>
+                    {
+                        Ok((certificate.clone(), order.clone(), Records::Approval))
+                    }
+                    // Anything else is answered as alone, by going alone.
+                    _ => {
+                        alone.push(job);
+                        continue;
+                    }
+                },
+            };
             match checked {
-                Ok((certificate, order, approval)) => {
-                    if approval == Approval::Pending {
+                Ok((certificate, order, records)) => {
+                    if records == Records::NewRequest(Approval::Pending) {
                         waiting.insert(order.id);
                     }
                     accepted.push(Accepted {
                         job,
                         certificate,
                         order,
-                        approval,
+                        records,
                     });
                 }
                 Err(error) => job.answer(Err(error)),
@@ -246,11 +357,10 @@ impl Service {
 }
 
 /// What an accepted revocation answers once committed: as alone, 204 for an
-/// administrator's skip, else the request it recorded (201).
-fn answer(accepted: Accepted, request: Request) -> (RevocationJob, RevokeOutcome) {
-    let outcome = match accepted.approval {
-        Approval::Skipped => RevokeOutcome::Revoked,
-        Approval::Pending | Approval::Automatic => {
+/// administrator's skip or an approval, else the request it recorded (201).
+fn answer(accepted: Accepted, request: Option<Request>) -> (RevocationJob, RevokeOutcome) {
+    let outcome = match (accepted.records, request) {
+        (Records::NewRequest(Approval::Pending | Approval::Automatic), Some(request)) => {
             RevokeOutcome::Requested(Box::new(RequestView {
                 request,
                 requester: accepted.job.ctx().caller.user.clone(),
@@ -259,57 +369,88 @@ fn answer(accepted: Accepted, request: Request) -> (RevocationJob, RevokeOutcome
                 certificate: Some(accepted.certificate),
             }))
         }
+        _ => RevokeOutcome::Revoked,
     };
     (accepted.job, outcome)
 }
 
-/// The requests, revocations, notices and audit entries of the accepted
-/// revocations, a statement each; returns the new requests and, for those
-/// revoked now (not waiting for approval), the notices, in the order of
-/// `accepted`.
+/// The requests (new ones, approvals), revocations, notices and audit
+/// entries of the accepted revocations, a statement each; returns, in the
+/// order of `accepted`, each one's request id with the new request if it
+/// made one, and the notices of those revoked now.
 async fn write_accepted(
     tx: &mut crate::store::Conn,
     accepted: &[Accepted],
-) -> ServiceResult<(Vec<Request>, Vec<Option<RevokedSerial>>)> {
+) -> ServiceResult<(Vec<(i64, Option<Request>)>, Vec<Option<RevokedSerial>>)> {
     let new_requests: Vec<_> = accepted
         .iter()
-        .map(|a| {
-            revoke_request(
-                a.job.ctx(),
-                a.certificate.order_id,
-                Some(&a.certificate),
-                a.job.work.input.clone(),
-                a.approval,
-            )
+        .filter_map(|a| match (&a.job.work, a.records) {
+            (Revocation::Asked { input, .. }, Records::NewRequest(approval)) => {
+                Some(revoke_request(
+                    a.job.ctx(),
+                    a.certificate.order_id,
+                    Some(&a.certificate),
+                    input.clone(),
+                    approval,
+                ))
+            }
+            _ => None,
         })
         .collect();
-    let stored = requests::insert_many(tx, &new_requests).await?;
+    let mut stored = requests::insert_many(tx, &new_requests).await?.into_iter();
     let at = now();
+    let approvals: Vec<_> = accepted
+        .iter()
+        .filter_map(|a| match &a.job.work {
+            Revocation::Approval {
+                request, comment, ..
+            } => Some((request.id, a.job.ctx().user_id(), comment.clone())),
+            Revocation::Asked { .. } => None,
+        })
+        .collect();
+    requests::approve_many(tx, &approvals, at).await?;
     let revocations: Vec<_> = accepted
         .iter()
-        .filter(|a| a.approval.approved())
-        .map(|a| (a.certificate.id, a.job.work.input.reason))
+        .filter(|a| a.records.revokes_now())
+        .map(|a| (a.certificate.id, a.job.work.reason()))
         .collect();
     certificates::revoke_many(tx, &revocations, at).await?;
+    let mut requests = Vec::with_capacity(accepted.len());
     let mut revoked = Vec::with_capacity(accepted.len());
-    for (a, request) in accepted.iter().zip(&stored) {
-        record_request_created(tx, a.job.ctx(), request)?;
+    for a in accepted {
+        let ctx = a.job.ctx();
+        let request = match &a.job.work {
+            Revocation::Asked { .. } => {
+                let request = stored.next().ok_or_else(|| {
+                    ServiceError::Internal("a request of the batch not stored".into())
+                })?;
+                record_request_created(tx, ctx, &request)?;
+                (request.id, Some(request))
+            }
+            Revocation::Approval {
+                request, comment, ..
+            } => {
+                record_decision(tx, ctx, request, Decision::Approve, comment.as_deref())?;
+                (request.id, None)
+            }
+        };
         let notice = a
-            .approval
-            .approved()
+            .records
+            .revokes_now()
             .then(|| {
                 record_revoked(
                     tx,
-                    Some(a.job.ctx()),
+                    Some(ctx),
                     &a.certificate,
-                    a.job.work.input.reason,
-                    request.id,
+                    a.job.work.reason(),
+                    request.0,
                 )
             })
             .transpose()?;
+        requests.push(request);
         revoked.push(notice);
     }
     let notices: Vec<RevokedSerial> = revoked.iter().flatten().cloned().collect();
     feed::announce(tx, &notices).await?;
-    Ok((stored, revoked))
+    Ok((requests, revoked))
 }

@@ -194,6 +194,47 @@ pub(crate) async fn list_for_order(conn: &mut Conn, order_id: i64) -> StoreResul
 /// Moves a pending request to its final status. Returns false when the request
 /// was no longer pending: the conditional UPDATE is what makes two concurrent
 /// approvals produce exactly one winner, on any backend.
+/// Approves waiting requests, `(id, processor_id, processor_comment)` each,
+/// with one statement. Fails unless every one of them was still pending.
+pub(crate) async fn approve_many(
+    conn: &mut Conn,
+    approvals: &[(i64, i64, Option<String>)],
+    at: UnixTime,
+) -> StoreResult<()> {
+    use super::json_rows::{Column, param, rows_of};
+    if approvals.is_empty() {
+        return Ok(());
+    }
+    let source = rows_of(
+        conn,
+        1,
+        &[
+            Column::int("id"),
+            Column::int("processor_id"),
+            Column::text("comment"),
+        ],
+    );
+    let sql = format!(
+        "UPDATE requests SET status = 'approved', processor_id = v.processor_id, \
+         processor_comment = v.comment, processed_at = $2 FROM {source} \
+         WHERE requests.id = v.id AND requests.status = 'pending'"
+    );
+    let rows = param(approvals.iter().map(|(id, processor_id, comment)| {
+        json!({"id": id, "processor_id": processor_id, "comment": comment})
+    }));
+    let changed = conn
+        .execute(sqlx::query(AssertSqlSafe(sql)).bind(rows).bind(at))
+        .await?;
+    if changed != approvals.len() as u64 {
+        return Err(StoreError::Conflict(format!(
+            "{} of {} requests approved: the others were no longer pending",
+            changed,
+            approvals.len()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) async fn close(
     conn: &mut Conn,
     id: i64,

@@ -609,14 +609,17 @@ async fn unbatched_skip_approvals_behave_as_before() {
     );
 }
 
-/// Requests to revoke that wait for approval share batches too, and answer
-/// as alone: 14 at once, 12 from a user for their certificates and two from
-/// the administrator for the two certificates of one order. Each of the
-/// user's gets its pending request (201, its X-Request-ID recorded), the
-/// certificate unrevoked until approved; of the two for one order exactly
-/// one is recorded, the other refused as alone (409, a request is pending).
+/// Requests to revoke that wait for approval, and their approvals, share
+/// batches too, and answer as alone: 14 requests at once, 12 from a user for
+/// their certificates and two from the administrator for the two
+/// certificates of one order. Each of the user's gets its pending request
+/// (201, its X-Request-ID recorded), the certificate unrevoked until
+/// approved; of the two for one order exactly one is recorded, the other
+/// refused as alone (409, a request is pending). Then 16 approvals at once,
+/// four of them a second approval of the same request: each request is
+/// approved once and revokes its certificate once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn requests_to_revoke_arriving_together_each_wait_for_approval() {
+async fn requests_to_revoke_and_their_approvals_arriving_together_answer_as_alone() {
     let s = Arc::new(Server::start());
     let user = s.user();
     let mut certificates = Vec::new();
@@ -710,13 +713,64 @@ async fn requests_to_revoke_arriving_together_each_wait_for_approval() {
         assert_eq!(entries[0]["details"]["status"], "pending");
     }
 
-    // Approved, each revokes its certificate.
+    // Approved all at once, four of them twice: each approval revokes its
+    // certificate once, and the second approval of a request is refused as
+    // alone (409, no longer pending).
+    let mut approvals: Vec<(i64, i64)> = waiting
+        .iter()
+        .map(|(certificate, (request, _))| (*certificate, *request))
+        .collect();
+    approvals.extend(approvals.clone().into_iter().take(4));
+    let gate = Arc::new(tokio::sync::Barrier::new(approvals.len()));
+    let tasks: Vec<_> = approvals
+        .iter()
+        .map(|&(_, request)| {
+            let (s, gate) = (Arc::clone(&s), Arc::clone(&gate));
+            tokio::spawn(async move {
+                gate.wait().await;
+                s.approve(request).await
+            })
+        })
+        .collect();
+    let mut approved: HashMap<i64, usize> = HashMap::new();
+    for (task, (_, request)) in tasks.into_iter().zip(&approvals) {
+        let answer = task.await.expect("an approval task panicked");
+        if answer.status == 204 {
+            *approved.entry(*request).or_default() += 1;
+        } else {
+            answer
+                .error(409)
+                .code("request_not_pending|request_already_processed");
+        }
+    }
+    assert_eq!(approved.len(), 12, "{approved:?}");
+    assert!(approved.values().all(|&n| n == 1), "{approved:?}");
+    let counters_approved = Counters::read(&s).await;
+    assert_eq!(
+        counters_approved.reason("superseded") - counters_after.reason("superseded"),
+        12.0
+    );
     for (certificate, (request, _)) in &waiting {
-        s.approve(*request).await.ok(204);
         let details = s.cert(*certificate).await;
         assert_eq!(details["status"], "revoked", "{details}");
         assert_eq!(details["revocation_reason"], "superseded", "{details}");
+        let request = s.request(*request).await;
+        assert_eq!(request["status"], "approved", "{request}");
+        assert_datetime(&request["date_processed"]);
+        let revoked: Vec<Value> = audit_entries_of(&s, "certificate_revoked")
+            .await
+            .into_iter()
+            .filter(|e| int(&e["object"]["id"]) == *certificate)
+            .collect();
+        assert_eq!(revoked.len(), 1, "{revoked:?}");
+        assert_eq!(revoked[0]["details"]["request_id"], request["id"]);
     }
+    let approved_entries: Vec<Value> = audit_entries_of(&s, "request_approved")
+        .await
+        .into_iter()
+        .filter(|e| e["details"]["type"] == "revoke")
+        .collect();
+    assert_eq!(approved_entries.len(), 12, "{approved_entries:?}");
     let (ok, out) = crate::audit_chain::verify(&s);
     assert!(ok, "certd audit verify: {out}");
 }
