@@ -43,7 +43,9 @@ impl Service {
             .filter_map(|outcome| outcome.as_ref().ok().map(|placed| placed.request_id))
             .collect();
         let committed = self.commit_with_request_events(tx, &request_ids).await;
-        metrics::counter!("certd_issuance_batches_total").increment(1);
+        if committed.is_ok() {
+            metrics::counter!("certd_issuance_batches_total").increment(1);
+        }
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             job.answer(match &committed {
                 Ok(()) => outcome,
