@@ -423,13 +423,12 @@ pub(super) async fn write_orders(
     // Also before any order's lock the ACME finalize may take.
     let csrs: Vec<&VerifiedCsr> = orders.iter().map(|(_, prepared)| &prepared.csr).collect();
     let checked = blocked_keys::check_keys_not_blocked(tx, &csrs).await?;
-    let (accepted, refused): (Vec<_>, Vec<_>) = orders
+    let accepted: Vec<&(Context<'_>, &PreparedOrder)> = orders
         .iter()
-        .zip(checked)
-        .enumerate()
-        .partition(|(_, (_, checked))| checked.is_ok());
-    let accepted: Vec<&(Context<'_>, &PreparedOrder)> =
-        accepted.into_iter().map(|(_, (order, _))| order).collect();
+        .zip(&checked)
+        .filter(|(_, checked)| checked.is_ok())
+        .map(|(order, _)| order)
+        .collect();
     let new_orders: Vec<NewOrder<'_>> = accepted
         .iter()
         .map(|(ctx, prepared)| new_order(*ctx, prepared))
@@ -462,26 +461,23 @@ pub(super) async fn write_orders(
         .zip(stored_requests.iter().zip(certificate_ids))
     {
         record_request_created(tx, *ctx, request)?;
-        placed.push(Ok(PlacedOrder {
+        placed.push(PlacedOrder {
             order_id: order.id,
             certificate_id,
             request_id: request.id,
             request_status: request.status,
-        }));
+        });
     }
-    // Back in the callers' order, the refusals in their places.
-    let mut outcomes: Vec<Option<ServiceResult<PlacedOrder>>> =
-        (0..orders.len()).map(|_| None).collect();
-    for (index, (_, checked)) in refused {
-        outcomes[index] = checked.err().map(Err);
-    }
+    // Back in the callers' order: the accepted ones were written in it.
     let mut placed = placed.into_iter();
-    Ok(outcomes
+    Ok(checked
         .into_iter()
-        .map(|outcome| {
-            outcome
-                .or_else(|| placed.next())
-                .unwrap_or_else(|| Err(ServiceError::Internal("an order left unplaced".into())))
+        .map(|checked| {
+            checked.and_then(|()| {
+                placed
+                    .next()
+                    .ok_or_else(|| ServiceError::Internal("an order left unplaced".into()))
+            })
         })
         .collect())
 }

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::harness::*;
-use crate::revocation_batches::{audit_entries_of, samples};
+use crate::revocation_batches::{audit_entries_of, samples, send_together};
 
 /// One `POST /order/certificate/ssl_basic` with `skip_approval`.
 struct Call {
@@ -54,7 +54,7 @@ async fn a_burst_of_orders_approved_at_once_issues_each_and_refuses_only_blocked
             request_id: format!("issue-{run}-{k}"),
         })
         .collect();
-    let requests: Vec<_> = calls
+    let requests = calls
         .iter()
         .map(|call| {
             let csr = if call.blocked {
@@ -79,21 +79,7 @@ async fn a_burst_of_orders_approved_at_once_issues_each_and_refuses_only_blocked
     let audit_before = s.audit_total().await;
     let requests_before = s.requests_total().await;
     let batches_before = batches(&s).await;
-    let gate = Arc::new(tokio::sync::Barrier::new(requests.len()));
-    let tasks: Vec<_> = requests
-        .into_iter()
-        .map(|request| {
-            let (s, gate) = (Arc::clone(&s), Arc::clone(&gate));
-            tokio::spawn(async move {
-                gate.wait().await;
-                s.send(request).await
-            })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.push(task.await.expect("an order task panicked"));
-    }
+    let answers = send_together(&s, requests).await;
     let grew = batches(&s).await - batches_before;
     eprintln!("40 orders in {grew} batches");
     assert!((1.0..=48.0).contains(&grew), "batches grew by {grew}");

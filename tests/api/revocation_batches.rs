@@ -192,6 +192,39 @@ pub(crate) async fn audit_entries_of(s: &Server, action: &str) -> Vec<Value> {
     r.json["entries"].as_array().expect("entries").clone()
 }
 
+/// Audit entries of one action about requests of one type.
+async fn audit_entries_of_type(s: &Server, action: &str, kind: &str) -> Vec<Value> {
+    audit_entries_of(s, action)
+        .await
+        .into_iter()
+        .filter(|e| e["details"]["type"] == kind)
+        .collect()
+}
+
+/// Sends every request at once, each from a task of its own, the tasks
+/// released together by a barrier. The answers, in the requests' order.
+pub(crate) async fn send_together(
+    s: &Arc<Server>,
+    requests: Vec<reqwest::RequestBuilder>,
+) -> Vec<Resp> {
+    let gate = Arc::new(tokio::sync::Barrier::new(requests.len()));
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|request| {
+            let (s, gate) = (Arc::clone(s), Arc::clone(&gate));
+            tokio::spawn(async move {
+                gate.wait().await;
+                s.send(request).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("a request task panicked"));
+    }
+    answers
+}
+
 // ---------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------
@@ -640,30 +673,20 @@ async fn requests_to_revoke_and_their_approvals_arriving_together_answer_as_alon
         calls.push((s.admin().to_string(), c, format!("wait-{run}-{c}")));
     }
     let counters_before = Counters::read(&s).await;
-    let gate = Arc::new(tokio::sync::Barrier::new(calls.len()));
-    let tasks: Vec<_> = calls
+    let requests = calls
         .iter()
         .map(|(key, certificate, request_id)| {
             let body = json!({"revocation_reason": "superseded", "comments": request_id});
-            let request = s
-                .rb(
-                    Method::PUT,
-                    &format!("/certificate/{certificate}/revoke"),
-                    Some(key),
-                )
-                .header("X-Request-ID", request_id)
-                .json(&body);
-            let (s, gate) = (Arc::clone(&s), Arc::clone(&gate));
-            tokio::spawn(async move {
-                gate.wait().await;
-                s.send(request).await
-            })
+            s.rb(
+                Method::PUT,
+                &format!("/certificate/{certificate}/revoke"),
+                Some(key),
+            )
+            .header("X-Request-ID", request_id)
+            .json(&body)
         })
         .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.push(task.await.expect("a revocation task panicked"));
-    }
+    let answers = send_together(&s, requests).await;
     let counters_after = Counters::read(&s).await;
 
     let mut waiting = HashMap::new();
@@ -697,11 +720,7 @@ async fn requests_to_revoke_and_their_approvals_arriving_together_answer_as_alon
     );
 
     // Each request recorded once, with its call's X-Request-ID.
-    let created: Vec<Value> = audit_entries_of(&s, "request_created")
-        .await
-        .into_iter()
-        .filter(|e| e["details"]["type"] == "revoke")
-        .collect();
+    let created = audit_entries_of_type(&s, "request_created", "revoke").await;
     assert_eq!(created.len(), 13, "{created:?}");
     for (request, request_id) in waiting.values() {
         let entries: Vec<&Value> = created
@@ -721,20 +740,20 @@ async fn requests_to_revoke_and_their_approvals_arriving_together_answer_as_alon
         .map(|(certificate, (request, _))| (*certificate, *request))
         .collect();
     approvals.extend(approvals.clone().into_iter().take(4));
-    let gate = Arc::new(tokio::sync::Barrier::new(approvals.len()));
-    let tasks: Vec<_> = approvals
+    let requests = approvals
         .iter()
-        .map(|&(_, request)| {
-            let (s, gate) = (Arc::clone(&s), Arc::clone(&gate));
-            tokio::spawn(async move {
-                gate.wait().await;
-                s.approve(request).await
-            })
+        .map(|(_, request)| {
+            s.rb(
+                Method::PUT,
+                &format!("/request/{request}/status"),
+                Some(s.admin()),
+            )
+            .json(&json!({"status": "approved"}))
         })
         .collect();
+    let answers = send_together(&s, requests).await;
     let mut approved: HashMap<i64, usize> = HashMap::new();
-    for (task, (_, request)) in tasks.into_iter().zip(&approvals) {
-        let answer = task.await.expect("an approval task panicked");
+    for (answer, (_, request)) in answers.iter().zip(&approvals) {
         if answer.status == 204 {
             *approved.entry(*request).or_default() += 1;
         } else {
@@ -765,11 +784,7 @@ async fn requests_to_revoke_and_their_approvals_arriving_together_answer_as_alon
         assert_eq!(revoked.len(), 1, "{revoked:?}");
         assert_eq!(revoked[0]["details"]["request_id"], request["id"]);
     }
-    let approved_entries: Vec<Value> = audit_entries_of(&s, "request_approved")
-        .await
-        .into_iter()
-        .filter(|e| e["details"]["type"] == "revoke")
-        .collect();
+    let approved_entries = audit_entries_of_type(&s, "request_approved", "revoke").await;
     assert_eq!(approved_entries.len(), 12, "{approved_entries:?}");
     let (ok, out) = crate::audit_chain::verify(&s);
     assert!(ok, "certd audit verify: {out}");
