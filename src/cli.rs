@@ -18,8 +18,9 @@ use crate::ca::{CertificateAuthority, PublicUrls};
 use crate::model::{Role, UserStatus};
 use crate::publish::Publisher;
 use crate::service::{
-    AcmeSettings, AutoApprove, EabPolicy, NewUserInput, RequestEvents, Service, create_user,
-    fill_missing_key_hashes, settle_public_url, stored_public_url, warn_of_look_alike_users,
+    AcmeSettings, ApprovalRules, AutoApprove, EabPolicy, NewUserInput, RequestEvents, Service,
+    create_user, fill_missing_key_hashes, settle_public_url, stored_public_url,
+    warn_of_look_alike_users,
 };
 use crate::store::audit::ChainReport;
 use crate::store::{PoolSettings, SQLITE_FILE, Store};
@@ -145,6 +146,15 @@ struct ServeArgs {
     /// Request types approved without an administrator, comma-separated.
     #[arg(long, env = "CERTD_AUTO_APPROVE", value_delimiter = ',')]
     auto_approve: Vec<AutoApproveKind>,
+    /// Administrators, other than the one who asked, who must approve a
+    /// revocation campaign.
+    #[arg(long, env = "CERTD_CAMPAIGN_APPROVALS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=10))]
+    campaign_approvals: u32,
+    /// The two-person rule for ordinary requests too: nobody approves a
+    /// request they made themselves.
+    #[arg(long, env = "CERTD_DISTINCT_APPROVER")]
+    distinct_approver: bool,
     /// Seconds a request may take, reading its body included, before it is
     /// answered 408.
     #[arg(long, env = "CERTD_REQUEST_TIMEOUT", default_value_t = 30)]
@@ -445,15 +455,25 @@ async fn serve(args: ServeArgs) -> CliResult {
         reissues: args.auto_approve.contains(&AutoApproveKind::Reissues),
         revokes: args.auto_approve.contains(&AutoApproveKind::Revokes),
     };
+    let approval_rules = ApprovalRules {
+        campaign_approvals: args.campaign_approvals,
+        distinct_approver: args.distinct_approver,
+    };
     let mut service = Service::new(Arc::clone(&store), ca, publisher, auto_approve)
+        .with_approval_rules(approval_rules)
         .with_acme(args.acme.settings(local));
     if let Some(config) = webhook {
         let committed = Arc::new(tokio::sync::Notify::new());
         Deliverer::start(store, config, Arc::clone(&committed))?;
-        service = service.with_request_events(RequestEvents::new(api::request_json, committed));
+        service = service.with_request_events(RequestEvents::new(
+            api::request_json,
+            api::campaign_json,
+            committed,
+        ));
     }
     let service = Arc::new(service);
     service.start_batching();
+    service.start_campaign_runner();
     let stalled = service.acme_fail_stalled_validations().await?;
     if stalled > 0 {
         tracing::warn!(

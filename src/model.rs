@@ -11,6 +11,17 @@ pub(crate) fn now() -> UnixTime {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// `YYYY-MM-DDTHH:MM:SS+00:00`, as in the seed's examples: how every time
+/// is written on the wire and in events.
+pub(crate) fn date_time(unix: UnixTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
 /// Milliseconds since the Unix epoch, for schedules finer than a second.
 pub(crate) fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -78,6 +89,15 @@ string_enum!(
         AcmeAccountCreated = "acme_account_created",
         AcmeAccountDeactivated = "acme_account_deactivated",
         AcmeAccountKeyChanged = "acme_account_key_changed",
+        // Revocation campaigns (object: the campaign). Each certificate a
+        // campaign revokes has its own `certificate_revoked` entry naming it.
+        CampaignCreated = "campaign_created",
+        CampaignApproved = "campaign_approved",
+        CampaignRejected = "campaign_rejected",
+        CampaignCanceled = "campaign_canceled",
+        CampaignCertificateHeld = "campaign_certificate_held",
+        CampaignStarted = "campaign_started",
+        CampaignCompleted = "campaign_completed",
     }
 );
 
@@ -91,6 +111,7 @@ string_enum!(
         ApiKey = "api_key",
         Setting = "setting",
         AcmeAccount = "acme_account",
+        Campaign = "campaign",
     }
 );
 
@@ -357,6 +378,98 @@ pub(crate) struct NewRequest {
     pub revocation_reason: Option<RevocationReason>,
     pub reissue: Option<ReissueSpec>,
     pub created_at: UnixTime,
+}
+
+string_enum!(
+    /// A revocation campaign's life: `pending` until enough approvals, then
+    /// `approved` (runs at once) or `scheduled` (waits for `revoke_at`),
+    /// `running`, `completed`; or `rejected` / `canceled` before it runs.
+    CampaignStatus {
+        Pending = "pending",
+        Approved = "approved",
+        Scheduled = "scheduled",
+        Running = "running",
+        Completed = "completed",
+        Rejected = "rejected",
+        Canceled = "canceled",
+    }
+);
+
+string_enum!(
+    /// What became of one certificate of a campaign: `selected` (waiting
+    /// to be revoked), `held` (excluded by a hold), `revoked`,
+    /// `already_revoked` (by someone else before the campaign reached it),
+    /// `failed` (not revoked: it expired before the campaign reached it).
+    CampaignCertificateStatus {
+        Selected = "selected",
+        Held = "held",
+        Revoked = "revoked",
+        AlreadyRevoked = "already_revoked",
+        Failed = "failed",
+    }
+);
+
+/// Which certificates a campaign selects: every condition given must hold.
+/// A list given empty matches nothing (never everything). Stored as JSON
+/// with the campaign.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Selector {
+    /// Upper-case hex, as stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serials: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_ids: Option<Vec<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_ids: Option<Vec<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_email: Option<String>,
+    /// Lower case: the common name or a DNS name is it or ends in `.domain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// On the certificate's `valid_from`: at or after, and before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_after: Option<UnixTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_before: Option<UnixTime>,
+    /// Lower-case hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_sha256: Option<String>,
+}
+
+impl Selector {
+    /// True when it names no condition at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        *self == Selector::default()
+    }
+}
+
+/// A revocation campaign as stored.
+#[derive(Debug, Clone)]
+pub(crate) struct Campaign {
+    pub id: i64,
+    pub name: String,
+    pub reason: RevocationReason,
+    pub comments: Option<String>,
+    pub selector: Selector,
+    pub revoke_at: Option<UnixTime>,
+    pub status: CampaignStatus,
+    pub requester_id: i64,
+    pub approvals_required: i64,
+    pub counts: CampaignCounts,
+    pub processor_id: Option<i64>,
+    pub processor_comment: Option<String>,
+    pub created_at: UnixTime,
+    pub started_at: Option<UnixTime>,
+    pub completed_at: Option<UnixTime>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CampaignCounts {
+    pub matched: i64,
+    pub revoked: i64,
+    pub held: i64,
+    pub already_revoked: i64,
+    pub failed: i64,
 }
 
 #[derive(Debug, Clone)]

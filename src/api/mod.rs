@@ -3,6 +3,7 @@
 
 mod account;
 mod blocked_keys;
+mod campaigns;
 mod certificates;
 mod console;
 mod eab;
@@ -64,6 +65,12 @@ pub(crate) fn request_json(view: &crate::service::RequestView) -> serde_json::Va
     serde_json::to_value(wire::RequestDetails::from(view)).unwrap_or_default()
 }
 
+/// A campaign as `GET /services/v2/campaign/{id}` answers it: the
+/// `campaign` of webhook events.
+pub(crate) fn campaign_json(view: &crate::service::CampaignView) -> serde_json::Value {
+    serde_json::to_value(wire::CampaignObject::from(view)).unwrap_or_default()
+}
+
 /// The `/services/v2` API: one route table for the network and for the
 /// command line's local mode ([`in_process`]).
 fn v2_routes() -> Router<AppState> {
@@ -105,6 +112,17 @@ fn v2_routes() -> Router<AppState> {
         .route("/key/{id}/status", put(users::set_key_status))
         .route("/blocked-key", get(blocked_keys::list_blocked_keys))
         .route("/acme/eab", post(eab::create_eab_credential))
+        .route(
+            "/campaign",
+            get(campaigns::list_campaigns).post(campaigns::create_campaign),
+        )
+        .route("/campaign/{id}", get(campaigns::campaign_details))
+        .route("/campaign/{id}/status", put(campaigns::set_campaign_status))
+        .route("/campaign/{id}/hold", post(campaigns::hold_certificate))
+        .route(
+            "/campaign/{id}/certificate",
+            get(campaigns::campaign_certificates),
+        )
         .route("/openapi.json", get(openapi::document))
 }
 

@@ -18,11 +18,12 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::wire::{self, ErrorList};
 use super::{
-    account, blocked_keys, certificates, eab, metrics, orders, publication, requests, users,
+    account, blocked_keys, campaigns, certificates, eab, metrics, orders, publication, requests,
+    users,
 };
 use crate::model::{
-    CertificateStatus, KeyStatus, OrderStatus, Product, RequestStatus, RequestType,
-    RevocationReason, Role, UserStatus,
+    CampaignCertificateStatus, CampaignStatus, CertificateStatus, KeyStatus, OrderStatus, Product,
+    RequestStatus, RequestType, RevocationReason, Role, UserStatus,
 };
 
 /// Where the document is served.
@@ -65,6 +66,12 @@ const API_KEY_SCHEME: &str = "api_key";
         users::set_key_status,
         blocked_keys::list_blocked_keys,
         eab::create_eab_credential,
+        campaigns::create_campaign,
+        campaigns::list_campaigns,
+        campaigns::campaign_details,
+        campaigns::set_campaign_status,
+        campaigns::hold_certificate,
+        campaigns::campaign_certificates,
         document,
         account::health,
         publication::crl_index,
@@ -83,6 +90,7 @@ const API_KEY_SCHEME: &str = "api_key";
         (name = "certificates", description = "Certificate details, downloads and the revoke endpoint"),
         (name = "requests", description = "The approval workflow"),
         (name = "users", description = "Administering users and API keys; administrators only"),
+        (name = "campaigns", description = "Revocation campaigns: select many certificates, approve (two people), schedule, hold, revoke in batches and follow; administrators only"),
         (name = "acme", description = "Credentials for ACME clients (External Account Binding); the ACME server itself is at `/acme/directory`"),
         (name = "publication", description = "Health, CRLs, OCSP and the CA chain; no key needed"),
     )
@@ -378,6 +386,8 @@ macro_rules! model_enum_schemas {
 }
 
 model_enum_schemas!(
+    CampaignCertificateStatus,
+    CampaignStatus,
     CertificateStatus,
     KeyStatus,
     OrderStatus,

@@ -2,23 +2,16 @@
 //! conversions from domain types. Nothing here makes decisions.
 
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::macros::format_description;
 use utoipa::ToSchema;
 
-use crate::model::{AuditEntry, Certificate, Order, Request, RevocationReason, Role, User};
-use crate::service::{KeyView, RequestView};
+use crate::model::{
+    AuditEntry, Certificate, Order, Request, RevocationReason, Role, Selector, User,
+};
+use crate::service::{CampaignCertificate, CampaignView, KeyView, RequestView};
 
 // ---- times ---------------------------------------------------------------
 
-/// `YYYY-MM-DDTHH:MM:SS+00:00`, as in the seed's examples.
-pub(crate) fn date_time(unix: i64) -> String {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00");
-    OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_default()
-}
+pub(crate) use crate::model::date_time;
 
 /// `YYYY-MM-DD`.
 pub(crate) fn date(unix: i64) -> String {
@@ -716,6 +709,231 @@ pub(crate) struct ErrorItem {
     pub code: String,
     /// A human sentence.
     pub message: String,
+}
+
+// ---- revocation campaigns -------------------------------------------------
+
+/// `POST /campaign`. Unlike other bodies, an unknown field is refused: a
+/// misspelt `revoke_at` or selector condition must fail, not revoke more
+/// or sooner than meant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CampaignBody {
+    #[schema(max_length = 200)]
+    pub name: String,
+    /// A revocation reason (not keyCompromise: see the description).
+    pub reason: String,
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub comments: Option<String>,
+    pub selector: CampaignSelector,
+    /// When to revoke (`YYYY-MM-DDTHH:MM:SS+00:00`, in the future); absent:
+    /// at the final approval.
+    #[serde(default)]
+    pub revoke_at: Option<String>,
+    /// Count and show a sample of what the selector matches; record nothing.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// Conditions, all of which a certificate must meet; at least one. Only
+/// issued, unexpired certificates are selected.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CampaignSelector {
+    /// Serial numbers in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serials: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_ids: Option<Vec<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_ids: Option<Vec<i64>>,
+    /// The certificates of this user's orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_email: Option<String>,
+    /// The common name or a DNS name is this domain or ends in `.domain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// `valid_from` at or after this (a date or date and time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_after: Option<String>,
+    /// `valid_from` before this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_before: Option<String>,
+    /// SHA-256 (hex) of the SubjectPublicKeyInfo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_sha256: Option<String>,
+}
+
+impl From<&Selector> for CampaignSelector {
+    fn from(selector: &Selector) -> Self {
+        CampaignSelector {
+            serials: selector.serials.clone(),
+            certificate_ids: selector.certificate_ids.clone(),
+            order_ids: selector.order_ids.clone(),
+            user_email: selector.user_email.clone(),
+            domain: selector.domain.clone(),
+            issued_after: selector.issued_after.map(date_time),
+            issued_before: selector.issued_before.map(date_time),
+            public_key_sha256: selector.public_key_sha256.clone(),
+        }
+    }
+}
+
+/// A dry run's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CampaignDryRun {
+    /// Issued, unexpired certificates the selector matches now.
+    pub matched: i64,
+    /// Matching certificates revoked already (not counted in `matched`).
+    pub already_revoked: i64,
+    /// The first (by id) of the matched certificates, up to 100.
+    pub sample: Vec<CertificateObject>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CampaignApproval {
+    pub user: UserSummary,
+    pub date: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CampaignObject {
+    pub id: i64,
+    pub name: String,
+    #[schema(value_type = crate::model::CampaignStatus)]
+    pub status: &'static str,
+    pub reason: &'static str,
+    pub comments: Option<String>,
+    pub selector: CampaignSelector,
+    pub revoke_at: Option<String>,
+    /// Issued, unexpired certificates selected (at creation; frozen at the
+    /// final approval), holds included.
+    pub matched: i64,
+    pub revoked: i64,
+    pub held: i64,
+    /// Matching certificates revoked by others: at selection, and those the
+    /// campaign found revoked when it reached them.
+    pub already_revoked: i64,
+    /// Selected certificates that expired before the campaign reached them.
+    pub failed: i64,
+    pub requester: UserSummary,
+    pub approvals: Vec<CampaignApproval>,
+    pub approvals_required: i64,
+    /// Who rejected or canceled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub processor: Option<UserSummary>,
+    /// Why it was rejected or canceled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub processor_comment: Option<String>,
+    pub date_created: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub date_started: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub date_completed: Option<String>,
+}
+
+impl From<&CampaignView> for CampaignObject {
+    fn from(view: &CampaignView) -> Self {
+        let campaign = &view.campaign;
+        CampaignObject {
+            id: campaign.id,
+            name: campaign.name.clone(),
+            status: campaign.status.as_str(),
+            reason: campaign.reason.name(),
+            comments: campaign.comments.clone(),
+            selector: CampaignSelector::from(&campaign.selector),
+            revoke_at: campaign.revoke_at.map(date_time),
+            matched: campaign.counts.matched,
+            revoked: campaign.counts.revoked,
+            held: campaign.counts.held,
+            already_revoked: campaign.counts.already_revoked,
+            failed: campaign.counts.failed,
+            requester: UserSummary::from(&view.requester),
+            approvals: view
+                .approvals
+                .iter()
+                .map(|(user, at)| CampaignApproval {
+                    user: UserSummary::from(user),
+                    date: date_time(*at),
+                })
+                .collect(),
+            approvals_required: campaign.approvals_required,
+            processor: view.processor.as_ref().map(UserSummary::from),
+            processor_comment: campaign.processor_comment.clone(),
+            date_created: date_time(campaign.created_at),
+            date_started: campaign.started_at.map(date_time),
+            date_completed: campaign.completed_at.map(date_time),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CampaignList {
+    pub campaigns: Vec<CampaignObject>,
+    pub page: ListPage,
+}
+
+/// `PUT /campaign/{id}/status`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct CampaignStatusBody {
+    /// `approved`, `rejected` or `canceled`.
+    pub status: String,
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub comment: Option<String>,
+}
+
+/// `POST /campaign/{id}/hold`: the certificate by id or by serial number.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HoldBody {
+    #[serde(default)]
+    pub certificate_id: Option<i64>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 1000)]
+    pub comments: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CampaignCertificateWire {
+    pub id: i64,
+    pub order_id: i64,
+    pub serial_number: String,
+    pub common_name: String,
+    pub valid_till: String,
+    /// What became of it in the campaign.
+    #[schema(value_type = crate::model::CampaignCertificateStatus)]
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub hold_comments: Option<String>,
+}
+
+impl From<CampaignCertificate> for CampaignCertificateWire {
+    fn from(certificate: CampaignCertificate) -> Self {
+        CampaignCertificateWire {
+            id: certificate.id,
+            order_id: certificate.order_id,
+            serial_number: certificate.serial_number,
+            common_name: certificate.common_name,
+            valid_till: date_time(certificate.valid_till),
+            status: certificate.campaign_status,
+            hold_comments: certificate.hold_comments,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CampaignCertificateList {
+    pub certificates: Vec<CampaignCertificateWire>,
+    pub page: ListPage,
 }
 
 #[cfg(test)]

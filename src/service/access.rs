@@ -53,6 +53,17 @@ impl Context<'_> {
         (!self.is_admin()).then_some(self.user_id())
     }
 
+    /// The two-person rule: what `requester_id` asked for needs someone else.
+    pub(crate) fn require_other_than(&self, requester_id: i64, action: &str) -> ServiceResult<()> {
+        if requester_id != self.user_id() {
+            return Ok(());
+        }
+        Err(ServiceError::refused(
+            ErrorCode::OwnRequest,
+            format!("You asked for this yourself: another administrator must {action}."),
+        ))
+    }
+
     pub(crate) fn require_admin(&self, action: &str) -> ServiceResult<()> {
         if self.is_admin() {
             Ok(())

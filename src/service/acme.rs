@@ -25,7 +25,7 @@ use crate::model::{
     RequestStatus, RequestType, RevocationReason, Role, User, UserStatus, now,
 };
 use crate::store::acme::{self as acme_store, NewAccount, NewAuthorization};
-use crate::store::{certificates, orders, requests, users};
+use crate::store::{campaigns, certificates, orders, requests, users};
 use crate::validation::{ChallengeKind, ValidationFailure, Validator};
 
 /// How long a new order (and its authorizations) may wait for its
@@ -994,7 +994,8 @@ impl Service {
 
     /// RFC 9773's suggested renewal window for a certificate: the last third
     /// of its life while it stands; a window already over once it is
-    /// revoked or its key is blocked, so that clients renew at once.
+    /// revoked, its key is blocked or an approved campaign is to revoke it,
+    /// so that clients renew at once.
     pub(crate) async fn acme_renewal_window(
         &self,
         certificate: &Certificate,
@@ -1004,8 +1005,9 @@ impl Service {
         let over_at = match (certificate.status, certificate.revoked_at) {
             (CertificateStatus::Revoked, Some(at)) => Some(at.min(now)),
             _ if super::key_is_blocked(&mut conn, certificate).await? => Some(now),
-            // Revocation campaigns (approved, with a future revoke_at) will
-            // answer here too, with their revocation time.
+            // An approved campaign will revoke it (at its revoke_at, or as
+            // soon as the runner reaches it): renew now, before it goes.
+            _ if campaigns::awaits_campaign(&mut conn, certificate.id).await? => Some(now),
             _ => None,
         };
         Ok(renewal_window(

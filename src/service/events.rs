@@ -1,46 +1,50 @@
-//! Request events for the webhook: a request created (pending),
-//! approved or rejected. Each event is written to the outbox inside the
+//! Events for the webhook: a request created (pending), approved or
+//! rejected; a campaign created, approved or completed, and each
+//! certificate a scheduled campaign will revoke. Each event is written to the outbox inside the
 //! transaction of the change it reports, so it exists exactly when the change
 //! committed; `crate::webhook` delivers it later. Without a webhook nothing is
 //! written at all.
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use tokio::sync::Notify;
 
+use super::campaigns::CampaignView;
 use super::requests::view;
 use super::{RequestView, Service, ServiceError, ServiceResult};
-use crate::model::RequestStatus;
-use crate::store::{Conn, WriteTx, outbox, requests};
+use crate::model::{Campaign, RequestStatus};
+use crate::store::{Conn, WriteTx, campaigns, outbox, requests};
+
+/// Certificates read at once when writing their revocation notices.
+const NOTICES_PER_READ: i64 = 1_000;
 
 /// Turns a request into the JSON the API answers for it, so that an event's
 /// `request` is exactly `GET /services/v2/request/{id}` at that moment.
 pub(crate) type RenderRequest = fn(&RequestView) -> serde_json::Value;
 
-/// What the service needs to record request events.
+/// Turns a campaign into the JSON of `GET /services/v2/campaign/{id}`.
+pub(crate) type RenderCampaign = fn(&CampaignView) -> serde_json::Value;
+
+/// What the service needs to record events.
 pub(crate) struct RequestEvents {
     render: RenderRequest,
+    render_campaign: RenderCampaign,
     /// Wakes the deliverer once an event has committed.
     committed: Arc<Notify>,
 }
 
 impl RequestEvents {
-    pub(crate) fn new(render: RenderRequest, committed: Arc<Notify>) -> RequestEvents {
-        RequestEvents { render, committed }
+    pub(crate) fn new(
+        render: RenderRequest,
+        render_campaign: RenderCampaign,
+        committed: Arc<Notify>,
+    ) -> RequestEvents {
+        RequestEvents {
+            render,
+            render_campaign,
+            committed,
+        }
     }
-}
-
-/// The webhook's JSON body.
-#[derive(Serialize)]
-struct EventBody<'a> {
-    /// Unique per event; a receiver that sees one twice drops the second.
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    /// Unix seconds.
-    created: i64,
-    request: serde_json::Value,
 }
 
 /// The event a request's status reports. A request approved as it is made
@@ -93,6 +97,101 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Commits `tx`, then wakes the deliverer if events may have been written.
+    pub(super) async fn commit_with_events(&self, tx: WriteTx) -> ServiceResult<()> {
+        tx.commit().await?;
+        if let Some(events) = &self.events {
+            events.committed.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Writes a campaign event (`campaign.created`, ...) in `conn`'s transaction.
+    pub(super) async fn record_campaign_event(
+        &self,
+        conn: &mut Conn,
+        kind: &'static str,
+        view: &CampaignView,
+    ) -> ServiceResult<()> {
+        let Some(events) = &self.events else {
+            return Ok(());
+        };
+        let campaign = (events.render_campaign)(view);
+        insert_event(conn, kind, |body| {
+            body.insert("campaign".into(), campaign);
+        })
+        .await
+    }
+
+    /// Tells each owner of a certificate the scheduled campaign will revoke:
+    /// one `certificate.revocation_scheduled` event per certificate.
+    pub(super) async fn record_scheduled_revocations(
+        &self,
+        conn: &mut Conn,
+        campaign: &Campaign,
+    ) -> ServiceResult<()> {
+        if self.events.is_none() {
+            return Ok(());
+        }
+        let revoke_at = campaign.revoke_at.map(crate::model::date_time);
+        let mut after = 0;
+        loop {
+            let selected =
+                campaigns::selected_with_owners(conn, campaign.id, after, NOTICES_PER_READ).await?;
+            let Some(last) = selected.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            for certificate in &selected {
+                insert_event(conn, "certificate.revocation_scheduled", |body| {
+                    body.insert(
+                        "certificate".into(),
+                        serde_json::json!({
+                            "id": certificate.id,
+                            "order_id": certificate.order_id,
+                            "serial_number": certificate.serial_number,
+                            "common_name": certificate.common_name,
+                        }),
+                    );
+                    body.insert(
+                        "owner".into(),
+                        serde_json::json!({"id": certificate.user_id, "email": certificate.email}),
+                    );
+                    body.insert("campaign_id".into(), campaign.id.into());
+                    body.insert("revoke_at".into(), revoke_at.clone().into());
+                })
+                .await?;
+            }
+        }
+    }
+}
+
+/// Writes one event of type `kind`: its JSON body has `id` (unique per
+/// event; a receiver that sees one twice drops the second), `type`,
+/// `created` (unix seconds), and what `fill` adds.
+async fn insert_event(
+    conn: &mut Conn,
+    kind: &'static str,
+    fill: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> ServiceResult<()> {
+    let created_at_ms = crate::model::now_ms();
+    let event_id = new_event_id();
+    let mut body = serde_json::Map::new();
+    body.insert("id".into(), event_id.clone().into());
+    body.insert("type".into(), kind.into());
+    body.insert("created".into(), (created_at_ms / 1000).into());
+    fill(&mut body);
+    let body = serde_json::Value::Object(body).to_string();
+    let event = outbox::NewEvent {
+        event_id: &event_id,
+        event_type: kind,
+        body: &body,
+        created_at_ms,
+    };
+    Ok(outbox::insert(conn, &event).await?)
+}
+
 async fn record_event(
     conn: &mut Conn,
     render: RenderRequest,
@@ -102,24 +201,11 @@ async fn record_event(
         ServiceError::Internal(format!("request {request_id} vanished in its transaction"))
     })?;
     let view = view(conn, request).await?;
-    let created_at_ms = crate::model::now_ms();
-    let event_id = new_event_id();
-    let kind = event_type(view.request.status);
-    let body = EventBody {
-        id: &event_id,
-        kind,
-        created: created_at_ms / 1000,
-        request: render(&view),
-    };
-    let body = serde_json::to_string(&body)
-        .map_err(|e| ServiceError::Internal(format!("event body: {e}")))?;
-    let event = outbox::NewEvent {
-        event_id: &event_id,
-        event_type: kind,
-        body: &body,
-        created_at_ms,
-    };
-    Ok(outbox::insert(conn, &event).await?)
+    let rendered = render(&view);
+    insert_event(conn, event_type(view.request.status), |body| {
+        body.insert("request".into(), rendered);
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod acme;
 mod audit;
 mod batch;
 pub(crate) mod blocked_keys;
+mod campaigns;
 mod deployment;
 mod eab;
 mod events;
@@ -25,6 +26,9 @@ pub(crate) use acme::{
     AcmeOrderView, AcmeRevoker, AcmeSettings, EabPolicy, NewAccountInput, RenewalWindow,
 };
 pub(crate) use blocked_keys::{fill_missing_key_hashes, key_is_blocked};
+pub(crate) use campaigns::{
+    ApprovalRules, CampaignCreated, CampaignDecision, CampaignInput, CampaignView,
+};
 pub(crate) use deployment::{settle_public_url, stored_public_url};
 pub(crate) use eab::EabCredential;
 pub(crate) use events::RequestEvents;
@@ -40,6 +44,7 @@ pub(crate) use revoke::{RevokeInput, RevokeOutcome, RevokeTarget};
 pub(crate) use users::UserRef;
 pub(crate) use users::{NewUserInput, create_user, warn_of_look_alike_users};
 
+pub(crate) use crate::store::campaigns::CampaignCertificate;
 pub(crate) use crate::store::orders::OrderFilter;
 pub(crate) use crate::store::requests::{RequestFilter, RequestSort};
 
@@ -71,6 +76,10 @@ pub(crate) struct Service {
     /// Set where revocations are batched (`certd serve`).
     revocation_batcher: std::sync::OnceLock<revoke_batch::RevocationBatcher>,
     issuance_batcher: std::sync::OnceLock<issue_batch::IssuanceBatcher>,
+    /// Who must approve what (`--campaign-approvals`, `--distinct-approver`).
+    approval_rules: ApprovalRules,
+    /// Wakes the campaign runner when a campaign is approved.
+    campaign_wake: tokio::sync::Notify,
 }
 
 impl Service {
@@ -89,7 +98,15 @@ impl Service {
             acme: None,
             revocation_batcher: std::sync::OnceLock::new(),
             issuance_batcher: std::sync::OnceLock::new(),
+            approval_rules: ApprovalRules::default(),
+            campaign_wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Who must approve what, from now on.
+    pub(crate) fn with_approval_rules(mut self, rules: ApprovalRules) -> Service {
+        self.approval_rules = rules;
+        self
     }
 
     pub(crate) fn ca(&self) -> &CertificateAuthority {

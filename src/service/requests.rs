@@ -118,6 +118,9 @@ impl Service {
                 .await?
                 .ok_or_else(|| ServiceError::not_found(ErrorCode::NoSuchRequest))?
         };
+        if decision == Decision::Approve && self.approval_rules.distinct_approver {
+            ctx.require_other_than(asked.requester_id, "approve this request")?;
+        }
         if decision == Decision::Approve
             && let Some(batcher) = self.revocation_batcher.get()
             && let Some(certificate_id) = batchable_approval(&asked)

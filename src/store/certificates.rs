@@ -12,12 +12,12 @@ use super::{
 };
 use crate::model::{Certificate, CertificateRef, CertificateStatus, RevocationReason, UnixTime};
 
-const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
+pub(super) const COLUMNS: &str = "id, order_id, serial_number, status, common_name, dns_names, csr, signature_hash, \
                        pem, valid_from, valid_till, revoked_at, revocation_reason, crl_shard, \
                        spki_sha256";
 
 #[derive(sqlx::FromRow)]
-struct CertificateRow {
+pub(super) struct CertificateRow {
     id: i64,
     order_id: i64,
     serial_number: String,
@@ -60,7 +60,7 @@ impl CertificateRow {
     }
 }
 
-fn into_certificates(rows: Vec<CertificateRow>) -> StoreResult<Vec<Certificate>> {
+pub(super) fn into_certificates(rows: Vec<CertificateRow>) -> StoreResult<Vec<Certificate>> {
     rows.into_iter()
         .map(CertificateRow::into_certificate)
         .collect()
@@ -216,6 +216,45 @@ pub(crate) async fn revoke_many(
     let query = sqlx::query(AssertSqlSafe(sql)).bind(at).bind(rows);
     conn.execute(query).await?;
     Ok(())
+}
+
+/// Revokes those of `ids` not revoked yet, at `at` for `reason`, in one
+/// statement; returns the ids it revoked. On SQLite the caller's write
+/// transaction read `ids` as unrevoked and excludes every other writer, so
+/// all of them are; PostgreSQL says which (another transaction may have
+/// revoked some since they were read).
+pub(crate) async fn revoke_unrevoked(
+    conn: &mut Conn,
+    ids: &[i64],
+    at: UnixTime,
+    reason: RevocationReason,
+) -> StoreResult<Vec<i64>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let condition = json_rows::is_one_of(conn, "id", 3, SqlType::Int);
+    let sql = format!(
+        "UPDATE certificates SET status = 'revoked', revoked_at = $1, revocation_reason = $2 \
+         WHERE {condition} AND status <> 'revoked'"
+    );
+    let param = json_rows::param(ids.iter().map(|&id| json!(id)));
+    let query = sqlx::query(AssertSqlSafe(sql.clone()))
+        .bind(at)
+        .bind(reason.code())
+        .bind(param.clone());
+    if !conn.is_postgres() {
+        conn.execute(query).await?;
+        return Ok(ids.to_vec());
+    }
+    let returned: Vec<(i64,)> = conn
+        .fetch_all(
+            sqlx::query_as(AssertSqlSafe(format!("{sql} RETURNING id")))
+                .bind(at)
+                .bind(reason.code())
+                .bind(param),
+        )
+        .await?;
+    Ok(returned.into_iter().map(|(id,)| id).collect())
 }
 
 /// Locks the order of the certificate named by id or serial number as
@@ -413,7 +452,7 @@ pub(super) fn shard_from_stored(value: i64) -> StoreResult<u16> {
     u16::try_from(value).map_err(|_| StoreError::Corrupt(format!("crl_shard {value}")))
 }
 
-fn reason_from_stored(code: i64) -> StoreResult<RevocationReason> {
+pub(super) fn reason_from_stored(code: i64) -> StoreResult<RevocationReason> {
     RevocationReason::from_code(code)
         .ok_or_else(|| StoreError::Corrupt(format!("revocation reason code {code}")))
 }

@@ -7,6 +7,7 @@ pub(crate) mod acme_eab;
 pub(crate) mod audit;
 pub(crate) mod backup;
 pub(crate) mod blocked_keys;
+pub(crate) mod campaigns;
 pub(crate) mod certificates;
 mod checkpoint;
 mod conn;
@@ -539,6 +540,66 @@ impl Conditions {
         let placeholder = format!("${}", self.binds.len());
         self.clauses
             .push(clause_with_placeholder.replace("{}", &placeholder));
+    }
+
+    /// The placeholder of one more value, for a clause written by hand.
+    fn placeholder(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+
+    /// A clause whose placeholders came from [`Conditions::placeholder`].
+    fn push_clause(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    /// "`column` is one of `values`" (a JSON array of ids or texts).
+    fn push_one_of(&mut self, conn: &Conn, column: &str, kind: json_rows::SqlType, values: String) {
+        self.binds.push(Bind::Text(values));
+        let clause = json_rows::is_one_of(conn, column, self.binds.len(), kind);
+        self.clauses.push(clause);
+    }
+
+    /// The clauses joined with AND ("TRUE" when there are none).
+    fn and_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".to_string()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+
+    /// A query whose placeholders are all this list's.
+    fn query_as<'q, O>(
+        &self,
+        sql: String,
+    ) -> sqlx::query::QueryAs<'q, Any, O, sqlx::any::AnyArguments>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        self.bind_all(sqlx::query_as(sqlx::AssertSqlSafe(sql)))
+    }
+
+    fn query_scalar<'q, O>(
+        &self,
+        sql: String,
+    ) -> sqlx::query::QueryScalar<'q, Any, O, sqlx::any::AnyArguments>
+    where
+        (O,): for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        self.bind_all_scalar(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)))
+    }
+
+    /// A statement whose placeholders are all this list's.
+    fn query<'q>(&self, sql: String) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(*v),
+                Bind::Text(v) => query.bind(v.clone()),
+            };
+        }
+        query
     }
 
     fn where_sql(&self) -> String {
