@@ -155,6 +155,11 @@ struct ServeArgs {
     /// request they made themselves.
     #[arg(long, env = "CERTD_DISTINCT_APPROVER")]
     distinct_approver: bool,
+    /// Certificates a running campaign revokes per transaction: smaller
+    /// batches let other writes in more often, larger ones finish sooner.
+    #[arg(long, env = "CERTD_CAMPAIGN_BATCH_SIZE", default_value_t = crate::service::DEFAULT_CAMPAIGN_BATCH,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    campaign_batch_size: u32,
     /// Seconds a request may take, reading its body included, before it is
     /// answered 408.
     #[arg(long, env = "CERTD_REQUEST_TIMEOUT", default_value_t = 30)]
@@ -458,6 +463,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     let approval_rules = ApprovalRules {
         campaign_approvals: args.campaign_approvals,
         distinct_approver: args.distinct_approver,
+        campaign_batch_size: args.campaign_batch_size,
     };
     let mut service = Service::new(Arc::clone(&store), ca, publisher, auto_approve)
         .with_approval_rules(approval_rules)

@@ -25,9 +25,10 @@ use crate::model::{
 use crate::store::campaigns::{self, CampaignCertificate, Held, NewCampaign};
 use crate::store::{Conn, StoreError, certificates, feed, users};
 
-/// Certificates one batch revokes: one transaction holds SQLite's writer for
-/// about this many revocations, short enough that other writers wait little.
-const BATCH: i64 = 1_000;
+/// Certificates one batch revokes by default (`--campaign-batch-size`): one
+/// transaction holds SQLite's writer for this many revocations, short enough
+/// that other writers wait little.
+pub(crate) const DEFAULT_BATCH: u32 = 1_000;
 /// A dry run's sample.
 const SAMPLE: i64 = 100;
 /// How often the runner looks for due campaigns without being woken (a
@@ -38,7 +39,8 @@ const MAX_NAME_CHARS: usize = 200;
 /// The most serials or ids one selector lists.
 const MAX_LISTED: usize = 100_000;
 
-/// `certd serve --campaign-approvals N` and `--distinct-approver`.
+/// `certd serve --campaign-approvals N`, `--distinct-approver` and
+/// `--campaign-batch-size`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ApprovalRules {
     /// Distinct administrators, other than the requester, who must approve
@@ -46,6 +48,8 @@ pub(crate) struct ApprovalRules {
     pub campaign_approvals: u32,
     /// Ordinary requests may not be approved by whoever made them.
     pub distinct_approver: bool,
+    /// Certificates a campaign revokes per transaction.
+    pub campaign_batch_size: u32,
 }
 
 impl Default for ApprovalRules {
@@ -53,6 +57,7 @@ impl Default for ApprovalRules {
         ApprovalRules {
             campaign_approvals: 1,
             distinct_approver: false,
+            campaign_batch_size: DEFAULT_BATCH,
         }
     }
 }
@@ -417,7 +422,8 @@ impl Service {
                 json!({"matched": campaign.counts.matched}),
             )?;
         }
-        let batch = campaigns::next_batch(&mut tx, id, BATCH).await?;
+        let batch_size = i64::from(self.approval_rules.campaign_batch_size);
+        let batch = campaigns::next_batch(&mut tx, id, batch_size).await?;
         let reason = campaign.reason;
         let mut to_revoke = Vec::with_capacity(batch.len());
         let mut already = Vec::new();
@@ -474,7 +480,7 @@ impl Service {
         )
         .await?;
         // No hold can come while it runs: a short batch was the last.
-        let done = (batch.len() as i64) < BATCH;
+        let done = (batch.len() as i64) < batch_size;
         if done {
             campaigns::complete(&mut tx, id, at).await?;
             audit::record(

@@ -23,7 +23,7 @@ const DELIVERED_WITHIN: Duration = Duration::from_secs(20);
 
 /// One POST the receiver got, and what it answered.
 #[derive(Clone, Debug)]
-struct Delivery {
+pub(crate) struct Delivery {
     event_id: String,
     signature: String,
     content_type: String,
@@ -32,7 +32,7 @@ struct Delivery {
 }
 
 impl Delivery {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).expect("a JSON body")
     }
 
@@ -70,13 +70,13 @@ struct ReceiverState {
 }
 
 /// A webhook receiver on a loopback port, served by this test process.
-struct Receiver {
+pub(crate) struct Receiver {
     url: String,
     state: Arc<ReceiverState>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let state = Arc::new(ReceiverState::default());
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
@@ -87,12 +87,12 @@ impl Receiver {
         Receiver { url, state }
     }
 
-    fn deliveries(&self) -> Vec<Delivery> {
+    pub(crate) fn deliveries(&self) -> Vec<Delivery> {
         self.state.deliveries.lock().unwrap().clone()
     }
 
     /// The certd arguments that send events here.
-    fn serve_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+    pub(crate) fn serve_args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["--webhook-url", &self.url, "--webhook-secret", SECRET];
         args.extend_from_slice(extra);
         args
@@ -116,7 +116,11 @@ impl Receiver {
         .await
     }
 
-    async fn wait_for(&self, what: &str, matches: impl Fn(&Delivery) -> bool) -> Delivery {
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        matches: impl Fn(&Delivery) -> bool,
+    ) -> Delivery {
         let started = Instant::now();
         loop {
             if let Some(delivery) = self.deliveries().into_iter().find(&matches) {
