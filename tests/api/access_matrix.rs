@@ -51,7 +51,7 @@ const NO_ORDER: Expect = RefusedWith(404, "not_found|order");
 const NO_CERTIFICATE: Expect = RefusedWith(404, "not_found|certificate");
 const NO_REQUEST: Expect = RefusedWith(404, "not_found|request");
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Endpoint {
     UserMe,
     AuditLog,
@@ -78,6 +78,17 @@ enum Endpoint {
     CreateEab,
     /// An ACME EAB credential naming the owner.
     CreateEabForOwner,
+    ListCampaigns,
+    CampaignDetails,
+    CampaignCertificates,
+    /// A campaign over the owner's certificate.
+    CreateCampaign,
+    DryRunCampaign,
+    /// A campaign another administrator asked for.
+    ApproveCampaign,
+    RejectCampaign,
+    CancelCampaign,
+    HoldCampaignCertificate,
 }
 
 impl Endpoint {
@@ -85,17 +96,27 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             UserMe | AuditLog | ListOrders | OrderDetails | CertificateDetails | DownloadFormat
-            | DownloadPlatform | ListRequests | RequestDetails | BlockedKeys => Method::GET,
-            PlaceOrder | PlaceOrderSkip | Reissue | ReissueSkip | CreateEab | CreateEabForOwner => {
-                Method::POST
-            }
+            | DownloadPlatform | ListRequests | RequestDetails | BlockedKeys | ListCampaigns
+            | CampaignDetails | CampaignCertificates => Method::GET,
+            PlaceOrder
+            | PlaceOrderSkip
+            | Reissue
+            | ReissueSkip
+            | CreateEab
+            | CreateEabForOwner
+            | CreateCampaign
+            | DryRunCampaign
+            | HoldCampaignCertificate => Method::POST,
             CancelOrder
             | RevokeOrder
             | RevokeOrderSkip
             | RevokeCertificate
             | RevokeCertificateSkip
             | ApproveRequest
-            | RejectRequest => Method::PUT,
+            | RejectRequest
+            | ApproveCampaign
+            | RejectCampaign
+            | CancelCampaign => Method::PUT,
         }
     }
 
@@ -126,6 +147,15 @@ impl Endpoint {
             BlockedKeys => "/blocked-key",
             CreateEab => "/acme/eab (for the caller)",
             CreateEabForOwner => "/acme/eab (user_id: the owner)",
+            ListCampaigns => "/campaign",
+            CampaignDetails => "/campaign/{campaign_id}",
+            CampaignCertificates => "/campaign/{campaign_id}/certificate",
+            CreateCampaign => "/campaign (the owner's certificate)",
+            DryRunCampaign => "/campaign (dry_run)",
+            ApproveCampaign => "/campaign/{campaign_id}/status (approved; another administrator's)",
+            RejectCampaign => "/campaign/{campaign_id}/status (rejected)",
+            CancelCampaign => "/campaign/{campaign_id}/status (canceled)",
+            HoldCampaignCertificate => "/campaign/{campaign_id}/hold",
         }
     }
 }
@@ -157,6 +187,11 @@ const MATRIX: &[Row] = &[
     row(Endpoint::ListRequests,          [OK200, OK200,         OK200,          OK200,         INVALID_KEY, INVALID_KEY]),
     row(Endpoint::RequestDetails,        [OK200, OK200,         NO_REQUEST,     OK200,         INVALID_KEY, INVALID_KEY]),
     row(Endpoint::BlockedKeys,           [OK200, NO_PERMISSION, NO_PERMISSION,  NO_PERMISSION, INVALID_KEY, INVALID_KEY]),
+    // Revocation campaigns are administrators' alone, reads included: a
+    // campaign names many users' certificates.
+    row(Endpoint::ListCampaigns,         [OK200, NO_PERMISSION, NO_PERMISSION,  NO_PERMISSION, INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::CampaignDetails,       [OK200, NO_PERMISSION, NO_PERMISSION,  NO_PERMISSION, INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::CampaignCertificates,  [OK200, NO_PERMISSION, NO_PERMISSION,  NO_PERMISSION, INVALID_KEY, INVALID_KEY]),
     // Writes. Approving and rejecting answer 403 `access_denied|missing_permission`
     // to every non-administrator, whoever made the request: the answer does not
     // depend on the request's existence, so it reveals nothing (docs/decisions.md).
@@ -174,6 +209,12 @@ const MATRIX: &[Row] = &[
     // ACME credentials: anyone for themself; naming another user needs an administrator.
     row(Endpoint::CreateEab,             [OK201, OK201,         OK201,          VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
     row(Endpoint::CreateEabForOwner,     [OK201, OK201,         NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::CreateCampaign,        [OK201, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::DryRunCampaign,        [OK200, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::ApproveCampaign,       [OK200, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::RejectCampaign,        [OK200, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::CancelCampaign,        [OK200, NO_PERMISSION, NO_PERMISSION,  VIEW_ONLY,     INVALID_KEY, INVALID_KEY]),
+    row(Endpoint::HoldCampaignCertificate, [OK200, NO_PERMISSION, NO_PERMISSION, VIEW_ONLY,    INVALID_KEY, INVALID_KEY]),
 ];
 
 impl Endpoint {
@@ -197,6 +238,8 @@ fn rows(reads: bool) -> Vec<&'static Row> {
 
 struct Callers {
     admin: String,
+    /// Another administrator, who asks for the campaigns the cells decide.
+    second_admin: String,
     owner: String,
     other: String,
     view_only: String,
@@ -210,6 +253,7 @@ struct Callers {
 impl Callers {
     async fn new(s: &Server) -> Callers {
         let admin = s.admin().to_string();
+        let second_admin = s.add_user("administrator", false);
         let owner = s.user();
         let other = s.user();
         let (admin_me, owner_me, other_me) =
@@ -219,6 +263,7 @@ impl Callers {
         let unknown = hex::encode_upper(rand::random::<[u8; 32]>());
         Callers {
             admin,
+            second_admin,
             owner,
             other,
             view_only,
@@ -325,6 +370,22 @@ struct Owned {
     common_name: String,
     other_order: i64,
     other_request: i64,
+    /// A pending campaign over the owner's certificate.
+    campaign: i64,
+}
+
+/// A pending campaign over `certificate`, asked for by `requester`.
+async fn campaign_over(s: &Server, requester: &str, certificate: i64) -> i64 {
+    let r = s
+        .post(
+            requester,
+            "/campaign",
+            json!({"name": "matrix", "reason": "superseded",
+                   "selector": {"certificate_ids": [certificate]}}),
+        )
+        .await;
+    r.ok(201);
+    r.id()
 }
 
 impl Owned {
@@ -342,6 +403,7 @@ impl Owned {
                 .to_string(),
             other_order,
             other_request: int(&s.order(other_order).await["requests"][0]["id"]),
+            campaign: campaign_over(s, &c.admin, certificate).await,
         }
     }
 
@@ -358,6 +420,9 @@ impl Owned {
             Endpoint::ListRequests => "/request".into(),
             Endpoint::RequestDetails => format!("/request/{r}"),
             Endpoint::BlockedKeys => "/blocked-key".into(),
+            Endpoint::ListCampaigns => "/campaign".into(),
+            Endpoint::CampaignDetails => format!("/campaign/{}", self.campaign),
+            Endpoint::CampaignCertificates => format!("/campaign/{}/certificate", self.campaign),
             other => panic!("{other:?} is not a read row"),
         }
     }
@@ -437,6 +502,20 @@ fn check_read_body(endpoint: Endpoint, who: Who, r: &Resp, c: &Callers, f: &Owne
                 .unwrap_or_else(|| panic!("{cell}: {j}"));
             assert_eq!(int(&j["page"]["total"]), keys.len() as i64, "{cell}: {j}");
         }
+        Endpoint::ListCampaigns => {
+            assert_eq!(ids(&j["campaigns"], cell), vec![f.campaign], "{cell}: {j}");
+        }
+        Endpoint::CampaignDetails => {
+            assert_eq!(int(&j["id"]), f.campaign, "{cell}: {j}");
+            assert_eq!(j["status"], "pending", "{cell}: {j}");
+        }
+        Endpoint::CampaignCertificates => {
+            assert_eq!(
+                ids(&j["certificates"], cell),
+                vec![f.certificate],
+                "{cell}: {j}"
+            );
+        }
         other => panic!("{other:?} is not a read row"),
     }
 }
@@ -473,6 +552,7 @@ struct Fresh {
     order: Option<i64>,
     certificate: Option<i64>,
     request: Option<i64>,
+    campaign: Option<i64>,
 }
 
 impl Fresh {
@@ -484,6 +564,9 @@ impl Fresh {
     }
     fn request(&self) -> i64 {
         self.request.expect("fresh request")
+    }
+    fn campaign(&self) -> i64 {
+        self.campaign.expect("fresh campaign")
     }
 }
 
@@ -511,6 +594,18 @@ async fn prepare_write(s: &Server, c: &Callers, endpoint: Endpoint) -> (Fresh, S
             fresh.certificate = Some(certificate);
         }
     }
+    if matches!(
+        endpoint,
+        ApproveCampaign | RejectCampaign | CancelCampaign | HoldCampaignCertificate
+    ) {
+        fresh.campaign = Some(campaign_over(s, &c.second_admin, fresh.certificate()).await);
+    }
+    let campaign_status = |status: &str| {
+        (
+            format!("/campaign/{}/status", fresh.campaign()),
+            json!({"status": status}),
+        )
+    };
     let (path, body) = match endpoint {
         PlaceOrder | PlaceOrderSkip => {
             let cn = format!("n{}.example.com", unique());
@@ -550,6 +645,18 @@ async fn prepare_write(s: &Server, c: &Callers, endpoint: Endpoint) -> (Fresh, S
         CreateEabForOwner => (
             "/acme/eab".to_string(),
             json!({"user_id": c.owner_me["id"]}),
+        ),
+        CreateCampaign | DryRunCampaign => (
+            "/campaign".to_string(),
+            json!({"name": "matrix", "reason": "superseded", "dry_run": endpoint == DryRunCampaign,
+                   "selector": {"certificate_ids": [fresh.certificate()]}}),
+        ),
+        ApproveCampaign => campaign_status("approved"),
+        RejectCampaign => campaign_status("rejected"),
+        CancelCampaign => campaign_status("canceled"),
+        HoldCampaignCertificate => (
+            format!("/campaign/{}/hold", fresh.campaign()),
+            json!({"certificate_id": fresh.certificate(), "comments": "matrix"}),
         ),
         other => panic!("{other:?} is not a write row"),
     };
@@ -685,6 +792,41 @@ async fn check_write_effect(
                 "{cell}: {j}"
             );
         }
+        CreateCampaign => {
+            assert_eq!(j["status"], "pending", "{cell}: {j}");
+            assert_eq!(j["matched"], 1, "{cell}: {j}");
+            assert_eq!(j["requester"]["id"], c.me(who)["id"], "{cell}: {j}");
+        }
+        DryRunCampaign => {
+            assert_eq!(j["matched"], 1, "{cell}: {j}");
+            assert_eq!(
+                ids(&j["sample"], cell),
+                vec![f.certificate()],
+                "{cell}: {j}"
+            );
+        }
+        ApproveCampaign | RejectCampaign | CancelCampaign => {
+            assert_eq!(int(&j["id"]), f.campaign(), "{cell}: {j}");
+            let expected = match endpoint {
+                ApproveCampaign => "revoked",
+                _ => "issued",
+            };
+            let deadline = std::time::Instant::now() + VISIBLE_WITHIN;
+            while s.cert_status(f.certificate()).await != expected {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{cell}: not {expected}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            if endpoint != ApproveCampaign {
+                assert_ne!(j["status"], "pending", "{cell}: {j}");
+                assert_eq!(j["processor"]["id"], c.me(who)["id"], "{cell}: {j}");
+            }
+        }
+        HoldCampaignCertificate => {
+            assert_eq!(j["held"], 1, "{cell}: {j}");
+        }
         other => panic!("{other:?} is not a write row"),
     }
 }
@@ -705,6 +847,11 @@ async fn access_matrix_writes() {
                 Some(order) => Some(s.order(order).await),
                 None => None,
             };
+            let campaign_path = fresh.campaign.map(|id| format!("/campaign/{id}"));
+            let campaign_before = match &campaign_path {
+                Some(path) => Some(s.get(&c.admin, path).await.json.clone()),
+                None => None,
+            };
             let r = call(&s, c.key(who), row.endpoint.method(), &path, Some(&body)).await;
             if r.check(expect, &cell) {
                 check_write_effect(&s, row.endpoint, who, &r, &c, &fresh, &cell).await;
@@ -714,6 +861,10 @@ async fn access_matrix_writes() {
                 assert_eq!(after, before, "{cell}: a refused call changed state");
                 if let (Some(order), Some(was)) = (fresh.order, order_before) {
                     assert_eq!(s.order(order).await, was, "{cell}: the order changed");
+                }
+                if let (Some(path), Some(was)) = (&campaign_path, campaign_before) {
+                    let now = s.get(&c.admin, path).await.json.clone();
+                    assert_eq!(now, was, "{cell}: the campaign changed");
                 }
             }
             cells += 1;

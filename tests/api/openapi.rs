@@ -250,6 +250,8 @@ enum Who {
     User,
     /// A view-only key.
     Viewer,
+    /// A second administrator (campaigns need one other than the requester).
+    Approver,
     NoKey,
     /// A key that was never issued.
     BadKey,
@@ -261,6 +263,8 @@ enum Body {
     Empty,
     /// This JSON text.
     Json(&'static str),
+    /// This JSON text with each `{name}` of a value replaced by the value.
+    Filled(&'static str),
     /// An order (`comments` "for the shop") of this common name with a fresh
     /// CSR, and `skip_approval` as given.
     Order(&'static str, bool),
@@ -323,6 +327,7 @@ struct Calls<'a> {
     server: &'a Server,
     user: String,
     viewer: String,
+    approver: String,
     values: BTreeMap<&'static str, String>,
 }
 
@@ -332,6 +337,7 @@ impl Calls<'_> {
             Who::Admin => Some(self.server.admin()),
             Who::User => Some(&self.user),
             Who::Viewer => Some(&self.viewer),
+            Who::Approver => Some(&self.approver),
             Who::NoKey => None,
             Who::BadKey => Some("0123"),
         }
@@ -355,6 +361,14 @@ impl Calls<'_> {
         match body {
             Body::Empty | Body::Raw(..) => unreachable!("not JSON"),
             Body::Json(text) => serde_json::from_str(text).unwrap(),
+            Body::Filled(text) => {
+                let mut filled = text.to_string();
+                for (name, value) in &self.values {
+                    filled = filled.replace(&format!("{{{name}}}"), value);
+                }
+                // A `{name}` left unfilled is no JSON.
+                serde_json::from_str(&filled).unwrap_or_else(|e| panic!("{filled}: {e}"))
+            }
             Body::Order(cn, skip) => json!({
                 "certificate": {"common_name": cn, "dns_names": [format!("www.{cn}")], "csr": csr(cn)},
                 "validity_years": 1, "skip_approval": skip, "comments": "for the shop",
@@ -377,9 +391,9 @@ impl Calls<'_> {
     }
 }
 
-use Body::{Comments, Empty, Example, Json, NewUser, Order, Raw, Reissue};
+use Body::{Comments, Empty, Example, Filled, Json, NewUser, Order, Raw, Reissue};
 use Expect::{Allowed, Refused};
-use Who::{Admin, BadKey, NoKey, User, Viewer};
+use Who::{Admin, Approver, BadKey, NoKey, User, Viewer};
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -409,6 +423,11 @@ const CREATE_KEY: &str = "/services/v2/key/user/{user_id}";
 const KEY_STATUS: &str = "/services/v2/key/{key_id}/status";
 const BLOCKED: &str = "/services/v2/blocked-key";
 const EAB: &str = "/services/v2/acme/eab";
+const CAMPAIGNS: &str = "/services/v2/campaign";
+const CAMPAIGN: &str = "/services/v2/campaign/{campaign_id}";
+const CAMPAIGN_STATUS: &str = "/services/v2/campaign/{campaign_id}/status";
+const CAMPAIGN_HOLD: &str = "/services/v2/campaign/{campaign_id}/hold";
+const CAMPAIGN_CERTIFICATES: &str = "/services/v2/campaign/{campaign_id}/certificate";
 
 const SSL_BASIC: &str = "/services/v2/order/certificate/ssl_basic";
 
@@ -569,6 +588,33 @@ const API_KEYS: &[Case] = &[
     case(Admin, PUT, USER_STATUS, "/services/v2/user/{user_id}/status", Json(r#"{"status": "active"}"#), Allowed(204)),
 ];
 
+/// A campaign over `{cert_a}`, scheduled far ahead, held, approved by the
+/// second administrator, then canceled before it could run.
+#[rustfmt::skip]
+const CAMPAIGN_CASES: &[Case] = &[
+    case(Admin, POST, CAMPAIGNS, CAMPAIGNS, Filled(r#"{"name": "n", "reason": "superseded", "selector": {"certificate_ids": [{cert_a}]}, "dry_run": true}"#), Allowed(200)),
+    case(Admin, POST, CAMPAIGNS, CAMPAIGNS, Json(r#"{"name": "n", "reason": "superseded", "selector": {}}"#), Refused(400)),
+    case(User,  POST, CAMPAIGNS, CAMPAIGNS, Filled(r#"{"name": "n", "reason": "superseded", "selector": {"certificate_ids": [{cert_a}]}}"#), Refused(403)),
+    case(Admin, GET, CAMPAIGNS, "/services/v2/campaign?limit=5", Empty, Allowed(200)),
+    case(User,  GET, CAMPAIGNS, CAMPAIGNS, Empty, Refused(403)),
+    case(Admin, GET, CAMPAIGN, "/services/v2/campaign/{campaign_id}", Empty, Allowed(200)),
+    case(Admin, GET, CAMPAIGN, "/services/v2/campaign/999999", Empty, Refused(404)),
+    case(Admin, GET, CAMPAIGN_CERTIFICATES, "/services/v2/campaign/{campaign_id}/certificate?filters[status]=selected", Empty, Allowed(200)),
+    case(Admin, GET, CAMPAIGN_CERTIFICATES, "/services/v2/campaign/{campaign_id}/certificate?filters[status]=gone", Empty, Refused(400)),
+    case(Admin, PUT, CAMPAIGN_STATUS, "/services/v2/campaign/{campaign_id}/status", Json(r#"{"status": "approved"}"#), Refused(403)),
+    case(Approver, PUT, CAMPAIGN_STATUS, "/services/v2/campaign/{campaign_id}/status", Json(r#"{"status": "approved", "comment": "checked"}"#), Allowed(200)),
+    case(Approver, PUT, CAMPAIGN_STATUS, "/services/v2/campaign/{campaign_id}/status", Json(r#"{"status": "paused"}"#), Refused(400)),
+    case(Admin, POST, CAMPAIGN_HOLD, "/services/v2/campaign/{campaign_id}/hold", Filled(r#"{"certificate_id": {cert_a}, "comments": "still needed"}"#), Allowed(200)),
+    case(Admin, POST, CAMPAIGN_HOLD, "/services/v2/campaign/{campaign_id}/hold", Filled(r#"{"certificate_id": {cert_a}}"#), Refused(409)),
+    case(Admin, POST, CAMPAIGN_HOLD, "/services/v2/campaign/{campaign_id}/hold", Json(r#"{"certificate_id": 999999}"#), Refused(404)),
+    case(Admin, PUT, CAMPAIGN_STATUS, "/services/v2/campaign/{campaign_id}/status", Json(r#"{"status": "canceled"}"#), Allowed(200)),
+    case(Admin, PUT, CAMPAIGN_STATUS, "/services/v2/campaign/{campaign_id}/status", Json(r#"{"status": "canceled"}"#), Refused(409)),
+];
+
+#[rustfmt::skip]
+const CREATE_CAMPAIGN: Case = case(Admin, POST, CAMPAIGNS, CAMPAIGNS,
+    Filled(r#"{"name": "far ahead", "reason": "superseded", "revoke_at": "2099-01-01T00:00:00+00:00", "selector": {"certificate_ids": [{cert_a}]}}"#), Allowed(201));
+
 /// Methods a path does not support: (method, documented path, path).
 #[rustfmt::skip]
 const UNSUPPORTED: &[(Method, &str, &str)] = &[
@@ -619,6 +665,7 @@ async fn served_document_describes_real_answers() {
         server: &s,
         user: s.user(),
         viewer: s.add_user("user", true),
+        approver: s.add_user("administrator", false),
         values: BTreeMap::new(),
     };
     spec.run(&calls, ACCOUNT).await;
@@ -644,6 +691,11 @@ async fn served_document_describes_real_answers() {
     let details = spec.one(&calls, &CERTIFICATE_B).await;
     calls.set("serial", details.json["serial_number"].as_str().unwrap());
     spec.run(&calls, CERTIFICATES).await;
+
+    // A campaign over cert_a, canceled before it runs.
+    let created = spec.one(&calls, &CREATE_CAMPAIGN).await;
+    calls.set("campaign_id", created.id());
+    spec.run(&calls, CAMPAIGN_CASES).await;
 
     // Revoke with approval, at once; reissue, cancellation.
     let asked = spec.one(&calls, &ASK_REVOKE_B).await;
