@@ -942,6 +942,71 @@ async fn renewal_info(acme: &Acme, cert_id: &str) -> Resp {
         .await
 }
 
+/// A certificate an approved campaign will revoke (here scheduled a day
+/// ahead) gets a window that is over already, so ARI clients renew at once;
+/// one the campaign holds back keeps its ordinary window.
+#[tokio::test]
+async fn renewal_info_says_renew_now_for_a_certificate_a_campaign_will_revoke() {
+    let env = Env::start(&["--auto-approve", "orders"]).await;
+    let acme = &env.acme;
+    let (_, account) = env.user_account(Key::p256()).await;
+    let doomed = env.issue(&account, &[&name("ari")], &Key::p256()).await;
+    let held = env.issue(&account, &[&name("ari")], &Key::p256()).await;
+    let window = |r: &Resp| {
+        (
+            unix(&r.json["suggestedWindow"]["start"]),
+            unix(&r.json["suggestedWindow"]["end"]),
+        )
+    };
+    let (start, _) = window(&renewal_info(acme, &doomed.cert_id).await);
+    assert!(start > now(), "not due yet before the campaign");
+
+    let tomorrow = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    let revoke_at = tomorrow
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let r = env
+        .s
+        .post(
+            env.s.admin(),
+            "/campaign",
+            json!({"name": "ari", "reason": "superseded", "revoke_at": revoke_at,
+                   "selector": {"certificate_ids": [doomed.id(), held.id()]}}),
+        )
+        .await;
+    r.ok(201);
+    let campaign = r.id();
+    env.s
+        .post(
+            env.s.admin(),
+            &format!("/campaign/{campaign}/hold"),
+            json!({"certificate_id": held.id()}),
+        )
+        .await
+        .ok(200);
+    // Pending: nothing is decided yet.
+    let (start, _) = window(&renewal_info(acme, &doomed.cert_id).await);
+    assert!(start > now(), "a pending campaign changes no window");
+    let approver = env.s.add_user("administrator", false);
+    let r = env
+        .s
+        .put(
+            &approver,
+            &format!("/campaign/{campaign}/status"),
+            json!({"status": "approved"}),
+        )
+        .await;
+    r.ok(200);
+    assert_eq!(r.json["status"], "scheduled");
+
+    let r = renewal_info(acme, &doomed.cert_id).await;
+    r.ok(200);
+    let (start, end) = window(&r);
+    assert!(start < end && end <= now(), "renew now: {}", r.text());
+    let (start, _) = window(&renewal_info(acme, &held.cert_id).await);
+    assert!(start > now(), "the held certificate keeps its window");
+}
+
 #[tokio::test]
 async fn renewal_info_windows_and_replaces() {
     let env = Env::start(&["--auto-approve", "orders"]).await;

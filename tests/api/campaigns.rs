@@ -674,3 +674,46 @@ async fn a_campaign_killed_mid_run_resumes_and_revokes_each_certificate_once() {
     let (ok, report) = verify(&s);
     assert!(ok, "{report}");
 }
+
+/// Two nodes on one PostgreSQL database run the same campaign: their
+/// runners take its batches one after the other (each batch locks the
+/// campaign's row), so no certificate is revoked twice and the counts are
+/// exact. Always on PostgreSQL, like the other multi-node tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_a_campaign_and_revoke_each_certificate_once() {
+    let db = Arc::new(PgDatabase::create());
+    let small_batches = ["--campaign-batch-size", "3"];
+    let a = Arc::new(Server::start_on(
+        Some(Arc::clone(&db)),
+        None,
+        &small_batches,
+    ));
+    let b = Server::start_on(Some(db), Some(&a), &small_batches);
+    let ids = issue_under(&a, "two-nodes.example", 150).await;
+    let id = create(
+        &a,
+        a.admin(),
+        json!({"name": "shared", "reason": "superseded",
+               "selector": {"domain": "two-nodes.example"}}),
+    )
+    .await
+    .ok(201)
+    .id();
+    // Approved on node B; both nodes' runners look for it.
+    set_status(&b, &other_admin(&a), id, "approved")
+        .await
+        .ok(200);
+    let done = completed(&a, id).await;
+    assert_eq!(int(&done["revoked"]), 150, "{done}");
+    assert_eq!(
+        int(&done["already_revoked"]) + int(&done["failed"]),
+        0,
+        "{done}"
+    );
+    let entries = revocation_entries(&a).await;
+    for cert in &ids {
+        assert_eq!(entries[cert].len(), 1, "certificate {cert} revoked once");
+    }
+    let (ok, report) = verify(&a);
+    assert!(ok, "{report}");
+}
