@@ -3,6 +3,7 @@
 mod acme;
 mod backend;
 mod backup;
+mod campaign;
 mod everyday;
 
 use std::io::Write;
@@ -79,6 +80,12 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: everyday::KeyCommand,
+    },
+    /// Revocation campaigns: select many certificates, approve (another
+    /// administrator), hold some back, follow the revocation.
+    Campaign {
+        #[command(subcommand)]
+        command: campaign::CampaignCommand,
     },
     /// ACME: External Account Binding credentials for ACME clients.
     Acme {
@@ -331,6 +338,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Request { command } => Ok(everyday::request(command).await?),
         Command::Cert { command } => Ok(everyday::cert(command).await?),
         Command::Key { command } => Ok(everyday::key(command).await?),
+        Command::Campaign { command } => Ok(campaign::campaign(command).await?),
         Command::Acme { command } => Ok(acme::acme(command).await?),
         Command::Backup(args) => backup::backup(args).await,
         Command::Restore(args) => backup::restore(args).await,

@@ -15,15 +15,8 @@
 //   CHROMIUM                  optional: the browser (default /usr/bin/chromium)
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { env, expectStatus, inBrowser, shoot, signInAs, signOut } from './session.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const base = env('CERTD_URL');
 const adminKey = env('CERTD_ADMIN_KEY');
 const approveId = env('CERTD_APPROVE_REQUEST');
@@ -31,7 +24,6 @@ const rejectId = env('CERTD_REJECT_REQUEST');
 const revokeName = env('CERTD_REVOKE_COMMON_NAME');
 const userKey = env('CERTD_USER_KEY');
 const userName = env('CERTD_USER_COMMON_NAME');
-const screenshots = process.env.CERTD_CONSOLE_SCREENSHOTS;
 
 const APPROVE_COMMENT = 'Confirmed with the owner by phone.';
 const REJECT_COMMENT = 'The key is still in use; rotate it first.';
@@ -43,22 +35,6 @@ async function requestDetails(id) {
   const response = await fetch(`${base}/services/v2/request/${id}`, { headers: { 'X-DC-DEVKEY': adminKey } });
   assert.equal(response.status, 200, `GET /request/${id}`);
   return response.json();
-}
-
-async function shoot(page, name) {
-  if (!screenshots) return;
-  mkdirSync(screenshots, { recursive: true });
-  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
-}
-
-async function expectStatus(page, text) {
-  await page.locator('#status').filter({ hasText: text }).waitFor();
-}
-
-async function signInAs(page, key) {
-  await page.getByLabel('API key').fill(key);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Pending requests', level: 1 }).waitFor();
 }
 
 async function signIn(page) {
@@ -179,19 +155,13 @@ async function keyboard(page) {
   assert.equal(await page.evaluate(() => document.activeElement.id), 'audit-title', 'focus moves to the new view');
 }
 
-async function signOut(page) {
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await page.getByLabel('API key').waitFor();
-  const stored = await page.evaluate(() => ({ session: sessionStorage.length, local: localStorage.length, cookie: document.cookie }));
-  assert.deepEqual(stored, { session: 0, local: 0, cookie: '' }, 'signing out forgets the key');
-}
-
 /** A plain user sees no approval controls, no audit log and no skip approval, and asks to revoke. */
 async function userAsksToRevoke(page) {
   await signInAs(page, userKey);
   assert.equal(await page.locator('#account-role').textContent(), 'User');
   assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0);
   assert.equal(await page.getByRole('button', { name: 'Audit log' }).isVisible(), false);
+  assert.equal(await page.getByRole('button', { name: 'Campaigns' }).isVisible(), false);
   await openRevokeForm(page, userName);
   const form = page.locator('#revoke-form');
   assert.equal(await form.getByLabel(/Skip approval/).isVisible(), false);
@@ -205,21 +175,8 @@ async function userAsksToRevoke(page) {
   assert.match(await page.locator('#pending-list').textContent(), /An administrator approves or rejects this request\./);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  // Root in a container has no user namespaces for Chromium's sandbox.
-  args: ['--no-sandbox'],
-});
-try {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-  // Generous: CI runs this beside the whole suite on two cores.
-  page.setDefaultTimeout(30_000);
-  const problems = [];
-  const urls = [];
-  page.on('request', (request) => urls.push(request.url()));
-  page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
-  page.on('pageerror', (error) => problems.push(error.message));
-
+// The deliberately wrong key leaves one expected 403 in Chromium's console.
+const urls = await inBrowser({ base, keys: [adminKey, userKey], expectedStatuses: [403] }, async (page) => {
   await signIn(page);
   await reviewPending(page);
   await searchAndRevoke(page);
@@ -228,15 +185,6 @@ try {
   await signOut(page);
   await userAsksToRevoke(page);
   await signOut(page);
-
-  const leaked = urls.filter((url) => [adminKey, userKey].some((key) => url.toUpperCase().includes(key.toUpperCase())));
-  assert.deepEqual(leaked, [], 'no URL carries the key');
-  const foreign = urls.filter((url) => !url.startsWith(base) && !url.startsWith('data:'));
-  assert.deepEqual(foreign, [], 'the console loads nothing from elsewhere');
-  // The deliberately wrong key leaves one expected 403 in Chromium's console.
-  const unexpected = problems.filter((p) => !p.includes('403'));
-  assert.deepEqual(unexpected, [], 'no script errors or CSP violations');
-  console.log(`console drive passed: ${urls.length} requests${screenshots ? `, screenshots in ${screenshots}` : ''}`);
-} finally {
-  await browser.close();
-}
+});
+const screenshots = process.env.CERTD_CONSOLE_SCREENSHOTS;
+console.log(`console drive passed: ${urls.length} requests${screenshots ? `, screenshots in ${screenshots}` : ''}`);

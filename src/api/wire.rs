@@ -808,12 +808,14 @@ pub(crate) struct CampaignObject {
     pub selector: CampaignSelector,
     pub revoke_at: Option<String>,
     /// Issued, unexpired certificates selected (at creation; frozen at the
-    /// final approval), holds included.
+    /// final approval), holds included; a certificate someone else revokes
+    /// before the campaign reaches it leaves it for `already_revoked`. Once
+    /// completed, `revoked + held + failed = matched`.
     pub matched: i64,
     pub revoked: i64,
     pub held: i64,
-    /// Matching certificates revoked by others: at selection, and those the
-    /// campaign found revoked when it reached them.
+    /// Matching certificates revoked by others: before the selection, or
+    /// before the campaign reached them.
     pub already_revoked: i64,
     /// Selected certificates that expired before the campaign reached them.
     pub failed: i64,

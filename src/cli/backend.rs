@@ -40,6 +40,9 @@ pub(super) enum CliError {
     InvalidArgument(String),
     #[error("{failed} of the file's certificates could not be revoked")]
     PartlyFailed { failed: usize },
+    /// A watched campaign ended without revoking (rejected or canceled).
+    #[error("{0}")]
+    NotCompleted(String),
 }
 
 impl CliError {
@@ -60,6 +63,7 @@ impl CliError {
             CliError::UnexpectedAnswer { .. } => "cli_error|unexpected_answer",
             CliError::Setup(_) | CliError::PartlyFailed { .. } => "cli_error|local",
             CliError::InvalidArgument(_) => "cli_error|invalid_argument",
+            CliError::NotCompleted(_) => "cli_error|not_completed",
         }
     }
 }
@@ -97,7 +101,7 @@ pub(super) enum Backend {
 impl Backend {
     /// One `/services/v2` call: the JSON answer (`None` for 204), or the
     /// API's error list as [`CliError::Refused`].
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -110,7 +114,7 @@ impl Backend {
     }
 
     /// Every item of a paged list.
-    async fn all_pages(
+    pub(super) async fn all_pages(
         &self,
         path: &str,
         field: &str,
@@ -391,8 +395,11 @@ impl Remote {
             .await
             .map_err(|e| CliError::Unreachable(e.to_string()))?;
         read_answer(status, text).map_err(|refused| match refused {
-            // Only a remote call has a key to get wrong.
-            CliError::Refused { code, message } if status == StatusCode::FORBIDDEN => {
+            // Only a remote call has a key to get wrong; the two-person
+            // rule's refusal is about who asked, not about the key.
+            CliError::Refused { code, message }
+                if status == StatusCode::FORBIDDEN && code != ErrorCode::OwnRequest.as_str() =>
+            {
                 CliError::Refused {
                     code,
                     message: format!(

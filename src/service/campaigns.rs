@@ -19,8 +19,9 @@ use super::requests::check_comments;
 use super::{Context, Service, ServiceError, ServiceResult, audit};
 use crate::codes::ErrorCode;
 use crate::model::{
-    AuditAction, AuditObject, Campaign, CampaignCertificateStatus, CampaignStatus, Certificate,
-    CertificateRef, Page, RevocationReason, RevokedSerial, Selector, UnixTime, User, now,
+    AuditAction, AuditObject, Campaign, CampaignCertificateStatus, CampaignCounts, CampaignStatus,
+    Certificate, CertificateRef, Page, RevocationReason, RevokedSerial, Selector, UnixTime, User,
+    now,
 };
 use crate::store::campaigns::{self, CampaignCertificate, Held, NewCampaign};
 use crate::store::{Conn, StoreError, certificates, feed, users};
@@ -471,14 +472,18 @@ impl Service {
         )
         .await?;
         campaigns::mark(&mut tx, id, &expired, CampaignCertificateStatus::Failed).await?;
-        campaigns::add_counts(
-            &mut tx,
-            id,
-            revoked_ids.len() as i64,
-            already.len() as i64,
-            expired.len() as i64,
-        )
-        .await?;
+        // Certificates revoked by others while the campaign waited leave its
+        // selection for `already_revoked`, as those revoked before it was
+        // frozen never entered it: at the end, revoked + held + failed =
+        // matched.
+        let change = CampaignCounts {
+            matched: -(already.len() as i64),
+            revoked: revoked_ids.len() as i64,
+            already_revoked: already.len() as i64,
+            failed: expired.len() as i64,
+            held: 0,
+        };
+        campaigns::add_counts(&mut tx, id, change).await?;
         // No hold can come while it runs: a short batch was the last.
         let done = (batch.len() as i64) < batch_size;
         if done {

@@ -27,7 +27,8 @@ pub(crate) use acme::{
 };
 pub(crate) use blocked_keys::{fill_missing_key_hashes, key_is_blocked};
 pub(crate) use campaigns::{
-    ApprovalRules, DEFAULT_BATCH as DEFAULT_CAMPAIGN_BATCH, CampaignCreated, CampaignDecision, CampaignInput, CampaignView,
+    ApprovalRules, CampaignCreated, CampaignDecision, CampaignInput, CampaignView,
+    DEFAULT_BATCH as DEFAULT_CAMPAIGN_BATCH,
 };
 pub(crate) use deployment::{settle_public_url, stored_public_url};
 pub(crate) use eab::EabCredential;

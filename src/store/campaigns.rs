@@ -338,7 +338,7 @@ pub(crate) async fn freeze_selection(
     id: i64,
     selector: &Selector,
     now: UnixTime,
-) -> StoreResult<CampaignCounts> {
+) -> StoreResult<()> {
     let mut conditions = conditions_of(selector, conn, now);
     let campaign = conditions.placeholder(Bind::Int(id));
     let sql = format!(
@@ -349,28 +349,16 @@ pub(crate) async fn freeze_selection(
     );
     conn.execute(conditions.query(sql)).await?;
     let (_, already_revoked) = count_matches(conn, selector, now).await?;
-    let matched: i64 = conn
-        .scalar_one(
-            sqlx::query_scalar("SELECT COUNT(*) FROM campaign_certificates WHERE campaign_id = $1")
-                .bind(id),
-        )
-        .await?;
     conn.execute(
-        sqlx::query("UPDATE campaigns SET matched = $2, already_revoked = $3 WHERE id = $1")
-            .bind(id)
-            .bind(matched)
-            .bind(already_revoked),
+        sqlx::query(
+            "UPDATE campaigns SET already_revoked = $2, matched = \
+             (SELECT COUNT(*) FROM campaign_certificates WHERE campaign_id = $1) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(already_revoked),
     )
     .await?;
-    let held = conn
-        .scalar_one(sqlx::query_scalar("SELECT held FROM campaigns WHERE id = $1").bind(id))
-        .await?;
-    Ok(CampaignCounts {
-        matched,
-        held,
-        already_revoked,
-        ..CampaignCounts::default()
-    })
+    Ok(())
 }
 
 /// What a hold found.
@@ -613,23 +601,25 @@ pub(crate) async fn mark(
     Ok(())
 }
 
-/// Adds a batch's outcome to the campaign's counts.
+/// Adds a batch's outcome (`change`, whose numbers may be negative) to the
+/// campaign's counts.
 pub(crate) async fn add_counts(
     conn: &mut Conn,
     id: i64,
-    revoked: i64,
-    already_revoked: i64,
-    failed: i64,
+    change: CampaignCounts,
 ) -> StoreResult<()> {
     conn.execute(
         sqlx::query(
-            "UPDATE campaigns SET revoked = revoked + $2, \
-             already_revoked = already_revoked + $3, failed = failed + $4 WHERE id = $1",
+            "UPDATE campaigns SET matched = matched + $2, revoked = revoked + $3, \
+             held = held + $4, already_revoked = already_revoked + $5, failed = failed + $6 \
+             WHERE id = $1",
         )
         .bind(id)
-        .bind(revoked)
-        .bind(already_revoked)
-        .bind(failed),
+        .bind(change.matched)
+        .bind(change.revoked)
+        .bind(change.held)
+        .bind(change.already_revoked)
+        .bind(change.failed),
     )
     .await?;
     Ok(())

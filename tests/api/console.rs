@@ -1,7 +1,9 @@
 //! The web console at `/console/`: its headers and markup (plain HTTP), and
 //! an administrator's session in headless Chromium (`console/test/drive.mjs`)
 //! whose approvals, rejections and revocations are then checked through the API
-//! and OCSP.
+//! and OCSP; and a revocation campaign that three administrators preview,
+//! create, hold, approve and follow on the Campaigns page
+//! (`console/test/campaigns.mjs`), checked the same way.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -281,4 +283,177 @@ async fn console_approves_rejects_and_revokes_in_chromium() {
     assert_eq!(asked.len(), 2, "{asked:?}");
     assert_eq!(asked[1]["status"], "pending", "{asked:?}");
     assert_eq!(asked[1]["revocation_reason"], "affiliationChanged");
+}
+
+/// An issued certificate for `common_name`, ordered by the administrator
+/// with skip approval: its id and serial number.
+async fn issued(s: &Server, common_name: &str) -> (i64, String) {
+    let r = s.place_order(s.admin(), common_name, true).await;
+    let id = int(&r.ok(201).json["certificate_id"]);
+    let serial = s.cert(id).await["serial_number"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (id, serial)
+}
+
+#[tokio::test]
+async fn console_runs_a_revocation_campaign_in_chromium() {
+    if suite_on_postgres() {
+        eprintln!(
+            "console_runs_a_revocation_campaign_in_chromium: skipped on PostgreSQL (the console does not depend on the backend)"
+        );
+        return;
+    }
+    let (folder, chromium) = match browser_setup() {
+        Ok(setup) => setup,
+        Err(missing) if std::env::var_os("CI").is_some() => panic!("{missing}"),
+        Err(missing) => {
+            eprintln!("console_runs_a_revocation_campaign_in_chromium: SKIPPED, {missing}");
+            return;
+        }
+    };
+    // Two administrators other than the requester must approve.
+    let s = Server::start_with(&["--campaign-approvals", "2"]);
+    let second = s.add_user_named(
+        "bea.santos@example.com",
+        "Bea",
+        "Santos",
+        "administrator",
+        false,
+    );
+    let third = s.add_user_named(
+        "carl.jung@example.com",
+        "Carl",
+        "Jung",
+        "administrator",
+        false,
+    );
+    let (shop, _) = issued(&s, "shop.example.org").await;
+    let (mail, _) = issued(&s, "mail.example.org").await;
+    let (vpn, vpn_serial) = issued(&s, "vpn.example.org").await;
+    let (legacy, _) = issued(&s, "legacy.example.org").await;
+    s.revoke_now(legacy, "superseded").await;
+    let (outside, _) = issued(&s, "keep.example.net").await;
+
+    let out = tokio::process::Command::new("node")
+        .arg(folder.join("campaigns.mjs"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CERTD_URL", &s.base)
+        .env("CERTD_ADMIN_KEY", s.admin())
+        .env("CERTD_SECOND_ADMIN_KEY", &second)
+        .env("CERTD_THIRD_ADMIN_KEY", &third)
+        .env("CERTD_CAMPAIGN_DOMAIN", "example.org")
+        .env(
+            "CERTD_CAMPAIGN_COMMON_NAMES",
+            "shop.example.org,mail.example.org,vpn.example.org",
+        )
+        .env("CERTD_ALREADY_REVOKED", "1")
+        .env("CERTD_HOLD_COMMON_NAME", "vpn.example.org")
+        .env("CERTD_OUTSIDE_CERTIFICATE", outside.to_string())
+        .env("CHROMIUM", chromium)
+        .output()
+        .await
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "campaigns.mjs failed\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What the page did, as certd tells it.
+    let list = s.get(s.admin(), "/campaign").await.ok(200).json.clone();
+    let campaigns = list["campaigns"].as_array().unwrap();
+    let named = |name: &str| {
+        campaigns
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no campaign {name:?}: {list}"))
+    };
+    let retire = named("Retire the example.org estate");
+    assert_eq!(retire["status"], "completed", "{retire}");
+    assert_eq!(retire["reason"], "cessationOfOperation", "{retire}");
+    assert_eq!(
+        retire["selector"],
+        json!({"domain": "example.org"}),
+        "{retire}"
+    );
+    let counts =
+        ["matched", "revoked", "held", "already_revoked", "failed"].map(|n| int(&retire[n]));
+    assert_eq!(counts, [3, 2, 1, 1, 0], "{retire}");
+    assert_eq!(retire["requester"]["id"], s.me(s.admin()).await["id"]);
+    let approvers: Vec<_> = retire["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["user"]["id"].clone())
+        .collect();
+    assert_eq!(
+        approvers,
+        [
+            s.me(&second).await["id"].clone(),
+            s.me(&third).await["id"].clone()
+        ]
+    );
+    let held = s
+        .get(
+            s.admin(),
+            &format!(
+                "/campaign/{}/certificate?filters[status]=held",
+                retire["id"]
+            ),
+        )
+        .await
+        .ok(200)
+        .json
+        .clone();
+    assert_eq!(held["certificates"][0]["id"], vpn, "{held}");
+    assert_eq!(
+        held["certificates"][0]["serial_number"],
+        vpn_serial.as_str()
+    );
+    assert_eq!(
+        held["certificates"][0]["hold_comments"],
+        "Still serving the VPN until the migration on Friday."
+    );
+    let mistaken = named("Mistaken selection");
+    assert_eq!(mistaken["status"], "canceled", "{mistaken}");
+    assert_eq!(mistaken["processor"]["id"], s.me(s.admin()).await["id"]);
+    assert_eq!(
+        mistaken["processor_comment"],
+        "Wrong certificate; asked again."
+    );
+    assert_eq!(mistaken["revoke_at"], "2099-01-01T00:00:00+00:00");
+    assert_eq!(mistaken["selector"], json!({"certificate_ids": [outside]}));
+    let unwanted = named("Not agreed");
+    assert_eq!(unwanted["status"], "rejected", "{unwanted}");
+    assert_eq!(unwanted["processor"]["id"], s.me(&second).await["id"]);
+
+    // The certificates: the campaign's revoked, the held one and the one
+    // outside it untouched, the one revoked before kept its own reason.
+    for (cert, status, reason) in [
+        (shop, "revoked", Some("cessationOfOperation")),
+        (mail, "revoked", Some("cessationOfOperation")),
+        (vpn, "issued", None),
+        (legacy, "revoked", Some("superseded")),
+        (outside, "issued", None),
+    ] {
+        let details = s.cert(cert).await;
+        assert_eq!(details["status"], status, "certificate {cert}: {details}");
+        assert_eq!(
+            details["revocation_reason"].as_str(),
+            reason,
+            "certificate {cert}: {details}"
+        );
+    }
+    let ocsp = s.url("/ocsp");
+    let revoked = Certificate::download(&s, shop).await;
+    within_deadline("the campaign's revocation in OCSP", || async {
+        let answer = revoked.ocsp(&ocsp);
+        answer.contains(": revoked") && answer.contains("Reason: cessationOfOperation")
+    })
+    .await;
+    let kept = Certificate::download(&s, vpn).await.ocsp(&ocsp);
+    assert!(kept.contains(": good"), "{kept}");
 }

@@ -20,6 +20,7 @@ mod auto_approve;
 mod backup;
 mod bad_input;
 mod blocked_keys;
+mod campaign_cli;
 mod campaigns;
 mod cli;
 mod console;
