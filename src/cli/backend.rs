@@ -328,7 +328,7 @@ fn list_field(answer: Option<Value>, field: &str) -> Vec<Value> {
     }
 }
 
-fn empty_answer(what: &str) -> CliError {
+pub(super) fn empty_answer(what: &str) -> CliError {
     CliError::UnexpectedAnswer {
         status: StatusCode::NO_CONTENT,
         body: format!("no body in the answer to {what}"),

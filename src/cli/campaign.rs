@@ -11,15 +11,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{ArgGroup, Args, Subcommand};
-use comfy_table::{Table, presets};
+use comfy_table::Table;
 use indicatif::ProgressBar;
 use reqwest::Method;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::backend::{Backend, CliError, CliResult};
-use super::everyday::{TargetArgs, print_json, progress};
+use super::backend::{Backend, CliError, CliResult, empty_answer};
+use super::everyday::{TargetArgs, new_table, print_json, progress, shown, typed};
 
 /// The API's largest request body (contract section 1): a campaign's
 /// serial numbers must fit in one.
@@ -735,17 +734,6 @@ struct SampleLine {
     valid_till: String,
 }
 
-/// What a table or sentence needs of an answer; a field the answer lacks
-/// is shown empty.
-fn typed<T: DeserializeOwned + Default>(value: &Value) -> T {
-    serde_json::from_value(value.clone()).unwrap_or_default()
-}
-
-/// An optional field as a table cell: empty when absent.
-fn shown(value: Option<&str>) -> String {
-    value.unwrap_or_default().to_string()
-}
-
 fn plural(count: i64) -> &'static str {
     if count == 1 { "" } else { "s" }
 }
@@ -753,21 +741,6 @@ fn plural(count: i64) -> &'static str {
 /// `1 certificate`, `2 certificates`.
 fn certificates(count: i64) -> String {
     format!("{count} certificate{}", plural(count))
-}
-
-fn new_table<const N: usize>(header: [&str; N]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::ASCII_MARKDOWN)
-        .set_header(header);
-    table
-}
-
-fn empty_answer(what: &str) -> CliError {
-    CliError::UnexpectedAnswer {
-        status: reqwest::StatusCode::NO_CONTENT,
-        body: format!("no body in the answer to {what}"),
-    }
 }
 
 #[cfg(test)]

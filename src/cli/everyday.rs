@@ -319,12 +319,12 @@ struct KeyLine {
 
 /// What a table or sentence needs of an answer; a field the answer lacks
 /// is shown empty.
-fn typed<T: DeserializeOwned + Default>(value: &Value) -> T {
+pub(super) fn typed<T: DeserializeOwned + Default>(value: &Value) -> T {
     serde_json::from_value(value.clone()).unwrap_or_default()
 }
 
 /// An optional field as a table cell: empty when absent.
-fn shown(value: Option<impl std::fmt::Display>) -> String {
+pub(super) fn shown(value: Option<impl std::fmt::Display>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
@@ -516,7 +516,7 @@ pub(super) fn progress(length: u64, what: &str) -> ProgressBar {
     bar
 }
 
-fn new_table<const N: usize>(header: [&str; N]) -> Table {
+pub(super) fn new_table<const N: usize>(header: [&str; N]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(presets::ASCII_MARKDOWN)
