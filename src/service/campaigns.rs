@@ -100,10 +100,10 @@ pub(crate) enum CampaignDecision {
     Cancel,
 }
 
-/// Whether a batch left work behind.
+/// Whether a batch left work behind, after certificate id `last`.
 #[derive(Debug, PartialEq, Eq)]
 enum BatchOutcome {
-    More,
+    More { last: i64 },
     Done,
 }
 
@@ -397,7 +397,9 @@ impl Service {
             campaigns::runnable(&mut conn, now()).await?
         };
         for id in due {
-            while self.run_campaign_batch(id).await? == BatchOutcome::More {
+            let mut after = 0;
+            while let BatchOutcome::More { last } = self.run_campaign_batch(id, after).await? {
+                after = last;
                 // Let waiting requests have the writer between batches.
                 tokio::task::yield_now().await;
             }
@@ -405,8 +407,9 @@ impl Service {
         Ok(())
     }
 
-    /// Revokes the campaign's next batch, in one transaction.
-    async fn run_campaign_batch(&self, id: i64) -> ServiceResult<BatchOutcome> {
+    /// Revokes the campaign's next batch after certificate id `after`, in one
+    /// transaction.
+    async fn run_campaign_batch(&self, id: i64, after: i64) -> ServiceResult<BatchOutcome> {
         let mut tx = self.store.write().await?;
         let at = now();
         let before = find_campaign_for_update(&mut tx, id).await?;
@@ -424,7 +427,7 @@ impl Service {
             )?;
         }
         let batch_size = i64::from(self.approval_rules.campaign_batch_size);
-        let batch = campaigns::next_batch(&mut tx, id, batch_size).await?;
+        let batch = campaigns::next_batch(&mut tx, id, after, batch_size).await?;
         let reason = campaign.reason;
         let mut to_revoke = Vec::with_capacity(batch.len());
         let mut already = Vec::new();
@@ -501,10 +504,9 @@ impl Service {
         }
         self.commit_with_events(tx).await?;
         self.revocation_committed(&revoked, Some(reason));
-        Ok(if done {
-            BatchOutcome::Done
-        } else {
-            BatchOutcome::More
+        Ok(match batch.last() {
+            Some(last) if !done => BatchOutcome::More { last: last.id },
+            _ => BatchOutcome::Done,
         })
     }
 }

@@ -243,7 +243,8 @@ struct UnsealedRow {
 pub(super) async fn seal_pending(conn: &mut Conn) -> StoreResult<SealPass> {
     conn.execute(sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(CHAIN_LOCK))
         .await?;
-    plan_with_indexes_only(conn).await?;
+    // Its reads go through `audit_log_unsealed` and `audit_log_chain_seq`.
+    conn.plan_with_indexes_only().await?;
     let rows: Vec<UnsealedRow> = conn
         .fetch_all(
             sqlx::query_as(
@@ -296,19 +297,6 @@ impl UnsealedRow {
             details: &self.details,
         }
     }
-}
-
-/// Has the rest of a PostgreSQL transaction plan with index scans only.
-/// The sealer's statements and the count of unsealed entries each read a
-/// few rows through an index (`audit_log_unsealed`, `audit_log_chain_seq`).
-/// Planned from statistics taken while the log was small (a new deployment,
-/// or autovacuum not yet round or off), PostgreSQL scans the whole log for
-/// them instead, a cost growing with the log: 2 ms a pass at 2,400 entries,
-/// seen under load.
-pub(super) async fn plan_with_indexes_only(conn: &mut Conn) -> StoreResult<()> {
-    conn.execute(sqlx::query("SET LOCAL enable_seqscan = off"))
-        .await?;
-    Ok(())
 }
 
 /// Entries not chained yet and the `created_at` of the oldest of them (an

@@ -5,7 +5,9 @@
 //! which freezes it into `campaign_certificates` (one row per certificate,
 //! in the approving transaction); holds placed before that are rows already,
 //! which the freeze keeps. The runner then takes the rows still `selected`,
-//! a batch per transaction, in certificate id order.
+//! a batch per transaction, in certificate id order (the primary key's),
+//! keeping a cursor rather than an index on the status: each row's status
+//! then changes without touching an index.
 
 use sqlx::AssertSqlSafe;
 
@@ -348,6 +350,13 @@ pub(crate) async fn freeze_selection(
         conditions.and_sql()
     );
     conn.execute(conditions.query(sql)).await?;
+    if conn.is_postgres() {
+        // The rows just inserted (a million, it may be) count in the
+        // statistics the runner's statements are planned with at once: the
+        // transaction's own rows are in ANALYZE's sample.
+        conn.execute(sqlx::query("ANALYZE campaign_certificates"))
+            .await?;
+    }
     let (_, already_revoked) = count_matches(conn, selector, now).await?;
     conn.execute(
         sqlx::query(
@@ -545,21 +554,32 @@ pub(crate) struct BatchCertificate {
     pub valid_till: UnixTime,
 }
 
-/// The next `limit` certificates the campaign has still to revoke.
+/// The next `limit` certificates the campaign has still to revoke, after
+/// certificate id `after` (the runner's cursor: every row before it is dealt
+/// with; 0 reads from the start, skipping those). The rest of the
+/// transaction plans with indexes only: the campaign's rows were all
+/// inserted at once, after the table's statistics were last taken.
 pub(crate) async fn next_batch(
     conn: &mut Conn,
     id: i64,
+    after: i64,
     limit: i64,
 ) -> StoreResult<Vec<BatchCertificate>> {
+    conn.plan_with_indexes_only().await?;
+    // The rows first, by the primary key from the cursor on, then their
+    // certificates: a join would let the planner sort the whole remaining
+    // selection to find the first rows.
     let rows: Vec<(i64, String, i64, String, i64)> = conn
         .fetch_all(
             sqlx::query_as(
                 "SELECT c.id, c.serial_number, c.crl_shard, c.status, c.valid_till \
-             FROM campaign_certificates cc JOIN certificates c ON c.id = cc.certificate_id \
-             WHERE cc.campaign_id = $1 AND cc.status = 'selected' \
-             ORDER BY cc.certificate_id LIMIT $2",
+                 FROM certificates c WHERE c.id IN (SELECT cc.certificate_id \
+                 FROM campaign_certificates cc WHERE cc.campaign_id = $1 \
+                 AND cc.certificate_id > $2 AND cc.status = 'selected' \
+                 ORDER BY cc.certificate_id LIMIT $3) ORDER BY c.id",
             )
             .bind(id)
+            .bind(after)
             .bind(limit),
         )
         .await?;

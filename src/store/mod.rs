@@ -457,7 +457,7 @@ impl Store {
         }
         // Scraped every few seconds for months: never a scan of the log.
         let mut tx = Conn::transaction(self.pool.begin().await?);
-        audit::plan_with_indexes_only(&mut tx).await?;
+        tx.plan_with_indexes_only().await?;
         let unsealed = audit::unsealed(&mut tx).await?;
         tx.commit().await?;
         Ok(unsealed)

@@ -8,8 +8,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 
+use crate::campaigns::{campaign, campaign_count, listed};
 use crate::harness::*;
 
 /// Long enough for a debug build on a busy machine, short enough to fail.
@@ -165,35 +165,6 @@ async fn issue_under(s: &Server, domain: &str, count: usize) -> Vec<i64> {
 
 fn new_domain() -> String {
     format!("d{}.example", unique())
-}
-
-async fn campaign(s: &Server, id: i64) -> Value {
-    s.get(s.admin(), &format!("/campaign/{id}"))
-        .await
-        .ok(200)
-        .json
-        .clone()
-}
-
-async fn campaign_count(s: &Server) -> i64 {
-    int(&s.get(s.admin(), "/campaign").await.ok(200).json["page"]["total"])
-}
-
-/// The campaign's certificate ids in one state.
-async fn listed(s: &Server, id: i64, status: &str) -> Vec<i64> {
-    let r = s
-        .get(
-            s.admin(),
-            &format!("/campaign/{id}/certificate?filters[status]={status}"),
-        )
-        .await;
-    r.ok(200);
-    r.json["certificates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| int(&c["id"]))
-        .collect()
 }
 
 /// The id a create printed: `campaign ID pending: ...`, one line.

@@ -56,7 +56,7 @@ async fn set_status(s: &Server, key: &str, id: i64, status: &str) -> Resp {
     .await
 }
 
-async fn campaign(s: &Server, id: i64) -> Value {
+pub(crate) async fn campaign(s: &Server, id: i64) -> Value {
     s.get(s.admin(), &format!("/campaign/{id}"))
         .await
         .ok(200)
@@ -78,7 +78,7 @@ async fn completed(s: &Server, id: i64) -> Value {
 }
 
 /// The campaign's certificate ids in a state.
-async fn listed(s: &Server, id: i64, status: &str) -> Vec<i64> {
+pub(crate) async fn listed(s: &Server, id: i64, status: &str) -> Vec<i64> {
     let r = s
         .get(
             s.admin(),
@@ -106,7 +106,7 @@ async fn revocation_entries(s: &Server) -> HashMap<i64, Vec<Value>> {
     by_certificate
 }
 
-async fn campaign_count(s: &Server) -> i64 {
+pub(crate) async fn campaign_count(s: &Server) -> i64 {
     int(&s.get(s.admin(), "/campaign").await.ok(200).json["page"]["total"])
 }
 

@@ -197,21 +197,29 @@ async fn user_certificate(s: &Server, user: &str, common_name: &str) -> i64 {
     int(&s.order(order.id()).await["certificate"]["id"])
 }
 
-#[tokio::test]
-async fn console_approves_rejects_and_revokes_in_chromium() {
+/// The driver's folder and Chromium, or `None` where the test does not run:
+/// on PostgreSQL (the console does not depend on the backend), or without a
+/// browser outside CI (in CI a missing browser fails the test).
+fn chromium_for(test: &str) -> Option<(PathBuf, String)> {
     if suite_on_postgres() {
-        eprintln!(
-            "console_approves_rejects_and_revokes_in_chromium: skipped on PostgreSQL (the console does not depend on the backend)"
-        );
-        return;
+        eprintln!("{test}: skipped on PostgreSQL (the console does not depend on the backend)");
+        return None;
     }
-    let (folder, chromium) = match browser_setup() {
-        Ok(setup) => setup,
+    match browser_setup() {
+        Ok(setup) => Some(setup),
         Err(missing) if std::env::var_os("CI").is_some() => panic!("{missing}"),
         Err(missing) => {
-            eprintln!("console_approves_rejects_and_revokes_in_chromium: SKIPPED, {missing}");
-            return;
+            eprintln!("{test}: SKIPPED, {missing}");
+            None
         }
+    }
+}
+
+#[tokio::test]
+async fn console_approves_rejects_and_revokes_in_chromium() {
+    let Some((folder, chromium)) = chromium_for("console_approves_rejects_and_revokes_in_chromium")
+    else {
+        return;
     };
     let s = Server::start();
     let user = s.add_user_named("ana.lima@example.com", "Ana", "Lima", "user", false);
@@ -299,19 +307,9 @@ async fn issued(s: &Server, common_name: &str) -> (i64, String) {
 
 #[tokio::test]
 async fn console_runs_a_revocation_campaign_in_chromium() {
-    if suite_on_postgres() {
-        eprintln!(
-            "console_runs_a_revocation_campaign_in_chromium: skipped on PostgreSQL (the console does not depend on the backend)"
-        );
+    let Some((folder, chromium)) = chromium_for("console_runs_a_revocation_campaign_in_chromium")
+    else {
         return;
-    }
-    let (folder, chromium) = match browser_setup() {
-        Ok(setup) => setup,
-        Err(missing) if std::env::var_os("CI").is_some() => panic!("{missing}"),
-        Err(missing) => {
-            eprintln!("console_runs_a_revocation_campaign_in_chromium: SKIPPED, {missing}");
-            return;
-        }
     };
     // Two administrators other than the requester must approve.
     let s = Server::start_with(&["--campaign-approvals", "2"]);
