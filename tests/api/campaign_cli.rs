@@ -8,7 +8,6 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-
 use crate::campaigns::{campaign, campaign_count, listed};
 use crate::harness::*;
 
