@@ -143,53 +143,82 @@ impl Service {
                 return Ok(());
             };
             after = last.id;
-            for certificate in &selected {
-                insert_event(conn, "certificate.revocation_scheduled", |body| {
-                    body.insert(
-                        "certificate".into(),
-                        serde_json::json!({
-                            "id": certificate.id,
-                            "order_id": certificate.order_id,
-                            "serial_number": certificate.serial_number,
-                            "common_name": certificate.common_name,
-                        }),
-                    );
-                    body.insert(
-                        "owner".into(),
-                        serde_json::json!({"id": certificate.user_id, "email": certificate.email}),
-                    );
-                    body.insert("campaign_id".into(), campaign.id.into());
-                    body.insert("revoke_at".into(), revoke_at.clone().into());
+            let notices: Vec<Event> = selected
+                .iter()
+                .map(|certificate| {
+                    Event::new("certificate.revocation_scheduled", |body| {
+                        body.insert(
+                            "certificate".into(),
+                            serde_json::json!({
+                                "id": certificate.id,
+                                "order_id": certificate.order_id,
+                                "serial_number": certificate.serial_number,
+                                "common_name": certificate.common_name,
+                            }),
+                        );
+                        body.insert(
+                            "owner".into(),
+                            serde_json::json!({"id": certificate.user_id, "email": certificate.email}),
+                        );
+                        body.insert("campaign_id".into(), campaign.id.into());
+                        body.insert("revoke_at".into(), revoke_at.clone().into());
+                    })
                 })
-                .await?;
-            }
+                .collect();
+            let rows: Vec<outbox::NewEvent<'_>> = notices.iter().map(Event::row).collect();
+            outbox::insert_many(conn, &rows).await?;
         }
     }
 }
 
-/// Writes one event of type `kind`: its JSON body has `id` (unique per
-/// event; a receiver that sees one twice drops the second), `type`,
-/// `created` (unix seconds), and what `fill` adds.
+/// An event about to be written.
+struct Event {
+    event_id: String,
+    kind: &'static str,
+    body: String,
+    created_at_ms: i64,
+}
+
+impl Event {
+    /// An event of type `kind`: its JSON body has `id` (unique per event; a
+    /// receiver that sees one twice drops the second), `type`, `created`
+    /// (unix seconds), and what `fill` adds.
+    fn new(
+        kind: &'static str,
+        fill: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+    ) -> Event {
+        let created_at_ms = crate::model::now_ms();
+        let event_id = new_event_id();
+        let mut body = serde_json::Map::new();
+        body.insert("id".into(), event_id.clone().into());
+        body.insert("type".into(), kind.into());
+        body.insert("created".into(), (created_at_ms / 1000).into());
+        fill(&mut body);
+        Event {
+            event_id,
+            kind,
+            body: serde_json::Value::Object(body).to_string(),
+            created_at_ms,
+        }
+    }
+
+    fn row(&self) -> outbox::NewEvent<'_> {
+        outbox::NewEvent {
+            event_id: &self.event_id,
+            event_type: self.kind,
+            body: &self.body,
+            created_at_ms: self.created_at_ms,
+        }
+    }
+}
+
+/// Writes one event (see [`Event::new`]).
 async fn insert_event(
     conn: &mut Conn,
     kind: &'static str,
     fill: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
 ) -> ServiceResult<()> {
-    let created_at_ms = crate::model::now_ms();
-    let event_id = new_event_id();
-    let mut body = serde_json::Map::new();
-    body.insert("id".into(), event_id.clone().into());
-    body.insert("type".into(), kind.into());
-    body.insert("created".into(), (created_at_ms / 1000).into());
-    fill(&mut body);
-    let body = serde_json::Value::Object(body).to_string();
-    let event = outbox::NewEvent {
-        event_id: &event_id,
-        event_type: kind,
-        body: &body,
-        created_at_ms,
-    };
-    Ok(outbox::insert(conn, &event).await?)
+    Ok(outbox::insert(conn, &Event::new(kind, fill).row()).await?)
 }
 
 async fn record_event(

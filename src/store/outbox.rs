@@ -6,7 +6,13 @@
 //! `next_attempt_ms` past the attempt's end, which is the lease: a node that
 //! dies mid-attempt leaves the event to be claimed again once it runs out.
 
+use serde_json::json;
+
+use super::json_rows::{self, Column};
 use super::{Conn, StoreResult};
+
+/// Most events one INSERT of [`insert_many`] carries.
+const EVENTS_PER_INSERT: usize = 500;
 
 /// One event as written by the service.
 pub(crate) struct NewEvent<'a> {
@@ -40,6 +46,34 @@ pub(crate) async fn insert(conn: &mut Conn, event: &NewEvent<'_>) -> StoreResult
         .bind(event.created_at_ms / 1000),
     )
     .await?;
+    Ok(())
+}
+
+/// Writes many events with one statement per [`EVENTS_PER_INSERT`] (a
+/// campaign's notices, one per certificate).
+pub(crate) async fn insert_many(conn: &mut Conn, events: &[NewEvent<'_>]) -> StoreResult<()> {
+    let columns = [
+        Column::text("event_id"),
+        Column::text("event_type"),
+        Column::text("body"),
+        Column::int("next_attempt_ms"),
+        Column::int("created_at"),
+    ];
+    for chunk in events.chunks(EVENTS_PER_INSERT) {
+        let rows = chunk
+            .iter()
+            .map(|event| {
+                json!({
+                    "event_id": event.event_id,
+                    "event_type": event.event_type,
+                    "body": event.body,
+                    "next_attempt_ms": event.created_at_ms,
+                    "created_at": event.created_at_ms / 1000,
+                })
+            })
+            .collect();
+        json_rows::insert_rows(conn, "webhook_outbox", &columns, rows).await?;
+    }
     Ok(())
 }
 
