@@ -22,6 +22,7 @@
 #   bash bench/campaign.sh            # CERTS=1000000 RUNS="sqlite pg"
 #   CERTS=100000 RUNS=sqlite bash bench/campaign.sh
 #   PG_PARAMS=sslmode=disable bash bench/campaign.sh
+#   LOADS=0 bash bench/campaign.sh    # the campaign alone, without the loads
 #
 # Bounded: the loads stop when the campaign completes (or after LIMIT
 # seconds, default 300); the databases it creates are dropped and the
@@ -33,6 +34,7 @@ CERTS=${CERTS:-1000000}
 RUNS=" ${RUNS:-sqlite pg} "
 LIMIT=${LIMIT:-300}
 BASELINE=${BASELINE:-10}
+LOADS=${LOADS:-1}
 OCSP_CONNECTIONS=${OCSP_CONNECTIONS:-16}
 API_CONNECTIONS=${API_CONNECTIONS:-4}
 PG_ADMIN=${CERTD_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
@@ -86,10 +88,14 @@ run_campaign() {  # name key approver-key ocsp-paths api-paths
     matched=$(jq .matched "$dir.dry.json")
     [ $((matched + $(jq .already_revoked "$dir.dry.json"))) = "$CERTS" ] || { echo "dry run: $(head -c 300 "$dir.dry.json")" >&2; exit 1; }
     id=$(api POST /campaign "$key" "{\"name\": \"bench\", \"reason\": \"superseded\", \"selector\": $selector}" | jq .id)
-    OCSP_PATHS=$4 wrk -t1 -c"$OCSP_CONNECTIONS" -d"${LIMIT}s" --latency -s bench/ocsp.lua "$BASE" >"$dir.ocsp" 2>&1 &
-    local ocsp_wrk=$!
-    PATHS=$5 KEY=$key wrk -t1 -c"$API_CONNECTIONS" -d"${LIMIT}s" --latency -s bench/get.lua "$BASE" >"$dir.get" 2>&1 &
-    local api_wrk=$!
+    local loads=()
+    if [ "$LOADS" = 1 ]; then
+        OCSP_PATHS=$4 wrk -t1 -c"$OCSP_CONNECTIONS" -d"${LIMIT}s" --latency -s bench/ocsp.lua "$BASE" >"$dir.ocsp" 2>&1 &
+        loads+=($!)
+        PATHS=$5 KEY=$key wrk -t1 -c"$API_CONNECTIONS" -d"${LIMIT}s" --latency -s bench/get.lua "$BASE" >"$dir.get" 2>&1 &
+        loads+=($!)
+    fi
+    touch "$dir.ocsp" "$dir.get"
     sleep 1
     t2=$(now_ms)
     status=$(api PUT "/campaign/$id/status" "$approver" '{"status": "approved"}' | jq -r .status)
@@ -104,8 +110,10 @@ run_campaign() {  # name key approver-key ocsp-paths api-paths
     local done_at
     done_at=$(now_ms)
     # wrk prints its summary when interrupted.
-    kill -INT "$ocsp_wrk" "$api_wrk"
-    wait "$ocsp_wrk" "$api_wrk" || true
+    if [ ${#loads[@]} -gt 0 ]; then
+        kill -INT "${loads[@]}"
+        wait "${loads[@]}" || true
+    fi
     while :; do
         entries=$(curl -s "$BASE/metrics" | awk '/^certd_crl_entries\{/ {sum += $2} END {print int(sum)}')
         [ "${entries:-0}" -ge "$CERTS" ] && break
@@ -113,8 +121,15 @@ run_campaign() {  # name key approver-key ocsp-paths api-paths
         sleep 0.1
     done
     echo "$(seconds "$t0" "$t1") $(seconds "$t2" "$t3") $(seconds "$t2" "$done_at") $(seconds "$done_at" "$(now_ms)") \
-$(awk '/Requests\/sec/ {print int($2)}' "$dir.ocsp") $(awk '$1 == "99%" {print $2}' "$dir.ocsp") \
-$(awk '/Requests\/sec/ {print int($2)}' "$dir.get") $(awk '$1 == "99%" {print $2}' "$dir.get") $matched"
+$(load_result "$dir.ocsp") $(load_result "$dir.get") $matched"
+}
+
+# A load's rate and p99, or "- -" when it did not run (LOADS=0).
+load_result() {  # wrk-output
+    local rps p99
+    rps=$(awk '/Requests\/sec/ {print int($2)}' "$1")
+    p99=$(awk '$1 == "99%" {print $2}' "$1")
+    echo "${rps:--} ${p99:--}"
 }
 
 new_pg_database() {
@@ -166,7 +181,7 @@ fi
 
 cat <<TABLE
 Machine: $(nproc) cores, $(free -g | awk '/Mem/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(psql -tA "$PG_ADMIN/postgres" -c 'SHOW server_version' 2>/dev/null || echo 'no PostgreSQL'); everything on the same machine.
-$CERTS certificates seeded, all \`bench.example.com\`. Baseline: revocations one API call each (skip_approval, wrk -c32, ${BASELINE} s), and what a million would take at that rate. Then one campaign selecting all of them by domain (\`{"domain": "bench.example.com"}\`; those the baseline revoked count as already revoked), approved by a second administrator; default batch size. Loads while it runs: OCSP GETs at $OCSP_CONNECTIONS connections, \`GET /services/v2/certificate/ID\` at $API_CONNECTIONS connections.
+$CERTS certificates seeded, all \`bench.example.com\`. Baseline: revocations one API call each (skip_approval, wrk -c32, ${BASELINE} s), and what a million would take at that rate. Then one campaign selecting all of them by domain (\`{"domain": "bench.example.com"}\`; those the baseline revoked count as already revoked), approved by a second administrator; default batch size. Loads while it runs (LOADS=$LOADS): OCSP GETs at $OCSP_CONNECTIONS connections, \`GET /services/v2/certificate/ID\` at $API_CONNECTIONS connections.
 
 | backend | baseline: one call each, /s (a million in) | campaign: certificates | dry run | final approval (freezes the selection) | approval to completed | CRLs complete after | OCSP during the run: /s, p99 | API reads during the run: /s, p99 | peak memory |
 |---|---|---|---|---|---|---|---|---|---|
