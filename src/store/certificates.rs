@@ -238,22 +238,16 @@ pub(crate) async fn revoke_unrevoked(
          WHERE {condition} AND status <> 'revoked'"
     );
     let param = json_rows::param(ids.iter().map(|&id| json!(id)));
-    let query = sqlx::query(AssertSqlSafe(sql.clone()))
-        .bind(at)
-        .bind(reason.code())
-        .bind(param.clone());
     if !conn.is_postgres() {
-        conn.execute(query).await?;
+        let query = sqlx::query(AssertSqlSafe(sql)).bind(at).bind(reason.code());
+        conn.execute(query.bind(param)).await?;
         return Ok(ids.to_vec());
     }
-    let returned: Vec<(i64,)> = conn
-        .fetch_all(
-            sqlx::query_as(AssertSqlSafe(format!("{sql} RETURNING id")))
-                .bind(at)
-                .bind(reason.code())
-                .bind(param),
-        )
-        .await?;
+    let query = sqlx::query_as(AssertSqlSafe(format!("{sql} RETURNING id")))
+        .bind(at)
+        .bind(reason.code())
+        .bind(param);
+    let returned: Vec<(i64,)> = conn.fetch_all(query).await?;
     Ok(returned.into_iter().map(|(id,)| id).collect())
 }
 
