@@ -3,8 +3,10 @@
 mod acme;
 mod backend;
 mod backup;
+mod ca;
 mod campaign;
 mod everyday;
+mod listeners;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -19,9 +21,9 @@ use crate::ca::{CertificateAuthority, PublicUrls};
 use crate::model::{Role, UserStatus};
 use crate::publish::Publisher;
 use crate::service::{
-    AcmeSettings, ApprovalRules, AutoApprove, EabPolicy, NewUserInput, RequestEvents, Service,
-    create_user, fill_missing_key_hashes, settle_public_url, stored_public_url,
-    warn_of_look_alike_users,
+    AcmeSettings, ApprovalRules, AutoApprove, DeploymentUrls, EabPolicy, NewUserInput,
+    RequestEvents, Service, UrlOptions, create_user, fill_missing_key_hashes, settle_urls,
+    stored_public_url, stored_publication_url, warn_of_look_alike_users,
 };
 use crate::store::audit::ChainReport;
 use crate::store::{PoolSettings, SQLITE_FILE, Store};
@@ -97,6 +99,12 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Make a new data directory from a `certd backup` file.
     Restore(backup::RestoreArgs),
+    /// The CA: create it (keys in clear, encrypted or in a PKCS#11 token),
+    /// encrypt its key files, print its root certificate.
+    Ca {
+        #[command(subcommand)]
+        command: ca::CaCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +139,8 @@ struct DatabaseArgs {
     /// Seconds a request waits for a database connection before it answers 503.
     #[arg(long, env = "CERTD_DB_ACQUIRE_TIMEOUT", default_value_t = 5)]
     db_acquire_timeout: u64,
+    #[command(flatten)]
+    ca_keys: ca::CaKeyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -141,9 +151,10 @@ struct ServeArgs {
     #[arg(long, env = "CERTD_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Base URL written into certificates for CRLs, OCSP and the issuer
-    /// certificate. Stored on the first start; every later start, every
-    /// other command and every node use the stored one [default: the stored
-    /// URL, or on the first start http:// and the listen address].
+    /// certificate (unless --publication-url), and of ACME. Stored on the
+    /// first start; every later start, every other command and every node
+    /// use the stored one [default: the stored URL, or on the first start
+    /// http:// (https:// with TLS) and the listen address].
     #[arg(long, env = "CERTD_PUBLIC_URL")]
     public_url: Option<String>,
     /// Move the deployment to a --public-url other than the stored one.
@@ -185,6 +196,10 @@ struct ServeArgs {
     #[arg(long, env = "CERTD_SHUTDOWN_GRACE_MS", default_value_t = 2000)]
     shutdown_grace_ms: u64,
     #[command(flatten)]
+    tls: listeners::TlsArgs,
+    #[command(flatten)]
+    publication: listeners::PublicationArgs,
+    #[command(flatten)]
     webhook: WebhookArgs,
     #[command(flatten)]
     acme: AcmeArgs,
@@ -217,13 +232,13 @@ enum EabArg {
 }
 
 impl AcmeArgs {
-    fn settings(&self, listening: SocketAddr) -> AcmeSettings {
+    fn settings(&self, listening: &[SocketAddr]) -> AcmeSettings {
         let validator = ValidatorConfig {
             http01_port: self.acme_http01_port,
             tls_alpn01_port: self.acme_tls_alpn01_port,
             resolver: self.acme_dns_resolver,
             // Validation must never be turned against certd itself.
-            forbidden: vec![listening],
+            forbidden: listening.to_vec(),
             ..ValidatorConfig::default()
         };
         AcmeSettings {
@@ -342,6 +357,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Acme { command } => Ok(acme::acme(command).await?),
         Command::Backup(args) => backup::backup(args).await,
         Command::Restore(args) => backup::restore(args).await,
+        Command::Ca { command } => ca::run(command),
     }
 }
 
@@ -414,54 +430,84 @@ fn prepare_data_dir(dir: &Path) -> Result<(), String> {
     })
 }
 
-/// Binds `--listen`, saying what to do when it cannot.
-async fn listen(address: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+/// Binds `--listen` (or another listening option, named by `option`),
+/// saying what to do when it cannot.
+async fn listen(address: SocketAddr, option: &str) -> Result<tokio::net::TcpListener, String> {
     use std::io::ErrorKind;
     tokio::net::TcpListener::bind(address).await.map_err(|e| {
         let hint = match e.kind() {
             ErrorKind::AddrInUse => {
                 "another program (another certd?) listens there: stop it, or choose another \
-                 address with --listen (CERTD_LISTEN)"
+                 address with"
             }
             ErrorKind::PermissionDenied => {
                 "this user may not listen there (ports below 1024 need privileges): choose \
-                 another port with --listen (CERTD_LISTEN)"
+                 another port with"
             }
             ErrorKind::AddrNotAvailable => {
                 "this machine has no such address: use 127.0.0.1, 0.0.0.0 or one of its own \
-                 addresses with --listen (CERTD_LISTEN)"
+                 addresses with"
             }
-            _ => "choose another address with --listen (CERTD_LISTEN)",
+            _ => "choose another address with",
         };
-        format!("cannot listen on {address}: {e}: {hint}")
+        format!("cannot listen on {address}: {e}: {hint} {option}")
     })
 }
 
 async fn serve(args: ServeArgs) -> CliResult {
     let webhook = args.webhook.config()?;
+    // Certificate files next, so that a bad one is the only thing said.
+    let tls_files = args.tls.read_files()?;
     // Bind first: a port in use must not leave a new data directory behind,
     // and with port 0 the public URL's default needs the real port.
-    let listener = listen(args.listen).await?;
+    let listener = listen(args.listen, "--listen (CERTD_LISTEN)").await?;
     let local = listener.local_addr()?;
+    let publication_listener = match args.publication.publication_listen {
+        Some(address) => {
+            Some(listen(address, "--publication-listen (CERTD_PUBLICATION_LISTEN)").await?)
+        }
+        None => None,
+    };
+    let mut listening = vec![local];
+    if let Some(publication) = &publication_listener {
+        listening.push(publication.local_addr()?);
+    }
+    let scheme = args.tls.scheme();
     prepare_data_dir(&args.database.data)?;
     let mut store = connect(&args.database).await?;
     store.start_audit_sealer();
     store.start_key_cache();
     let store = Arc::new(store);
-    let public_url = settle_public_url(
+    let urls = settle_urls(
         &store,
-        args.public_url.as_deref(),
-        &format!("http://{local}"),
-        args.change_public_url,
+        &UrlOptions {
+            public: args.public_url.as_deref(),
+            default_public: &format!("{scheme}://{local}"),
+            change_public: args.change_public_url,
+            publication: args.publication.publication_url.as_deref(),
+            change_publication: args.publication.change_publication_url,
+        },
     )
     .await?;
+    let public_url = urls.public.clone();
     tracing::info!(%public_url, "certificates and CRLs name this public URL");
+    if let Some(publication_url) = &urls.publication {
+        tracing::info!(%publication_url, "certificates name this URL for CRLs, OCSP and the issuer");
+    } else if args.tls.enabled() && public_url.starts_with("https://") {
+        tracing::warn!(
+            %public_url,
+            "certificates name an https:// URL for their CRLs and OCSP, which relying parties \
+             usually fetch over plain HTTP: see --publication-listen and --publication-url"
+        );
+    }
     warn_of_look_alike_users(&store).await?;
     record_key_hashes(&store).await?;
     let ca_dir = args.database.data.join(CA_DIR);
-    let ca = CertificateAuthority::open_or_create(&ca_dir, PublicUrls::new(&public_url))
+    let keys = args.database.ca_keys.protection()?;
+    let ca = CertificateAuthority::open_or_create(&ca_dir, public_urls(&urls), &keys)
         .map_err(|e| format!("the CA in {}: {e}", ca_dir.display()))?;
     let ca = Arc::new(ca);
+    let tls = args.tls.start(tls_files, &ca, &public_url)?;
     let publisher = Publisher::start(Arc::clone(&store), Arc::clone(&ca)).await?;
     let auto_approve = AutoApprove {
         orders: args.auto_approve.contains(&AutoApproveKind::Orders),
@@ -475,7 +521,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     };
     let mut service = Service::new(Arc::clone(&store), ca, publisher, auto_approve)
         .with_approval_rules(approval_rules)
-        .with_acme(args.acme.settings(local));
+        .with_acme(args.acme.settings(&listening));
     if let Some(config) = webhook {
         let committed = Arc::new(tokio::sync::Notify::new());
         Deliverer::start(store, config, Arc::clone(&committed))?;
@@ -503,16 +549,44 @@ async fn serve(args: ServeArgs) -> CliResult {
             admin.email
         )?;
     }
-    writeln!(stdout, "certd listening on http://{local}")?;
+    writeln!(stdout, "certd listening on {scheme}://{local}")?;
+    if let Some(publication) = &publication_listener {
+        writeln!(
+            stdout,
+            "certd publishing on http://{}",
+            publication.local_addr()?
+        )?;
+    }
     stdout.flush()?;
     let limits = api::Limits {
         rate_limit: api::RateLimit::per_second(args.rate_limit),
         request_timeout: std::time::Duration::from_secs(args.request_timeout.max(1)),
     };
     let access_log = api::AccessLog::start(Duration::from_secs(args.publication_log_interval));
-    let app = api::router(service, limits, Arc::clone(&access_log));
     let grace = Duration::from_millis(args.shutdown_grace_ms);
-    api::serve(listener, app, shutdown_signal(), grace).await?;
+    // One signal stops both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let publication = match publication_listener {
+        Some(listener) => {
+            let app =
+                api::publication_router(Arc::clone(&service), &limits, Arc::clone(&access_log));
+            let serving = api::serve(listener, app, None, until_stopped(stopped.clone()), grace);
+            Some(tokio::spawn(serving))
+        }
+        None => None,
+    };
+    let app = api::router(service, limits, Arc::clone(&access_log));
+    api::serve(listener, app, tls, until_stopped(stopped), grace).await?;
+    if let Some(publication) = publication {
+        publication.await??;
+    }
     // What was counted since the last summary would be lost otherwise.
     access_log.summarise();
     Ok(())
@@ -544,9 +618,15 @@ async fn open_existing_ca(
     database: &DatabaseArgs,
     store: &Store,
 ) -> Result<CertificateAuthority, String> {
-    let public_url = stored_public_url(store).await.map_err(|e| e.to_string())?;
+    let urls = DeploymentUrls {
+        public: stored_public_url(store).await.map_err(|e| e.to_string())?,
+        publication: stored_publication_url(store)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
     let ca_dir = database.data.join(CA_DIR);
-    CertificateAuthority::open_existing(&ca_dir, PublicUrls::new(&public_url))
+    let keys = database.ca_keys.protection()?;
+    CertificateAuthority::open_existing(&ca_dir, public_urls(&urls), &keys)
         .map_err(|e| format!("the CA in {}: {e}", ca_dir.display()))?
         .ok_or_else(|| {
             format!(
@@ -555,6 +635,11 @@ async fn open_existing_ca(
                 ca_dir.display()
             )
         })
+}
+
+/// The URLs the CA writes into what it signs.
+fn public_urls(urls: &DeploymentUrls) -> PublicUrls {
+    PublicUrls::new(&urls.public).with_publication(urls.publication.as_deref())
 }
 
 async fn verify_audit_log(args: DatabaseArgs) -> CliResult {

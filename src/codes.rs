@@ -112,6 +112,7 @@ error_codes! {
     RateLimited = (429, "request_limit_exceeded|rate_limit", "Too many calls a second with this API key; see Retry-After."),
     Internal = (500, "internal_error|internal", "An internal error occurred; it has been logged."),
     DatabaseUnavailable = (503, "service_unavailable|database", "The database is unavailable; try again shortly."),
+    SignerUnavailable = (503, "service_unavailable|signer", "The CA's signing key (its PKCS#11 token) is unavailable; try again shortly."),
     // ACME (src/acme answers these as RFC 8555 problem documents; see
     // `acme::problems` for the problem type of each).
     AcmeMalformed = (400, "acme|malformed", "The ACME request is malformed."),

@@ -20,6 +20,7 @@ mod model;
 mod publish;
 mod service;
 mod store;
+mod throttle;
 mod validation;
 mod webhook;
 

@@ -80,6 +80,9 @@ string_enum!(
         KeyCreated = "key_created",
         KeyRevoked = "key_revoked",
         PublicUrlChanged = "public_url_changed",
+        // The base URL of CRLs, OCSP and the issuer certificate in new
+        // certificates (`--publication-url`) changed.
+        PublicationUrlChanged = "publication_url_changed",
         // A key was blocked after a keyCompromise revocation (object: the
         // certificate whose revocation blocked it).
         KeyBlocked = "key_blocked",

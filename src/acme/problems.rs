@@ -199,6 +199,11 @@ impl From<ServiceError> for Problem {
                 ErrorCode::DatabaseUnavailable.default_message(),
             )
             .with_status(StatusCode::SERVICE_UNAVAILABLE),
+            ServiceError::SignerUnavailable => Problem::new(
+                ProblemType::ServerInternal,
+                ErrorCode::SignerUnavailable.default_message(),
+            )
+            .with_status(StatusCode::SERVICE_UNAVAILABLE),
             ServiceError::Internal(details) => {
                 tracing::error!(%details, "ACME request failed");
                 Problem::new(

@@ -73,6 +73,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound { code, by } => ApiError::not_found_by(code, by),
             ServiceError::Refused { code, message } => ApiError::new(code, message),
             ServiceError::Unavailable => ApiError::of(ErrorCode::DatabaseUnavailable),
+            ServiceError::SignerUnavailable => ApiError::of(ErrorCode::SignerUnavailable),
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 ApiError::of(ErrorCode::Internal)

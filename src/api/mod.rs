@@ -18,6 +18,7 @@ mod orders;
 mod publication;
 mod requests;
 mod server;
+mod tls;
 mod users;
 pub(crate) mod wire;
 
@@ -57,6 +58,7 @@ pub(crate) use error::ApiError;
 pub(crate) use limits::RateLimit;
 pub(crate) use observe::AccessLog;
 pub(crate) use server::serve;
+pub(crate) use tls::{ServerKey, Tls};
 
 /// A request as `GET /services/v2/request/{id}` answers it: the `request` of
 /// webhook events.
@@ -141,6 +143,19 @@ pub(crate) fn in_process(service: Arc<Service>) -> Router {
         .layer(map_response(error::json_error_bodies))
 }
 
+/// What relying parties fetch (CRLs, OCSP, the CA's certificates): served
+/// in the whole surface and alone on `--publication-listen`.
+fn publication_routes() -> Router<AppState> {
+    Router::new()
+        .route("/crl", get(publication::crl_index))
+        .route("/crl/", get(publication::crl_index))
+        .route("/crl/{file}", get(publication::crl_shard))
+        .route("/ocsp", post(publication::ocsp_post))
+        .route("/ocsp/{*request}", get(publication::ocsp_get))
+        .route("/ca/chain.pem", get(publication::chain_pem))
+        .route("/ca/issuer.der", get(publication::issuer_der))
+}
+
 /// The whole HTTP surface.
 pub(crate) fn router(service: Arc<Service>, limits: Limits, access_log: Arc<AccessLog>) -> Router {
     let v2 = v2_routes();
@@ -149,16 +164,9 @@ pub(crate) fn router(service: Arc<Service>, limits: Limits, access_log: Arc<Acce
         None => v2,
     };
 
-    let request_id = HeaderName::from_static(extract::REQUEST_ID_HEADER);
-    Router::new()
+    let app = Router::new()
         .route("/health", get(account::health))
-        .route("/crl", get(publication::crl_index))
-        .route("/crl/", get(publication::crl_index))
-        .route("/crl/{file}", get(publication::crl_shard))
-        .route("/ocsp", post(publication::ocsp_post))
-        .route("/ocsp/{*request}", get(publication::ocsp_get))
-        .route("/ca/chain.pem", get(publication::chain_pem))
-        .route("/ca/issuer.der", get(publication::issuer_der))
+        .merge(publication_routes())
         .route("/metrics", get(metrics::render))
         .merge(console::routes())
         .merge(crate::acme::routes(Arc::clone(&service)))
@@ -166,15 +174,41 @@ pub(crate) fn router(service: Arc<Service>, limits: Limits, access_log: Arc<Acce
         .with_state(AppState {
             service,
             metrics: metrics::install(),
-        })
-        .layer(axum::middleware::from_fn_with_state(
-            access_log,
-            observe::track,
-        ))
+        });
+    with_network_layers(app, limits.request_timeout, access_log)
+}
+
+/// Only the publication routes, for `--publication-listen`: plain HTTP
+/// that relying parties reach, without the API.
+pub(crate) fn publication_router(
+    service: Arc<Service>,
+    limits: &Limits,
+    access_log: Arc<AccessLog>,
+) -> Router {
+    let app = publication_routes().with_state(AppState {
+        service,
+        metrics: None,
+    });
+    with_network_layers(app, limits.request_timeout, access_log)
+}
+
+/// What every request from the network goes through: the access log, the
+/// body limit and request timeout, panics caught, JSON error bodies,
+/// tracing and request ids.
+fn with_network_layers(
+    app: Router,
+    request_timeout: Duration,
+    access_log: Arc<AccessLog>,
+) -> Router {
+    let request_id = HeaderName::from_static(extract::REQUEST_ID_HEADER);
+    app.layer(axum::middleware::from_fn_with_state(
+        access_log,
+        observe::track,
+    ))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
+            request_timeout,
         ))
         .layer(CatchPanicLayer::new())
         .layer(map_response(error::json_error_bodies))

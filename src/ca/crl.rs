@@ -8,6 +8,7 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
+use super::keys::signing_error;
 use super::{CaError, CertificateAuthority};
 use crate::model::RevocationReason;
 
@@ -48,7 +49,7 @@ impl CertificateAuthority {
         };
         let crl = params
             .signed_by(&self.issuer)
-            .map_err(|e| CaError::Internal(format!("signing CRL shard {}: {e}", spec.shard)))?;
+            .map_err(|e| signing_error(&format!("CRL shard {}", spec.shard), e))?;
         Ok(crl.der().to_vec())
     }
 }

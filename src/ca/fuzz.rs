@@ -94,7 +94,7 @@ proptest! {
     #[test]
     fn ocsp_parser_never_panics_on_mutated_requests(edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..6)) {
         let dir = tempfile::tempdir().unwrap();
-        let ca = CertificateAuthority::open_or_create(&dir.path().join("ca"), PublicUrls::new("http://fuzz.test")).unwrap();
+        let ca = CertificateAuthority::open_or_create(&dir.path().join("ca"), PublicUrls::new("http://fuzz.test"), &super::KeyProtection::Clear).unwrap();
         let request = valid_ocsp_request(&ca);
         prop_assert!(OcspQuery::parse(&request).is_some());
         if let Some(query) = OcspQuery::parse(&mutate(request, &edits)) {

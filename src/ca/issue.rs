@@ -13,6 +13,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
 
 use super::csr::VerifiedCsr;
+use super::keys::signing_error;
 use super::spki_hash::spki_sha256_of_der;
 use super::urls::{PublicUrls, crl_shard_of};
 use super::{CaError, CertificateAuthority, whole_seconds};
@@ -54,6 +55,26 @@ impl CertificateAuthority {
                 "the certificate needs a common name".into(),
             ));
         }
+        let mut names = Vec::new();
+        for name in san_list(&profile.common_name, &profile.dns_names) {
+            let ia5 = name
+                .as_str()
+                .try_into()
+                .map_err(|_| CaError::InvalidCsr(format!("\"{name}\" is not a valid DNS name")))?;
+            names.push(SanType::DnsName(ia5));
+        }
+        self.sign_leaf(csr, profile, names)
+    }
+
+    /// Signs a leaf naming `names` as its subject alternative names (the
+    /// profile's `dns_names` are not read): [`Self::issue`], and certd's
+    /// own server certificate, which may name an IP address.
+    pub(super) fn sign_leaf(
+        &self,
+        csr: &VerifiedCsr,
+        profile: &LeafProfile,
+        names: Vec<SanType>,
+    ) -> Result<IssuedCertificate, CaError> {
         // X.509 times have whole-second precision; truncate so the returned
         // timestamps are exactly what is in the certificate.
         let not_before = whole_seconds(profile.not_before);
@@ -78,14 +99,7 @@ impl CertificateAuthority {
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, profile.common_name.as_str());
         params.distinguished_name = dn;
-
-        for name in san_list(&profile.common_name, &profile.dns_names) {
-            let ia5 = name
-                .as_str()
-                .try_into()
-                .map_err(|_| CaError::InvalidCsr(format!("\"{name}\" is not a valid DNS name")))?;
-            params.subject_alt_names.push(SanType::DnsName(ia5));
-        }
+        params.subject_alt_names = names;
 
         // ExplicitNoCa makes rcgen write a critical BasicConstraints CA:false and the SKI.
         params.is_ca = IsCa::ExplicitNoCa;
@@ -109,7 +123,7 @@ impl CertificateAuthority {
 
         let cert = params
             .signed_by(csr.public_key(), &self.issuer)
-            .map_err(|e| CaError::Internal(format!("signing leaf: {e}")))?;
+            .map_err(|e| signing_error("a certificate", e))?;
 
         Ok(IssuedCertificate {
             serial_hex: hex::encode_upper(serial),

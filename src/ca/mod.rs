@@ -1,26 +1,33 @@
 //! certd's own issuing CA: a self-signed root and one intermediate, both ECDSA P-256,
-//! kept in a directory on disk; leaves are signed by the intermediate from client CSRs.
+//! their certificates kept in a directory on disk and their keys there too (in
+//! clear or encrypted) or in a PKCS#11 token (see `keys`); leaves are signed by
+//! the intermediate from client CSRs.
 //!
-//! Only the intermediate's key is held in memory; the root key is read once at startup
-//! to check it matches its certificate, then dropped.
+//! Only the intermediate's key is kept open; the root key is opened once at
+//! startup to check it matches its certificate, then dropped.
 
 mod crl;
 mod csr;
 mod issue;
+mod keys;
 mod ocsp;
 mod presented;
+mod server_cert;
 mod spki_hash;
 mod store;
+mod token;
 mod urls;
 
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
+mod key_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;
 
-use rcgen::{Issuer, KeyPair};
+use rcgen::{Issuer, KeyPair, PublicKeyData, SigningKey};
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
@@ -30,6 +37,7 @@ use x509_parser::prelude::FromDer;
 pub(crate) use crl::{CrlEntry, CrlSpec};
 pub(crate) use csr::VerifiedCsr;
 pub(crate) use issue::{IssuedCertificate, LeafProfile};
+pub(crate) use keys::{KeyProtection, Passphrase, TokenConfig};
 pub(crate) use ocsp::{
     CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
     try_later_response,
@@ -41,15 +49,21 @@ pub(crate) use spki_hash::spki_sha256_of_pem;
 pub(crate) use urls::PublicUrls;
 pub use urls::{CRL_SHARDS, crl_shard_of};
 
+use keys::{CaKey, decrypt_pem, encrypt_pem, is_encrypted};
 use ocsp::IssuerIdentity;
+use store::StoredKeys;
+use token::Token;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CaError {
     /// The CSR is unusable; the String is a human sentence safe to show the client.
     #[error("{0}")]
     InvalidCsr(String),
+    /// The PKCS#11 token holding the keys does not answer: a passing outage.
+    #[error("the CA's signing key is unavailable: {0}")]
+    SignerUnavailable(String),
     /// Anything else (I/O on the key directory, signing failure): internal, never shown to clients.
-    #[error("certificate authority error: {0}")]
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -58,9 +72,7 @@ pub(crate) enum CaError {
 #[derive(Debug)]
 pub(crate) struct CertificateAuthority {
     /// Intermediate subject, SKI (used as leaves' AKI) and signing key.
-    issuer: Issuer<'static, KeyPair>,
-    /// The same key again, for OCSP responses (rcgen's `Issuer` keeps its key private).
-    ocsp_key: KeyPair,
+    issuer: Issuer<'static, CaKey>,
     /// The intermediate's name and key hashes, as OCSP CertIDs carry them.
     issuer_identity: IssuerIdentity,
     intermediate_not_after: OffsetDateTime,
@@ -76,30 +88,106 @@ impl CertificateAuthority {
     pub(crate) fn open_existing(
         dir: &Path,
         urls: PublicUrls,
+        keys: &KeyProtection,
     ) -> Result<Option<CertificateAuthority>, CaError> {
         store::read(dir)?
-            .map(|material| Self::load(material, urls))
+            .map(|material| Self::load(material, urls, keys))
             .transpose()
     }
 
-    /// Loads the CA from `dir`, or creates it there on first use (see `store`).
-    /// `urls` are written into every leaf it signs.
+    /// Loads the CA from `dir`, or creates it there on first use (see `store`),
+    /// its keys kept as `keys` says. `urls` are written into every leaf it signs.
     pub(crate) fn open_or_create(
         dir: &Path,
         urls: PublicUrls,
+        keys: &KeyProtection,
     ) -> Result<CertificateAuthority, CaError> {
         if let Some(material) = store::read(dir)? {
-            return Self::load(material, urls);
+            return Self::load(material, urls, keys);
         }
-        store::install(dir, &store::generate()?)?;
+        Self::create(dir, keys)?;
         // Read back what is on disk (ours, or a concurrent creator's) through the one load path.
         match store::read(dir)? {
-            Some(material) => Self::load(material, urls),
+            Some(material) => Self::load(material, urls, keys),
             None => Err(CaError::Internal(format!(
                 "CA directory {} is still empty after creating it",
                 dir.display()
             ))),
         }
+    }
+
+    /// Creates a CA in `dir` (`certd ca init`), keys kept as `keys` says:
+    /// generated in memory and written to files (encrypted with a
+    /// passphrase), or generated inside the token.
+    pub(crate) fn create(dir: &Path, keys: &KeyProtection) -> Result<(), CaError> {
+        let token = match keys {
+            KeyProtection::Token(config) => Some(Token::open(config)?),
+            _ => None,
+        };
+        let root_key = CaKey::generate(keys, token.as_ref(), "certd root CA key")?;
+        let int_key = CaKey::generate(keys, token.as_ref(), "certd intermediate CA key")?;
+        let (root_cert, intermediate_cert) = store::certify(&root_key, &int_key)?;
+        let passphrase = match keys {
+            KeyProtection::Passphrase(passphrase) => Some(passphrase),
+            _ => None,
+        };
+        let stored = match (
+            root_key.file_pem(passphrase)?,
+            int_key.file_pem(passphrase)?,
+        ) {
+            (Some(root), Some(intermediate)) => StoredKeys::Files { root, intermediate },
+            _ => StoredKeys::Token(format!(
+                "This CA's root and intermediate keys are in PKCS#11 token {:?};\n\
+                 certd finds each one by its certificate's public key.\n",
+                token.as_ref().map(|t| t.label()).unwrap_or_default()
+            )),
+        };
+        store::install(
+            dir,
+            &store::Material {
+                root_cert,
+                intermediate_cert,
+                keys: stored,
+            },
+        )
+    }
+
+    /// Encrypts the CA's key files in place with `passphrase`; returns the
+    /// names of the files it converted (none when already encrypted with
+    /// it). Everything is checked before anything is rewritten.
+    pub(crate) fn encrypt_keys(
+        dir: &Path,
+        passphrase: &Passphrase,
+    ) -> Result<Vec<&'static str>, CaError> {
+        let material = store::read(dir)?
+            .ok_or_else(|| CaError::Internal(format!("no CA in {}", dir.display())))?;
+        let StoredKeys::Files { root, intermediate } = &material.keys else {
+            return Err(CaError::Internal(
+                "this CA's keys are in a PKCS#11 token: there is no key file to encrypt".into(),
+            ));
+        };
+        let mut converted = Vec::new();
+        for (name, pem) in [
+            (store::ROOT_KEY, root),
+            (store::INTERMEDIATE_KEY, intermediate),
+        ] {
+            if is_encrypted(pem) {
+                // Half-done earlier: the same passphrase must open it.
+                decrypt_pem(pem, passphrase, name)?;
+            } else {
+                converted.push((name, encrypt_pem(&load_key(pem, name)?, passphrase)?));
+            }
+        }
+        Self::check(material)?;
+        for (name, pem) in &converted {
+            store::replace_key_file(dir, name, pem)?;
+        }
+        Ok(converted.into_iter().map(|(name, _)| name).collect())
+    }
+
+    /// The root certificate (PEM) of the CA in `dir`, if there is one.
+    pub(crate) fn root_pem_in(dir: &Path) -> Result<Option<String>, CaError> {
+        Ok(store::read(dir)?.map(|material| material.root_cert))
     }
 
     /// The CA directory's files, name and contents, for a backup; `None` if
@@ -111,9 +199,11 @@ impl CertificateAuthority {
         };
         let files = material
             .files()
-            .map(|(name, contents)| (name.to_string(), contents.to_string()));
+            .into_iter()
+            .map(|(name, contents)| (name.to_string(), contents.to_string()))
+            .collect();
         Self::check(material)?;
-        Ok(Some(files.into()))
+        Ok(Some(files))
     }
 
     /// Writes a CA directory from files by name (a backup's): `dir` must not
@@ -130,11 +220,71 @@ impl CertificateAuthority {
         store::write_new_dir(dir, &material)
     }
 
-    /// Loads the material as start-up would (keys match certificates, the
-    /// intermediate is signed by the root), for its errors only.
+    /// Checks what can be checked without the keys' secret (a passphrase or
+    /// a token are not at hand for backups): the certificates chain, and
+    /// keys in clear match them.
     fn check(material: store::Material) -> Result<(), CaError> {
-        // The URLs only go into what the CA signs; nothing is signed here.
-        Self::load(material, PublicUrls::new("http://localhost")).map(drop)
+        let chain = Chain::parse(&material)?;
+        match &material.keys {
+            StoredKeys::Files { root, intermediate } => {
+                for (pem, file, cert_file) in [
+                    (root, store::ROOT_KEY, store::ROOT_CERT),
+                    (
+                        intermediate,
+                        store::INTERMEDIATE_KEY,
+                        store::INTERMEDIATE_CERT,
+                    ),
+                ] {
+                    if !is_encrypted(pem) {
+                        let key = load_key(pem, file)?;
+                        let cert = if file == store::ROOT_KEY {
+                            chain.root()?
+                        } else {
+                            chain.intermediate()?
+                        };
+                        key_matches(key.der_bytes(), &cert, file, cert_file)?;
+                    }
+                }
+                Ok(())
+            }
+            StoredKeys::Token(_) => Ok(()),
+        }
+    }
+
+    /// Signs a typical to-be-signed OCSP response over and over with the
+    /// intermediate key from `threads` threads for `duration`; returns how
+    /// many signatures were made (each verified when the key is in a token).
+    /// For sizing a token against the OCSP and issuance load.
+    pub(crate) fn measure_signing(
+        &self,
+        duration: std::time::Duration,
+        threads: usize,
+    ) -> Result<u64, CaError> {
+        let message = [0x5a_u8; 300];
+        let deadline = std::time::Instant::now() + duration;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads.max(1))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut made = 0u64;
+                        while std::time::Instant::now() < deadline {
+                            self.issuer
+                                .key()
+                                .sign(&message)
+                                .map_err(|e| keys::signing_error("a test message", e))?;
+                            made += 1;
+                        }
+                        Ok(made)
+                    })
+                })
+                .collect();
+            workers.into_iter().try_fold(0, |total, worker| {
+                let made = worker
+                    .join()
+                    .map_err(|_| CaError::Internal("a signing thread panicked".into()))??;
+                Ok(total + made)
+            })
+        })
     }
 
     pub(crate) fn root_pem(&self) -> &str {
@@ -167,30 +317,44 @@ impl CertificateAuthority {
         &self.urls
     }
 
-    /// Parses and cross-checks the four files.
-    fn load(m: store::Material, urls: PublicUrls) -> Result<CertificateAuthority, CaError> {
-        let root_der = cert_der(&m.root_cert, store::ROOT_CERT)?;
-        let int_der = cert_der(&m.intermediate_cert, store::INTERMEDIATE_CERT)?;
-        let root = parse_cert(&root_der, store::ROOT_CERT)?;
-        let int = parse_cert(&int_der, store::INTERMEDIATE_CERT)?;
-
-        let root_key = load_key(&m.root_key, store::ROOT_KEY)?;
-        let int_key = load_key(&m.intermediate_key, store::INTERMEDIATE_KEY)?;
-        let ocsp_key = load_key(&m.intermediate_key, store::INTERMEDIATE_KEY)?;
-        key_matches(&root_key, &root, store::ROOT_KEY, store::ROOT_CERT)?;
+    /// Parses and cross-checks the certificates, opens the keys where they
+    /// are kept and checks each matches its certificate.
+    fn load(
+        m: store::Material,
+        urls: PublicUrls,
+        keys: &KeyProtection,
+    ) -> Result<CertificateAuthority, CaError> {
+        let chain = Chain::parse(&m)?;
+        let (root, int) = (chain.root()?, chain.intermediate()?);
+        let token = match (&m.keys, keys) {
+            (StoredKeys::Token(_), KeyProtection::Token(config)) => Some(Token::open(config)?),
+            _ => None,
+        };
+        let (root_stored, int_stored) = match &m.keys {
+            StoredKeys::Files { root, intermediate } => (Some(root), Some(intermediate)),
+            StoredKeys::Token(_) => (None, None),
+        };
+        let root_key = open_key(root_stored, keys, token.as_ref(), &root, store::ROOT_KEY)?;
         key_matches(
-            &int_key,
+            root_key.der_bytes(),
+            &root,
+            store::ROOT_KEY,
+            store::ROOT_CERT,
+        )?;
+        drop(root_key);
+        let int_key = open_key(
+            int_stored,
+            keys,
+            token.as_ref(),
+            &int,
+            store::INTERMEDIATE_KEY,
+        )?;
+        key_matches(
+            int_key.der_bytes(),
             &int,
             store::INTERMEDIATE_KEY,
             store::INTERMEDIATE_CERT,
         )?;
-        int.verify_signature(Some(root.public_key())).map_err(|_| {
-            CaError::Internal(format!(
-                "{} is not signed by {}",
-                store::INTERMEDIATE_CERT,
-                store::ROOT_CERT
-            ))
-        })?;
 
         let intermediate_not_after = int.validity().not_after.to_datetime();
         let issuer_identity = IssuerIdentity::new(
@@ -200,24 +364,100 @@ impl CertificateAuthority {
         );
         // Takes the intermediate's subject and SKI from the certificate itself, so leaves'
         // issuer name and AKI match it byte for byte.
-        let issuer =
-            Issuer::from_ca_cert_der(&int_der.as_slice().into(), int_key).map_err(|e| {
-                CaError::Internal(format!(
-                    "cannot use {} as issuer: {e}",
-                    store::INTERMEDIATE_CERT
-                ))
-            })?;
+        let issuer = Issuer::from_ca_cert_der(&chain.intermediate_der.as_slice().into(), int_key)
+            .map_err(|e| {
+            CaError::Internal(format!(
+                "cannot use {} as issuer: {e}",
+                store::INTERMEDIATE_CERT
+            ))
+        })?;
 
         Ok(CertificateAuthority {
             issuer,
-            ocsp_key,
             issuer_identity,
             intermediate_not_after,
             root_pem: m.root_cert,
             intermediate_pem: m.intermediate_cert,
-            intermediate_der: int_der,
+            intermediate_der: chain.intermediate_der,
             urls,
         })
+    }
+}
+
+/// The two CA certificates, DER, checked to chain.
+struct Chain {
+    root_der: Vec<u8>,
+    intermediate_der: Vec<u8>,
+}
+
+impl Chain {
+    fn parse(m: &store::Material) -> Result<Chain, CaError> {
+        let chain = Chain {
+            root_der: cert_der(&m.root_cert, store::ROOT_CERT)?,
+            intermediate_der: cert_der(&m.intermediate_cert, store::INTERMEDIATE_CERT)?,
+        };
+        chain
+            .intermediate()?
+            .verify_signature(Some(chain.root()?.public_key()))
+            .map_err(|_| {
+                CaError::Internal(format!(
+                    "{} is not signed by {}",
+                    store::INTERMEDIATE_CERT,
+                    store::ROOT_CERT
+                ))
+            })?;
+        Ok(chain)
+    }
+
+    fn root(&self) -> Result<X509Certificate<'_>, CaError> {
+        parse_cert(&self.root_der, store::ROOT_CERT)
+    }
+
+    fn intermediate(&self) -> Result<X509Certificate<'_>, CaError> {
+        parse_cert(&self.intermediate_der, store::INTERMEDIATE_CERT)
+    }
+}
+
+/// Opens one CA key where the operator says keys are kept, refusing with
+/// the fix when the directory says otherwise. `pem` is the key file's
+/// contents (`None`: the directory says the key is in a token).
+fn open_key(
+    pem: Option<&String>,
+    keys: &KeyProtection,
+    token: Option<&std::sync::Arc<Token>>,
+    cert: &X509Certificate<'_>,
+    file: &str,
+) -> Result<CaKey, CaError> {
+    let refuse = |message: String| Err(CaError::Internal(message));
+    match (pem, keys) {
+        (None, KeyProtection::Token(_)) => {
+            let token = token.ok_or_else(|| CaError::Internal("the token is not open".into()))?;
+            let key = token.find_key(&cert.public_key().subject_public_key.data, file)?;
+            // The token's signatures are verified as they are made: one now
+            // proves the key works before anything is served.
+            key.sign(b"certd start-up check")?;
+            Ok(CaKey::Token(key))
+        }
+        (None, _) => refuse(
+            "this CA's keys are in a PKCS#11 token: give --pkcs11-module, --pkcs11-token and \
+             --pkcs11-pin-file"
+                .into(),
+        ),
+        (Some(_), KeyProtection::Token(_)) => refuse(format!(
+            "this CA's keys are files ({file}), not in a PKCS#11 token: drop the --pkcs11 options"
+        )),
+        (Some(pem), KeyProtection::Clear) if is_encrypted(pem) => refuse(format!(
+            "{file} is encrypted: give its passphrase with --ca-key-passphrase-file FILE or \
+             CERTD_CA_KEY_PASSPHRASE"
+        )),
+        (Some(pem), KeyProtection::Clear) => load_key(pem, file).map(CaKey::Memory),
+        (Some(pem), KeyProtection::Passphrase(_)) if !is_encrypted(pem) => refuse(format!(
+            "{file} is not encrypted although a passphrase was given: run `certd ca encrypt-keys` \
+             first"
+        )),
+        (Some(pem), KeyProtection::Passphrase(passphrase)) => {
+            decrypt_pem(pem, passphrase, file).map(CaKey::Memory)
+        }
     }
 }
 
@@ -269,12 +509,12 @@ fn load_key(pem: &str, file: &str) -> Result<KeyPair, CaError> {
 /// A key/cert mix-up (e.g. a restored backup of only one file) would otherwise produce
 /// leaves that fail to verify; catch it at startup instead.
 fn key_matches(
-    key: &KeyPair,
+    public_key: &[u8],
     cert: &X509Certificate<'_>,
     key_file: &str,
     cert_file: &str,
 ) -> Result<(), CaError> {
-    if key.public_key_raw() == cert.public_key().subject_public_key.data.as_ref() {
+    if public_key == cert.public_key().subject_public_key.data.as_ref() {
         Ok(())
     } else {
         Err(CaError::Internal(format!(

@@ -21,6 +21,7 @@ use x509_ocsp::{
     Version,
 };
 
+use super::keys::signing_error;
 use super::{CaError, CertificateAuthority};
 use crate::model::RevocationReason;
 
@@ -129,11 +130,12 @@ impl OcspQuery {
     }
 }
 
-#[cfg(test)]
 impl OcspQuestion {
-    /// The question a client would send about `serial` (tests only: certd
-    /// answers questions, it never asks them).
-    pub(super) fn for_serial(
+    /// The question a client such as openssl sends about `serial` (DER
+    /// INTEGER content bytes) in `hash` terms, hash parameters NULL: what
+    /// answers signed ahead of any question name. `None` if the serial is
+    /// not a valid serial number.
+    pub(crate) fn for_serial(
         ca: &CertificateAuthority,
         hash: CertIdHash,
         serial: &[u8],
@@ -160,6 +162,7 @@ impl OcspQuestion {
         })
     }
 
+    #[cfg(test)]
     pub(super) fn cert_id_for_tests(&self) -> CertId {
         self.cert_id.clone()
     }
@@ -236,9 +239,10 @@ impl CertificateAuthority {
         };
         let tbs_der = tbs.to_der().map_err(encoding)?;
         let signature = self
-            .ocsp_key
+            .issuer
+            .key()
             .sign(&tbs_der)
-            .map_err(|e| CaError::Internal(format!("signing OCSP response: {e}")))?;
+            .map_err(|e| signing_error("an OCSP response", e))?;
         let basic = BasicOcspResponse {
             tbs_response_data: tbs,
             signature_algorithm: AlgorithmIdentifierOwned {

@@ -2,7 +2,11 @@
 //!
 //! Layout of the CA directory (mode 0700):
 //!   root.pem, intermediate.pem          certificates (0644)
-//!   root.key, intermediate.key          PKCS#8 PEM private keys (0600 from creation)
+//!   root.key, intermediate.key          PKCS#8 PEM private keys, in clear or
+//!                                       encrypted (0600 from creation)
+//! or, when the keys live in a PKCS#11 token, instead of the two key files:
+//!   keys-in-token.txt                   which token holds them (for people;
+//!                                       certd finds each key by its certificate)
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -11,87 +15,138 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyUsagePurpose,
+    SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
 use super::CaError;
 use super::issue::random_serial;
+use super::keys::{CaKey, signing_error};
 
 pub(crate) const ROOT_CERT: &str = "root.pem";
 pub(crate) const ROOT_KEY: &str = "root.key";
 pub(crate) const INTERMEDIATE_CERT: &str = "intermediate.pem";
 pub(crate) const INTERMEDIATE_KEY: &str = "intermediate.key";
-const FILES: [&str; 4] = [ROOT_CERT, ROOT_KEY, INTERMEDIATE_CERT, INTERMEDIATE_KEY];
+pub(crate) const KEYS_IN_TOKEN: &str = "keys-in-token.txt";
+const KEY_FILES: [&str; 2] = [ROOT_KEY, INTERMEDIATE_KEY];
 
 const ROOT_CN: &str = "certd Root CA";
 const INTERMEDIATE_CN: &str = "certd Issuing CA 1";
 const ROOT_LIFETIME: Duration = Duration::days(7305); // 20 years incl. leap days
 const INTERMEDIATE_LIFETIME: Duration = Duration::days(3653); // 10 years
 
-/// The four PEM files' contents.
+/// Where the private keys are, as the directory shows it.
+#[derive(Clone)]
+pub(crate) enum StoredKeys {
+    /// PEM files (PKCS#8), in clear or encrypted.
+    Files { root: String, intermediate: String },
+    /// In a PKCS#11 token; the text says which, for people.
+    Token(String),
+}
+
+/// The CA directory's contents.
 #[derive(Clone)]
 pub(crate) struct Material {
     pub root_cert: String,
-    pub root_key: String,
     pub intermediate_cert: String,
-    pub intermediate_key: String,
+    pub keys: StoredKeys,
 }
 
 impl Material {
-    /// Each file's name and contents, in [`FILES`] order.
-    pub(crate) fn files(&self) -> [(&'static str, &str); 4] {
-        [
-            (ROOT_CERT, &self.root_cert),
-            (ROOT_KEY, &self.root_key),
-            (INTERMEDIATE_CERT, &self.intermediate_cert),
-            (INTERMEDIATE_KEY, &self.intermediate_key),
-        ]
+    /// Each file's name and contents.
+    pub(crate) fn files(&self) -> Vec<(&'static str, &str)> {
+        let mut files = vec![
+            (ROOT_CERT, self.root_cert.as_str()),
+            (INTERMEDIATE_CERT, self.intermediate_cert.as_str()),
+        ];
+        match &self.keys {
+            StoredKeys::Files { root, intermediate } => {
+                files.push((ROOT_KEY, root));
+                files.push((INTERMEDIATE_KEY, intermediate));
+            }
+            StoredKeys::Token(text) => files.push((KEYS_IN_TOKEN, text)),
+        }
+        files
     }
 
-    /// The material from files by name (a backup's copy of them): exactly
-    /// [`FILES`], none missing and nothing else.
+    /// The material from files by name (a backup's copy of them): the two
+    /// certificates and either both key files or the token note, none
+    /// missing and nothing else.
     pub(crate) fn from_files<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Material, CaError> {
-        let mut found: [Option<String>; 4] = Default::default();
+        let mut found = std::collections::BTreeMap::new();
         for (name, contents) in files {
-            let slot = FILES
-                .iter()
-                .position(|known| *known == name)
-                .ok_or_else(|| internal(format!("unknown CA file {name:?}")))?;
-            found[slot] = Some(contents.to_string());
+            if ![
+                ROOT_CERT,
+                INTERMEDIATE_CERT,
+                ROOT_KEY,
+                INTERMEDIATE_KEY,
+                KEYS_IN_TOKEN,
+            ]
+            .contains(&name)
+            {
+                return Err(internal(format!("unknown CA file {name:?}")));
+            }
+            found.insert(name, contents.to_string());
         }
-        let missing: Vec<&str> = FILES
-            .iter()
-            .zip(&found)
-            .filter(|(_, contents)| contents.is_none())
-            .map(|(name, _)| *name)
-            .collect();
-        if !missing.is_empty() {
+        let in_token = found.contains_key(KEYS_IN_TOKEN);
+        if in_token && KEY_FILES.iter().any(|name| found.contains_key(name)) {
             return Err(internal(format!(
-                "CA files missing: {}",
-                missing.join(", ")
+                "CA files hold both key files and {KEYS_IN_TOKEN}"
             )));
         }
-        let [root_cert, root_key, intermediate_cert, intermediate_key] =
-            found.map(Option::unwrap_or_default);
+        Material::assemble(in_token, |name| found.remove(name))
+            .map_err(|missing| internal(format!("CA files missing: {}", missing.0.join(", "))))
+    }
+
+    /// Builds the material from a lookup of each file's contents (`None`:
+    /// absent), naming every missing file at once.
+    fn assemble(
+        in_token: bool,
+        mut contents: impl FnMut(&str) -> Option<String>,
+    ) -> Result<Material, Missing> {
+        let wanted: &[&str] = if in_token {
+            &[ROOT_CERT, INTERMEDIATE_CERT, KEYS_IN_TOKEN]
+        } else {
+            &[ROOT_CERT, INTERMEDIATE_CERT, ROOT_KEY, INTERMEDIATE_KEY]
+        };
+        let mut values = Vec::new();
+        let mut missing = Vec::new();
+        for name in wanted {
+            match contents(name) {
+                Some(text) => values.push(text),
+                None => missing.push(*name),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Missing(missing));
+        }
+        let mut values = values.into_iter();
+        let mut next = || values.next().unwrap_or_default();
+        let (root_cert, intermediate_cert) = (next(), next());
+        let keys = if in_token {
+            StoredKeys::Token(next())
+        } else {
+            StoredKeys::Files {
+                root: next(),
+                intermediate: next(),
+            }
+        };
         Ok(Material {
             root_cert,
-            root_key,
             intermediate_cert,
-            intermediate_key,
+            keys,
         })
     }
 }
 
+/// Files a CA needs and lacks.
+struct Missing(Vec<&'static str>);
+
 fn internal(msg: impl Into<String>) -> CaError {
     CaError::Internal(msg.into())
-}
-
-fn sign_err(what: &'static str) -> impl Fn(rcgen::Error) -> CaError {
-    move |e| internal(format!("generating {what}: {e}"))
 }
 
 /// Reads the CA directory. `Ok(None)` means "no CA yet" (absent or empty directory);
@@ -114,31 +169,24 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Material>, CaError> {
         Ok(_) => {}
     }
 
-    let mut contents = Vec::with_capacity(FILES.len());
-    let mut missing = Vec::new();
-    for name in FILES {
-        match fs::read_to_string(dir.join(name)) {
-            Ok(s) => contents.push(s),
-            Err(e) if e.kind() == ErrorKind::NotFound => missing.push(name),
-            Err(e) => {
-                return Err(internal(format!(
-                    "cannot read {}: {e}",
-                    dir.join(name).display()
-                )));
+    let in_token = dir.join(KEYS_IN_TOKEN).exists();
+    let mut unreadable = None;
+    let material = Material::assemble(in_token, |name| match fs::read_to_string(dir.join(name)) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            if e.kind() != ErrorKind::NotFound {
+                unreadable.get_or_insert(format!("cannot read {}: {e}", dir.join(name).display()));
             }
+            None
         }
+    });
+    if let Some(message) = unreadable {
+        return Err(internal(message));
     }
-
-    if missing.is_empty() {
-        let mut it = contents.into_iter();
-        let mut next = || it.next().unwrap_or_default();
-        return Ok(Some(Material {
-            root_cert: next(),
-            root_key: next(),
-            intermediate_cert: next(),
-            intermediate_key: next(),
-        }));
-    }
+    let missing = match material {
+        Ok(material) => return Ok(Some(material)),
+        Err(Missing(missing)) => missing,
+    };
     let empty = fs::read_dir(dir)
         .map_err(|e| internal(format!("cannot list CA directory {}: {e}", dir.display())))?
         .next()
@@ -154,21 +202,18 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Material>, CaError> {
     )))
 }
 
-/// Generates a fresh root + intermediate pair.
-pub(crate) fn generate() -> Result<Material, CaError> {
+/// Makes the root and intermediate certificates for these two keys: the
+/// root self-signed, the intermediate signed by the root. Returns their PEM.
+pub(crate) fn certify(root_key: &CaKey, int_key: &CaKey) -> Result<(String, String), CaError> {
     // Backdate a little so clients with a slightly slow clock accept the chain at once.
     let now = super::now_whole_seconds() - Duration::hours(1);
 
-    let root_key =
-        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(sign_err("root key"))?;
     let mut root = ca_params(ROOT_CN, now, now + ROOT_LIFETIME, 1);
     root.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let root_cert = root
-        .self_signed(&root_key)
-        .map_err(sign_err("root certificate"))?;
+        .self_signed(root_key)
+        .map_err(|e| signing_error("the root certificate", e))?;
 
-    let int_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .map_err(sign_err("intermediate key"))?;
     let mut int = ca_params(INTERMEDIATE_CN, now, now + INTERMEDIATE_LIFETIME, 0);
     int.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -177,15 +222,9 @@ pub(crate) fn generate() -> Result<Material, CaError> {
     ];
     int.use_authority_key_identifier_extension = true;
     let int_cert = int
-        .signed_by(&int_key, &Issuer::from_params(&root, &root_key))
-        .map_err(sign_err("intermediate certificate"))?;
-
-    Ok(Material {
-        root_cert: root_cert.pem(),
-        root_key: root_key.serialize_pem(),
-        intermediate_cert: int_cert.pem(),
-        intermediate_key: int_key.serialize_pem(),
-    })
+        .signed_by(int_key, &Issuer::from_params(&root, root_key))
+        .map_err(|e| signing_error("the intermediate certificate", e))?;
+    Ok((root_cert.pem(), int_cert.pem()))
 }
 
 /// CA certificate params; rcgen adds SKI automatically for `IsCa::Ca`.
@@ -267,11 +306,26 @@ pub(crate) fn write_new_dir(dir: &Path, m: &Material) -> Result<(), CaError> {
 }
 
 fn write_all_files(tmp: &Path, m: &Material) -> Result<(), CaError> {
-    write_file(&tmp.join(ROOT_KEY), &m.root_key, 0o600)?;
-    write_file(&tmp.join(INTERMEDIATE_KEY), &m.intermediate_key, 0o600)?;
-    write_file(&tmp.join(ROOT_CERT), &m.root_cert, 0o644)?;
-    write_file(&tmp.join(INTERMEDIATE_CERT), &m.intermediate_cert, 0o644)?;
+    for (name, contents) in m.files() {
+        let mode = if KEY_FILES.contains(&name) {
+            0o600
+        } else {
+            0o644
+        };
+        write_file(&tmp.join(name), contents, mode)?;
+    }
     sync_dir(tmp)
+}
+
+/// Replaces one key file by a new version (`certd ca encrypt-keys`): written
+/// beside it, flushed, then renamed over it, so the file is always whole.
+pub(crate) fn replace_key_file(dir: &Path, name: &str, contents: &str) -> Result<(), CaError> {
+    let tmp = dir.join(format!(".{name}.new"));
+    let _ = fs::remove_file(&tmp);
+    write_file(&tmp, contents, 0o600)?;
+    fs::rename(&tmp, dir.join(name))
+        .map_err(|e| internal(format!("cannot replace {}: {e}", dir.join(name).display())))?;
+    sync_dir(dir)
 }
 
 /// Creates the file with its final mode (no window where a key is world-readable)

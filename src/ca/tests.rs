@@ -64,8 +64,12 @@ fn profile(cn: &str, extra: &[&str]) -> LeafProfile {
 
 fn new_ca() -> (tempfile::TempDir, CertificateAuthority) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let ca = CertificateAuthority::open_or_create(&tmp.path().join("ca"), test_urls())
-        .expect("create CA");
+    let ca = CertificateAuthority::open_or_create(
+        &tmp.path().join("ca"),
+        test_urls(),
+        &KeyProtection::Clear,
+    )
+    .expect("create CA");
     (tmp, ca)
 }
 
@@ -116,8 +120,10 @@ fn ca_is_send_and_sync() {
 fn create_then_reopen_gives_same_ca_with_private_key_files() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("ca");
-    let a = CertificateAuthority::open_or_create(&dir, test_urls()).expect("create");
-    let b = CertificateAuthority::open_or_create(&dir, test_urls()).expect("reopen");
+    let a = CertificateAuthority::open_or_create(&dir, test_urls(), &KeyProtection::Clear)
+        .expect("create");
+    let b = CertificateAuthority::open_or_create(&dir, test_urls(), &KeyProtection::Clear)
+        .expect("reopen");
     assert_eq!(a.root_pem(), b.root_pem());
     assert_eq!(a.intermediate_pem(), b.intermediate_pem());
     assert_ne!(a.root_pem(), a.intermediate_pem());
@@ -183,10 +189,11 @@ fn existing_empty_dir_is_filled_but_incomplete_dir_is_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("ca");
     std::fs::create_dir(&dir).expect("mkdir");
-    CertificateAuthority::open_or_create(&dir, test_urls()).expect("create in empty dir");
+    CertificateAuthority::open_or_create(&dir, test_urls(), &KeyProtection::Clear)
+        .expect("create in empty dir");
 
     std::fs::remove_file(dir.join("intermediate.key")).expect("rm");
-    match CertificateAuthority::open_or_create(&dir, test_urls()) {
+    match CertificateAuthority::open_or_create(&dir, test_urls(), &KeyProtection::Clear) {
         Err(CaError::Internal(msg)) => assert!(
             msg.contains("incomplete") && msg.contains("intermediate.key"),
             "{msg}"
@@ -200,9 +207,10 @@ fn mismatched_key_is_refused_on_load() {
     let (tmp, _ca) = new_ca();
     let dir = tmp.path().join("ca");
     let other = tmp.path().join("other");
-    CertificateAuthority::open_or_create(&other, test_urls()).expect("second CA");
+    CertificateAuthority::open_or_create(&other, test_urls(), &KeyProtection::Clear)
+        .expect("second CA");
     std::fs::copy(other.join("intermediate.key"), dir.join("intermediate.key")).expect("cp");
-    match CertificateAuthority::open_or_create(&dir, test_urls()) {
+    match CertificateAuthority::open_or_create(&dir, test_urls(), &KeyProtection::Clear) {
         Err(CaError::Internal(msg)) => assert!(msg.contains("does not match"), "{msg}"),
         other => panic!("expected Internal, got {:?}", other.map(|_| ())),
     }

@@ -8,22 +8,40 @@
 /// certificate's shard is stored with it.
 pub const CRL_SHARDS: u16 = 64;
 
-/// The public base URL (`--public-url`) and the paths under it.
+/// The public base URL (`--public-url`) and the paths under it; CRLs, OCSP
+/// and the issuer certificate may live under another base, the publication
+/// URL (`--publication-url`), which relying parties fetch over plain HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PublicUrls {
     base: String,
+    /// Where CRLs, OCSP and the issuer certificate are: `base` unless told.
+    publication: String,
 }
 
 impl PublicUrls {
     /// `base` such as `http://127.0.0.1:8080` or `https://pki.example.com/certd`.
     pub(crate) fn new(base: &str) -> PublicUrls {
+        let base = base.trim_end_matches('/').to_string();
         PublicUrls {
-            base: base.trim_end_matches('/').to_string(),
+            publication: base.clone(),
+            base,
+        }
+    }
+
+    /// The same, with CRLs, OCSP and the issuer certificate under
+    /// `publication` (when given) instead of the public base.
+    pub(crate) fn with_publication(self, publication: Option<&str>) -> PublicUrls {
+        match publication {
+            Some(publication) => PublicUrls {
+                publication: publication.trim_end_matches('/').to_string(),
+                ..self
+            },
+            None => self,
         }
     }
 
     pub(crate) fn crl(&self, shard: u16) -> String {
-        format!("{}/crl/{shard}.crl", self.base)
+        format!("{}/crl/{shard}.crl", self.publication)
     }
 
     /// An ACME resource: `path` such as `/directory`.
@@ -32,12 +50,12 @@ impl PublicUrls {
     }
 
     pub(crate) fn ocsp(&self) -> String {
-        format!("{}/ocsp", self.base)
+        format!("{}/ocsp", self.publication)
     }
 
     /// The issuing intermediate in DER, as RFC 5280 asks of caIssuers URLs.
     pub(crate) fn issuer_certificate(&self) -> String {
-        format!("{}/ca/issuer.der", self.base)
+        format!("{}/ca/issuer.der", self.publication)
     }
 }
 
@@ -63,6 +81,22 @@ mod tests {
         assert_eq!(
             urls.issuer_certificate(),
             "http://pki.example.com/ca/issuer.der"
+        );
+    }
+
+    #[test]
+    fn publication_urls_may_have_their_own_base() {
+        let urls = PublicUrls::new("https://pki.example.com")
+            .with_publication(Some("http://crl.example.com/pki/"));
+        assert_eq!(urls.crl(7), "http://crl.example.com/pki/crl/7.crl");
+        assert_eq!(urls.ocsp(), "http://crl.example.com/pki/ocsp");
+        assert_eq!(
+            urls.issuer_certificate(),
+            "http://crl.example.com/pki/ca/issuer.der"
+        );
+        assert_eq!(
+            urls.acme("/directory"),
+            "https://pki.example.com/acme/directory"
         );
     }
 

@@ -4,6 +4,7 @@
 //! in-process (`api::in_process`), so every command is one set of
 //! `/services/v2` calls whichever the mode: output and errors cannot differ.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -358,10 +359,32 @@ pub(super) struct Remote {
 }
 
 impl Remote {
-    pub(super) fn new(url: &str, key: &str) -> CliResult<Remote> {
-        let client = reqwest::Client::builder()
+    /// `ca_cert`: a PEM file of roots to trust besides the system's.
+    pub(super) fn new(url: &str, key: &str, ca_cert: Option<&Path>) -> CliResult<Remote> {
+        let mut builder = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(60))
-            .user_agent(concat!("certd-cli/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("certd-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(file) = ca_cert {
+            let pem = std::fs::read(file).map_err(|e| {
+                CliError::Setup(format!("cannot read --ca-cert {}: {e}", file.display()))
+            })?;
+            let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                CliError::Setup(format!(
+                    "--ca-cert {} holds no PEM certificate: {e}",
+                    file.display()
+                ))
+            })?;
+            if roots.is_empty() {
+                return Err(CliError::Setup(format!(
+                    "--ca-cert {} holds no PEM certificate",
+                    file.display()
+                )));
+            }
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| CliError::Setup(format!("HTTP client: {e}")))?;
         Ok(Remote {

@@ -29,13 +29,17 @@ pub(super) struct RemoteArgs {
     /// An administrator's API key, for `--url`.
     #[arg(long, env = "CERTD_API_KEY", hide_env_values = true)]
     key: Option<String>,
+    /// A CA certificate (PEM) to trust for `--url` besides the system's
+    /// roots: the root of a certd serving `--tls auto` (`certd ca root`).
+    #[arg(long, env = "CERTD_CA_CERT", requires = "url")]
+    ca_cert: Option<std::path::PathBuf>,
 }
 
 impl RemoteArgs {
     /// The server's API when `--url` is given, `None` for the database.
     pub(super) fn remote(&self) -> CliResult<Option<Remote>> {
         match (&self.url, &self.key) {
-            (Some(url), Some(key)) => Ok(Some(Remote::new(url, key)?)),
+            (Some(url), Some(key)) => Ok(Some(Remote::new(url, key, self.ca_cert.as_deref())?)),
             (Some(_), None) => Err(CliError::Setup(
                 "--url needs --key (or CERTD_API_KEY): an administrator's API key".into(),
             )),

@@ -1,16 +1,20 @@
-//! Publication (contract section 6): the signed CRL shards and OCSP responses
-//! that relying parties fetch. Everything served is signed ahead of time and
-//! kept in memory, so serving a CRL or a cached OCSP answer signs nothing.
+//! Publication (contract sections 6 and 10): the signed CRL shards and OCSP
+//! responses that relying parties fetch. Everything served is signed ahead of
+//! time: CRLs kept in memory, OCSP answers in the database (`presign`) and,
+//! once asked for, in memory, so serving a CRL or an OCSP answer signs nothing.
 //!
 //! Freshness: the service calls [`Publisher::revoked`] after each revocation
 //! commits. That drops the certificate's cached OCSP answers at once (the next
-//! query reads the database) and marks its CRL shard dirty; a background task
-//! re-signs dirty shards within [`DEBOUNCE`] and re-signs every shard before
-//! it gets old. Revocations by other processes arrive through the database:
-//! PostgreSQL's feed, or on SQLite the audit log, read every [`LOG_POLL`].
+//! query reads the database, where a stored answer serves only while it
+//! attests the certificate's status), has its answers re-signed ahead, and
+//! marks its CRL shard dirty; a background task re-signs dirty shards within
+//! [`DEBOUNCE`] and re-signs every shard before it gets old. Revocations by
+//! other processes arrive through the database: PostgreSQL's feed, or on
+//! SQLite the audit log, read every [`LOG_POLL`].
 
 mod crl;
 mod ocsp;
+mod presign;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
@@ -64,6 +68,8 @@ pub(crate) struct Publisher {
     ca: Arc<CertificateAuthority>,
     crls: crl::Shards,
     ocsp: ocsp::Cache,
+    /// Tells the task that signs OCSP answers ahead what to look at.
+    presigner: presign::PreSigner,
     /// Shards to re-sign, with what changed in each.
     dirty: Mutex<BTreeMap<u16, ShardChanges>>,
     wake: Notify,
@@ -93,7 +99,8 @@ impl RecentSerials {
 }
 
 impl Publisher {
-    /// Signs every CRL shard, then keeps them fresh in a background task.
+    /// Signs every CRL shard, then keeps them fresh in a background task,
+    /// and signs OCSP answers ahead in another.
     pub(crate) async fn start(
         store: Arc<Store>,
         ca: Arc<CertificateAuthority>,
@@ -104,6 +111,8 @@ impl Publisher {
         publisher.announced = log.is_some().then(Mutex::default);
         let publisher = Arc::new(publisher);
         tokio::spawn(Arc::clone(&publisher).keep_fresh());
+        publisher.presigner.start();
+        tokio::spawn(Arc::clone(&publisher).sign_ahead());
         if let Some(feed) = publisher.store.revocation_feed().await? {
             tokio::spawn(Arc::clone(&publisher).follow_other_nodes(feed));
         }
@@ -157,6 +166,7 @@ impl Publisher {
             ca,
             crls,
             ocsp: ocsp::Cache::new(),
+            presigner: presign::PreSigner::new(),
             dirty: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             announced: None,
@@ -174,7 +184,8 @@ impl Publisher {
         self.publish(certificates);
     }
 
-    /// Drops the certificates' cached OCSP answers and marks their shards.
+    /// Drops the certificates' cached OCSP answers, has them re-signed and
+    /// marks their shards.
     fn publish(&self, certificates: &[RevokedSerial]) {
         if certificates.is_empty() {
             return;
@@ -189,6 +200,8 @@ impl Publisher {
         }
         drop(dirty);
         self.wake.notify_one();
+        self.presigner
+            .check(certificates.iter().map(|c| c.serial_number.as_str()));
     }
 
     /// Everything may have changed (notices were lost): drop every cached
@@ -197,6 +210,7 @@ impl Publisher {
         self.ocsp.clear();
         self.mark_unknown(0..CRL_SHARDS);
         self.wake.notify_one();
+        self.presigner.check_all();
     }
 
     /// Applies revocations committed by any node (this one's too: dropping an

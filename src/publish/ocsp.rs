@@ -1,7 +1,9 @@
-//! Answering OCSP requests: pre-signed answers from a bounded cache, signed
-//! on a miss and dropped as soon as the certificate's status changes.
+//! Answering OCSP requests: answers signed ahead (`presign`), read from a
+//! bounded cache or, on a miss, from the database; dropped from the cache as
+//! soon as the certificate's status changes. Only what was not signed ahead
+//! in time (a certificate just issued or revoked), several questions at once
+//! and serials certd never issued are signed on the request path.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -13,15 +15,18 @@ use crate::ca::{
     CertIdHash, OcspQuery, OcspQuestion, OcspStatus, internal_error_response, malformed_response,
     now_whole_seconds, try_later_response,
 };
-use crate::model::now_ms;
 use crate::store::StoreError;
 use crate::store::certificates::{self, SerialStatus};
+use crate::store::ocsp_responses::{self, CertIdDigest, ToSign};
+use crate::throttle::Throttle;
+use x509_cert::ext::Extension;
 
 /// `nextUpdate - thisUpdate` of every response (the contract allows 4 days).
 pub(super) const OCSP_LIFETIME: Duration = Duration::days(4);
-/// A cached answer older than this is signed afresh (half its lifetime, as
-/// the Baseline Requirements ask of responders).
-const OCSP_REFRESH: Duration = Duration::days(2);
+/// An answer older than this is not served while a fresher one can be had
+/// (half its lifetime, as the Baseline Requirements ask of responders); the
+/// pre-signer re-signs answers a little before.
+pub(super) const OCSP_REFRESH: Duration = Duration::days(2);
 /// Memory the cached answers may take: a fixed budget, so that the cache
 /// stops growing at a known size however many certificates are asked about
 /// (about 130,000 answers of some 300 bytes of DER each).
@@ -68,45 +73,6 @@ impl OcspAnswer {
 /// line each would flood the log at tens of thousands a second. Every
 /// failure is still counted in `certd_ocsp_responses_total`.
 static FAILURE_WARNINGS: Throttle = Throttle::new(10_000);
-
-/// Lets a warning through at most once per period.
-struct Throttle {
-    period_ms: i64,
-    next_ms: AtomicI64,
-    suppressed: AtomicU64,
-}
-
-impl Throttle {
-    const fn new(period_ms: i64) -> Throttle {
-        Throttle {
-            period_ms,
-            next_ms: AtomicI64::new(0),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(warnings suppressed since the last one)` when this one may be
-    /// logged.
-    fn allow(&self) -> Option<u64> {
-        let now = now_ms();
-        let next = self.next_ms.load(Ordering::Relaxed);
-        if now >= next
-            && self
-                .next_ms
-                .compare_exchange(
-                    next,
-                    now + self.period_ms,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            return Some(self.suppressed.swap(0, Ordering::Relaxed));
-        }
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
 
 type Key = (CertIdHash, Vec<u8>);
 
@@ -197,42 +163,157 @@ impl Publisher {
 
     async fn answer(&self, query: &OcspQuery) -> Result<OcspAnswer, PublishError> {
         let now = now_whole_seconds();
-        // Only a lone question without a nonce has an answer worth keeping:
-        // a nonce makes every answer unique.
-        let cache_key = match (query.nonce.is_none(), query.questions.as_slice()) {
-            (true, [question]) => question.hash.map(|h| (h, question.serial.clone())),
-            _ => None,
-        };
-        if let Some(answer) = cache_key.as_ref().and_then(|k| self.ocsp.fresh(k, now)) {
+        if let [question] = query.questions.as_slice()
+            && let Some(hash) = question.hash
+            && self.ca.is_issuer_of(question)
+        {
+            return self
+                .answer_one(question, hash, query.nonce.as_ref(), now)
+                .await;
+        }
+        // Several questions (rare), or one about another issuer or in
+        // another hash: signed for this request, its nonce echoed.
+        let mut answers = Vec::with_capacity(query.questions.len());
+        for question in &query.questions {
+            answers.push((question.clone(), self.status_of(question).await?));
+        }
+        self.sign_for_request(answers, query.nonce.clone(), now)
+            .await
+    }
+
+    /// One question about a certificate of this CA's: an answer signed
+    /// ahead, from memory or the database, whatever the nonce (answers
+    /// signed ahead carry none). Only an answer missing, stale or attesting
+    /// an older status (just issued, just revoked) is signed here, and then
+    /// stored for the next asker.
+    async fn answer_one(
+        &self,
+        question: &OcspQuestion,
+        hash: CertIdHash,
+        nonce: Option<&Extension>,
+        now: OffsetDateTime,
+    ) -> Result<OcspAnswer, PublishError> {
+        let key = (hash, question.serial.clone());
+        if let Some(answer) = self.ocsp.fresh(&key, now) {
             metrics::counter!("certd_ocsp_cache_hits_total").increment(1);
             return Ok(OcspAnswer::clone(&answer));
         }
         let generation = self.ocsp.generation();
-        let mut answers = Vec::with_capacity(query.questions.len());
-        for question in &query.questions {
-            answers.push((question, self.status_of(question).await?));
+        let serial = hex::encode_upper(&question.serial);
+        let found = {
+            let mut conn = self.store.read().await?;
+            ocsp_responses::lookup(&mut conn, &serial, digest(hash)).await?
+        };
+        let Some(found) = found else {
+            // Never issued: `unknown`, signed for this request as ever (and
+            // not cached: random queries must not push out real answers).
+            self.store.wait_durable().await?;
+            let answers = vec![(question.clone(), OcspStatus::Unknown)];
+            return self.sign_for_request(answers, nonce.cloned(), now).await;
+        };
+        // Stored answers attest only durable statuses (they were signed
+        // after `wait_durable`): one attesting the status just read needs
+        // no wait.
+        let signed_ahead = found.answer.filter(|a| a.status == found.status);
+        if let Some(stored) = &signed_ahead
+            && now.unix_timestamp() - stored.this_update < OCSP_REFRESH.whole_seconds()
+        {
+            metrics::counter!("certd_ocsp_presigned_served_total").increment(1);
+            let answer = Arc::new(cached(stored.der.clone(), stored.this_update));
+            self.ocsp
+                .insert_unless_invalidated(key, Arc::clone(&answer), generation);
+            return Ok(OcspAnswer::clone(&answer));
         }
+        // A signed answer states nothing a power cut could take back.
+        self.store.wait_durable().await?;
+        let certificate = ToSign {
+            serial_number: serial,
+            revoked_at: found.status.revoked_at,
+            revocation_reason: found.status.revocation_reason,
+            valid_till: found.valid_till,
+        };
+        let mut signed = self.sign_answers(vec![certificate], now).await?;
+        let signed = match (signed.answers.pop(), signed.failed) {
+            (Some(signed), None) => signed,
+            (_, failed) => {
+                let error = failed.unwrap_or_else(|| {
+                    PublishError::Store(StoreError::Corrupt(format!(
+                        "certificate {}",
+                        hex::encode_upper(&question.serial)
+                    )))
+                });
+                // The signer is away: an answer signed ahead that still
+                // attests the status serves until its nextUpdate.
+                return match signed_ahead {
+                    Some(stored)
+                        if now.unix_timestamp() - stored.this_update
+                            < OCSP_LIFETIME.whole_seconds() =>
+                    {
+                        if let Some(suppressed) = FAILURE_WARNINGS.allow() {
+                            tracing::warn!(
+                                %error,
+                                suppressed,
+                                "OCSP: signing failed; serving an answer signed earlier"
+                            );
+                        }
+                        Ok(cached(stored.der, stored.this_update))
+                    }
+                    _ => Err(error),
+                };
+            }
+        };
+        metrics::counter!("certd_ocsp_signed_on_demand_total").increment(2);
+        let this_update = signed.this_update;
+        let mut asked = None;
+        for (kind, der) in [
+            (CertIdHash::Sha1, &signed.der_sha1),
+            (CertIdHash::Sha256, &signed.der_sha256),
+        ] {
+            let answer = Arc::new(cached(der.clone(), this_update));
+            if kind == hash {
+                asked = Some(OcspAnswer::clone(&answer));
+            }
+            self.ocsp.insert_unless_invalidated(
+                (kind, question.serial.clone()),
+                answer,
+                generation,
+            );
+        }
+        // Stored for the other nodes and the next start; answers of expired
+        // certificates are not kept.
+        if found.valid_till > now.unix_timestamp() {
+            self.presigner.offer(signed);
+        }
+        asked.ok_or_else(|| PublishError::Task("no answer in the asked hash".into()))
+    }
+
+    /// Signs an answer for this request alone (several questions, `unknown`
+    /// ones), on a blocking thread: the signer may be slow.
+    async fn sign_for_request(
+        &self,
+        answers: Vec<(OcspQuestion, OcspStatus)>,
+        nonce: Option<Extension>,
+        now: OffsetDateTime,
+    ) -> Result<OcspAnswer, PublishError> {
         let next_update = now + OCSP_LIFETIME;
-        let der = self
-            .ca
-            .sign_ocsp(&answers, now, next_update, query.nonce.as_ref())?;
-        let cacheable =
-            query.nonce.is_none() && answers.iter().all(|(_, s)| *s != OcspStatus::Unknown);
-        let answer = OcspAnswer {
+        let cacheable = nonce.is_none() && answers.iter().all(|(_, s)| *s != OcspStatus::Unknown);
+        let ca = Arc::clone(&self.ca);
+        let der = tokio::task::spawn_blocking(move || {
+            let answers: Vec<(&OcspQuestion, OcspStatus)> =
+                answers.iter().map(|(q, s)| (q, *s)).collect();
+            ca.sign_ocsp(&answers, now, next_update, nonce.as_ref())
+        })
+        .await
+        .map_err(|e| PublishError::Task(e.to_string()))??;
+        metrics::counter!("certd_ocsp_signed_on_demand_total").increment(1);
+        Ok(OcspAnswer {
             caching: cacheable.then(|| OcspCaching {
                 this_update: now,
                 next_update,
                 etag: etag_of(&der),
             }),
             der: Bytes::from(der),
-        };
-        // Unknown serials are not cached: random queries must not push out
-        // the answers relying parties actually ask for.
-        if let (Some(key), true) = (cache_key, cacheable) {
-            self.ocsp
-                .insert_unless_invalidated(key, Arc::new(answer.clone()), generation);
-        }
-        Ok(answer)
+        })
     }
 
     async fn status_of(&self, question: &OcspQuestion) -> Result<OcspStatus, PublishError> {
@@ -258,24 +339,29 @@ impl Publisher {
     }
 }
 
+/// The stored answers' column for a CertID hash.
+fn digest(hash: CertIdHash) -> CertIdDigest {
+    match hash {
+        CertIdHash::Sha1 => CertIdDigest::Sha1,
+        CertIdHash::Sha256 => CertIdDigest::Sha256,
+    }
+}
+
+/// A signed-ahead answer, with what HTTP caches need to know of it.
+fn cached(der: Vec<u8>, this_update: i64) -> OcspAnswer {
+    let this_update =
+        OffsetDateTime::from_unix_timestamp(this_update).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    OcspAnswer {
+        caching: Some(OcspCaching {
+            this_update,
+            next_update: this_update + OCSP_LIFETIME,
+            etag: etag_of(&der),
+        }),
+        der: Bytes::from(der),
+    }
+}
+
 /// Counts an OCSP answer by its response status.
 fn served(status: &'static str) {
     metrics::counter!("certd_ocsp_responses_total", "status" => status).increment(1);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Throttle;
-
-    #[test]
-    fn a_throttle_lets_one_warning_through_per_period_and_counts_the_rest() {
-        let throttle = Throttle::new(50);
-        assert_eq!(throttle.allow(), Some(0));
-        for _ in 0..3 {
-            assert_eq!(throttle.allow(), None);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(60));
-        assert_eq!(throttle.allow(), Some(3));
-        assert_eq!(throttle.allow(), None);
-    }
 }

@@ -30,7 +30,9 @@ pub(crate) use campaigns::{
     ApprovalRules, CampaignCreated, CampaignDecision, CampaignInput, CampaignView,
     DEFAULT_BATCH as DEFAULT_CAMPAIGN_BATCH,
 };
-pub(crate) use deployment::{settle_public_url, stored_public_url};
+pub(crate) use deployment::{
+    DeploymentUrls, UrlOptions, settle_urls, stored_public_url, stored_publication_url,
+};
 pub(crate) use eab::EabCredential;
 pub(crate) use events::RequestEvents;
 pub(crate) use keys::KeyView;
@@ -175,6 +177,9 @@ pub(crate) enum ServiceError {
     Refused { code: ErrorCode, message: String },
     #[error("the database is unavailable")]
     Unavailable,
+    /// The token holding the CA's keys does not answer; nothing was signed.
+    #[error("the CA's signing key is unavailable")]
+    SignerUnavailable,
     /// Details go to the log, never to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -213,6 +218,10 @@ impl From<CaError> for ServiceError {
     fn from(error: CaError) -> Self {
         match error {
             CaError::InvalidCsr(message) => ServiceError::refused(ErrorCode::InvalidCsr, message),
+            CaError::SignerUnavailable(message) => {
+                tracing::warn!(%message, "the CA's signing key is unavailable");
+                ServiceError::SignerUnavailable
+            }
             CaError::Internal(message) => ServiceError::Internal(message),
         }
     }

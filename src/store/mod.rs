@@ -15,6 +15,7 @@ pub(crate) mod feed;
 mod group_commit;
 mod json_rows;
 mod key_cache;
+pub(crate) mod ocsp_responses;
 pub(crate) mod orders;
 pub(crate) mod outbox;
 pub(crate) mod requests;

@@ -36,8 +36,10 @@ pub fn unique() -> u64 {
 pub struct Server {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS)
     pub base: String,
+    /// `http://127.0.0.1:PORT` of `--publication-listen`, when given.
+    pub publication_base: Option<String>,
     pub admin_key: String,
     /// Whether the latest start printed an administrator key line.
     pub last_start_printed_key: bool,
@@ -45,20 +47,31 @@ pub struct Server {
     pub key_line: String,
     /// Extra `certd serve` arguments, kept across restarts.
     serve_args: Vec<String>,
+    /// Extra environment of `certd serve` (a PKCS#11 module's configuration).
+    serve_env: Vec<(String, String)>,
     /// `--listen`: any free port at first, then the one it got, so that a
     /// restart serves the stored public URL as an operator's restart would.
     listen: String,
     /// The PostgreSQL database, when the suite runs on PostgreSQL.
     pub postgres: Option<Arc<PgDatabase>>,
     client: reqwest::Client,
+    /// A root certificate (PEM) the client trusts, for a server on HTTPS.
+    trusted_root: Option<String>,
+}
+
+/// The harness's HTTP client, trusting `root` (PEM) if given.
+fn client_trusting(root: Option<&str>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(60));
+    if let Some(root) = root {
+        builder =
+            builder.add_root_certificate(reqwest::Certificate::from_pem(root.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
 }
 
 /// The harness's HTTP client.
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
+    client_trusting(None)
 }
 
 impl Server {
@@ -72,6 +85,12 @@ impl Server {
         Server::start_on(postgres, None, serve_args)
     }
 
+    /// Starts with extra `certd serve` arguments and environment.
+    pub fn start_with_env(serve_args: &[&str], serve_env: &[(String, String)]) -> Server {
+        let postgres = suite_on_postgres().then(|| Arc::new(PgDatabase::create()));
+        Server::start_full(postgres, None, serve_args, serve_env)
+    }
+
     /// A server on the given database (`None`: SQLite in its own data
     /// directory), optionally sharing another node's data directory (the CA).
     pub fn start_on(
@@ -79,18 +98,30 @@ impl Server {
         shared_data: Option<&Server>,
         serve_args: &[&str],
     ) -> Server {
+        Server::start_full(postgres, shared_data, serve_args, &[])
+    }
+
+    fn start_full(
+        postgres: Option<Arc<PgDatabase>>,
+        shared_data: Option<&Server>,
+        serve_args: &[&str],
+        serve_env: &[(String, String)],
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             dir,
             child: None,
             base: String::new(),
+            publication_base: None,
             admin_key: String::new(),
             last_start_printed_key: false,
             key_line: String::new(),
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            serve_env: serve_env.to_vec(),
             listen: "127.0.0.1:0".into(),
             postgres,
             client: client(),
+            trusted_root: None,
         };
         if let Some(other) = shared_data {
             std::os::unix::fs::symlink(other.data_dir(), s.data_dir()).unwrap();
@@ -116,13 +147,16 @@ impl Server {
             dir,
             child: None,
             base: String::new(),
+            publication_base: None,
             admin_key: admin_key.to_string(),
             last_start_printed_key: false,
             key_line: String::new(),
             serve_args: Vec::new(),
+            serve_env: Vec::new(),
             listen: "127.0.0.1:0".into(),
             postgres,
             client: client(),
+            trusted_root: None,
         };
         if s.spawn().is_some() {
             s.fail("a server on existing data printed a new administrator key");
@@ -177,6 +211,7 @@ impl Server {
             .arg(self.data_dir())
             .args(self.database_args())
             .args(&self.serve_args)
+            .envs(self.serve_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -207,7 +242,16 @@ impl Server {
                 self.key_line = line;
             } else if let Some(url) = line.trim().strip_prefix("certd listening on ") {
                 self.base = url.trim().trim_end_matches('/').to_string();
-                self.listen = self.base.trim_start_matches("http://").to_string();
+                self.listen = self
+                    .base
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .to_string();
+                if !self.serve_args.iter().any(|a| a == "--publication-listen") {
+                    break;
+                }
+            } else if let Some(url) = line.trim().strip_prefix("certd publishing on ") {
+                self.publication_base = Some(url.trim().trim_end_matches('/').to_string());
                 break;
             }
         }
@@ -226,7 +270,7 @@ impl Server {
     pub fn restart(&mut self) {
         self.kill_child();
         // Pooled connections led to the killed process on the same port.
-        self.client = client();
+        self.client = client_trusting(self.trusted_root.as_deref());
         let _ = self.spawn();
     }
 
@@ -254,6 +298,33 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// For a server on HTTPS: fetches its CA's root (the last certificate
+    /// of `/ca/chain.pem`, fetched without checking the server, as an
+    /// operator copies it once) and trusts only it from now on; returns it.
+    pub async fn trust_server_root(&mut self) -> String {
+        let unchecked = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let chain = unchecked
+            .get(self.url("/ca/chain.pem"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let root = pem_blocks(&chain).pop().expect("a root in /ca/chain.pem");
+        self.trust_root(&root);
+        root
+    }
+
+    /// Makes the harness's client trust only `root` (PEM), for a server on HTTPS.
+    pub fn trust_root(&mut self, root: &str) {
+        self.client = client_trusting(Some(root));
+        self.trusted_root = Some(root.to_string());
     }
 
     // -----------------------------------------------------------------------
@@ -968,6 +1039,20 @@ impl Run {
             self.stderr.trim().lines().count(),
             1,
             "one line: {}",
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that `certd serve` refused to start: its start-up log may
+    /// come first, then one line, the last, says `what`.
+    #[track_caller]
+    pub fn refused_start(&self, what: &str) -> &Self {
+        assert!(!self.success, "certd serve started: {}", self.stdout);
+        let last = self.stderr.trim().lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("certd: ") && last.contains(what),
+            "the last line does not say {what:?}: {}",
             self.stderr
         );
         self
