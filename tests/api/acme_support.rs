@@ -49,15 +49,6 @@ const CERTBOT_REQUIREMENTS: &[&str] = &[
 /// Longest a single client command may run.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(75);
 
-/// Cargo's target directory (the one holding the `certd` binary under test).
-fn target_dir() -> PathBuf {
-    Path::new(BIN)
-        .ancestors()
-        .nth(2)
-        .expect("target dir above target/debug/certd")
-        .to_path_buf()
-}
-
 /// The `certbot` executable, installed on first use: once per machine
 /// (a file lock serialises test processes, a `OnceLock` the tests of one).
 pub fn certbot_bin() -> &'static Path {
@@ -66,49 +57,14 @@ pub fn certbot_bin() -> &'static Path {
 }
 
 fn install_certbot() -> PathBuf {
-    let dir = target_dir().join("acme-clients");
-    std::fs::create_dir_all(&dir).unwrap();
-    let venv = dir.join("certbot-venv");
-    let marker = venv.join(format!("installed-certbot-{CERTBOT_VERSION}"));
-    let bin = venv.join("bin").join("certbot");
-    if marker.exists() {
-        return bin;
-    }
-    // Under the lock: check again, then (re)make the virtualenv and mark it
-    // complete last, so an interrupted install is redone.
-    let script = r#"set -e
-venv=$1 marker=$2; shift 2
-if [ ! -f "$marker" ]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "$@"
-    touch "$marker"
-fi"#;
     let started = std::time::Instant::now();
-    let out = std::process::Command::new("flock")
-        .arg(dir.join("certbot.lock"))
-        .args(["bash", "-c", script, "install-certbot"])
-        .arg(&venv)
-        .arg(&marker)
-        .args(CERTBOT_REQUIREMENTS)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run flock/bash to install certbot");
-    assert!(
-        out.status.success() && bin.exists(),
-        "installing certbot {CERTBOT_VERSION} into {} failed (needs python3 with venv, \
-         Debian package python3-venv, and PyPI; .ci/run installs python3-venv)\n\
-         stdout: {}\nstderr: {}",
-        venv.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let venv = python_venv(&format!("certbot-{CERTBOT_VERSION}"), CERTBOT_REQUIREMENTS);
     eprintln!(
         "certbot {CERTBOT_VERSION} ready in {:?} ({})",
         started.elapsed(),
         venv.display()
     );
-    bin
+    venv.join("bin").join("certbot")
 }
 
 /// `lego` from PATH (Debian package `lego`).

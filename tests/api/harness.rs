@@ -1203,3 +1203,52 @@ where
     }
     started.elapsed()
 }
+
+/// Cargo's target directory (the one holding the `certd` binary under test).
+pub fn target_dir() -> PathBuf {
+    Path::new(BIN)
+        .ancestors()
+        .nth(2)
+        .expect("target dir above target/debug/certd")
+        .to_path_buf()
+}
+
+/// A Python virtualenv under target/ with `requirements` (pinned) from PyPI,
+/// made once per machine and `name`: a file lock serialises test processes,
+/// and the install is marked complete last, so an interrupted one is redone.
+/// Returns the virtualenv's directory.
+pub fn python_venv(name: &str, requirements: &[&str]) -> PathBuf {
+    let dir = target_dir().join("python-venvs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let venv = dir.join(name);
+    let marker = venv.join("installed");
+    if marker.exists() {
+        return venv;
+    }
+    let script = r#"set -e
+venv=$1 marker=$2; shift 2
+if [ ! -f "$marker" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "$@"
+    touch "$marker"
+fi"#;
+    let out = Command::new("flock")
+        .arg(dir.join(format!("{name}.lock")))
+        .args(["bash", "-c", script, "python-venv"])
+        .arg(&venv)
+        .arg(&marker)
+        .args(requirements)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run flock/bash to make a Python virtualenv");
+    assert!(
+        out.status.success() && marker.exists(),
+        "installing {requirements:?} into {} failed (needs python3 with venv, Debian package \
+         python3-venv, and PyPI; .ci/run installs python3-venv)\nstdout: {}\nstderr: {}",
+        venv.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    venv
+}

@@ -8,7 +8,7 @@ use base64::Engine;
 use der::Decode;
 
 use crate::harness::*;
-use crate::publication::Certificate;
+use crate::publication::{Certificate, RELYING_PARTY_FILES};
 
 /// How long a new certificate may wait for its answers.
 const SIGNED_WITHIN: Duration = Duration::from_secs(10);
@@ -252,18 +252,9 @@ async fn a_sha256_cert_id_is_answered_from_its_own_answer() {
         "{out}"
     );
     // openssl's own POST with a SHA-256 CertID (and a nonce).
-    let out = cert.openssl(&[
-        "ocsp",
-        "-sha256",
-        "-url",
-        &s.url("/ocsp"),
-        "-issuer",
-        "issuer.pem",
-        "-CAfile",
-        "root.pem",
-        "-cert",
-        "leaf.pem",
-    ]);
+    let url = s.url("/ocsp");
+    let out =
+        cert.openssl(&[&["ocsp", "-sha256", "-url", &url][..], &RELYING_PARTY_FILES].concat());
     assert!(
         out.contains("Response verify OK") && out.contains(": good"),
         "{out}"

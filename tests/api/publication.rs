@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::harness::*;
 
 /// The files an `openssl ocsp` check names: issuer, trust anchor, certificate.
-const RELYING_PARTY_FILES: [&str; 6] = [
+pub(crate) const RELYING_PARTY_FILES: [&str; 6] = [
     "-issuer",
     "issuer.pem",
     "-CAfile",
@@ -238,11 +238,13 @@ fn verified_crl_text(dir: &Path, crl_file: &str) -> String {
     text
 }
 
-/// Runs `openssl` in `dir`, so that arguments name files by their plain names.
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
+/// Runs `openssl` in `dir` with an empty stdin, so that arguments name
+/// files by their plain names: success and all it said.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
+        .stdin(std::process::Stdio::null())
         .output()
         .expect("run openssl");
     let text = format!(

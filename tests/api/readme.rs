@@ -155,3 +155,48 @@ async fn readme_acme() {
         assert_eq!(s.cert_status(cert).await, "revoked", "{name}");
     }
 }
+
+/// The README's "Running it for real" start, run as written with `certd` on
+/// the PATH: encrypted keys, `--tls auto`, a publication listener and the
+/// command line's remote mode trusting the root.
+#[test]
+fn readme_running_it_for_real() {
+    let blocks = readme_blocks("```bash for-real");
+    assert_eq!(blocks.len(), 1, "one block");
+    // The server the block starts is stopped even when a line fails.
+    let script = format!(
+        "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{}",
+        blocks[0]
+    );
+    let bin_dir = std::path::Path::new(BIN)
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    let work = tempfile::tempdir().unwrap();
+    let mut command = Command::new("timeout");
+    command
+        .args(["120", "bash", "-c", &script])
+        .current_dir(work.path())
+        .env("PATH", path);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("CERTD_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    let out = command.output().expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the section failed ({}):\n{stdout}\n--- stderr ---\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("subject=CN = certd Issuing CA 1"),
+        "{stdout}"
+    );
+    let key = std::fs::read_to_string(work.path().join("certd-prod/ca/intermediate.key")).unwrap();
+    assert!(key.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+}

@@ -7,9 +7,9 @@
 //! (`--publication-url`).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock};
+
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::harness::*;
-use crate::publication::Certificate;
+use crate::publication::{Certificate, openssl};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -139,22 +139,6 @@ fn hang_up(s: &Server) {
     assert!(sent.success());
 }
 
-/// `openssl ARGS...` in `dir` with an empty stdin: success and all output.
-fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 /// A CA of the test's own, for `--tls-cert` files.
 struct TestCa {
     key: rcgen::KeyPair,
@@ -195,17 +179,7 @@ impl TestCa {
     }
 }
 
-/// Cargo's target directory (the one holding the `certd` binary under test).
-fn target_dir() -> PathBuf {
-    Path::new(BIN)
-        .ancestors()
-        .nth(2)
-        .expect("target dir above target/debug/certd")
-        .to_path_buf()
-}
-
-/// Python `requests`, pinned, in a virtualenv under target/ (made once per
-/// machine: a file lock serialises test processes).
+/// Python `requests`, pinned.
 const REQUESTS: [&str; 5] = [
     "requests==2.34.2",
     "certifi==2026.10.19.post1",
@@ -213,50 +187,6 @@ const REQUESTS: [&str; 5] = [
     "idna==3.20",
     "urllib3==2.8.0",
 ];
-
-/// The Python of a virtualenv with `requests`, or `None` when it cannot be
-/// installed (no PyPI): the caller falls back to the standard library.
-fn python_with_requests() -> Option<&'static Path> {
-    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
-    PYTHON
-        .get_or_init(|| {
-            let dir = target_dir().join("python-clients");
-            std::fs::create_dir_all(&dir).unwrap();
-            let venv = dir.join("requests-venv");
-            let marker = venv.join("installed-requests-2.34.2");
-            let python = venv.join("bin").join("python3");
-            if marker.exists() {
-                return Some(python);
-            }
-            let script = r#"set -e
-venv=$1 marker=$2; shift 2
-if [ ! -f "$marker" ]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "$@"
-    touch "$marker"
-fi"#;
-            let out = Command::new("flock")
-                .arg(dir.join("requests.lock"))
-                .args(["bash", "-c", script, "install-requests"])
-                .arg(&venv)
-                .arg(&marker)
-                .args(REQUESTS)
-                .stdin(Stdio::null())
-                .output()
-                .expect("run flock/bash to install requests");
-            if out.status.success() && python.exists() {
-                Some(python)
-            } else {
-                eprintln!(
-                    "cannot install Python requests ({}); using urllib instead",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                None
-            }
-        })
-        .as_deref()
-}
 
 // ---------------------------------------------------------------------------
 // --tls auto
@@ -317,25 +247,12 @@ async fn tls_auto_serves_https_that_clients_trusting_the_root_verify() {
         "the system's roots do not include certd's"
     );
 
-    // Python: requests with verify= the root (urllib with the root if
-    // requests cannot be installed).
+    // Python: requests with verify= the root.
     let url = s.api("/user/me");
-    let (python, script) = match python_with_requests() {
-        Some(python) => (
-            python.to_path_buf(),
-            "import requests, sys\n\
-             r = requests.get(sys.argv[1], headers={'X-DC-DEVKEY': sys.argv[2]}, verify=sys.argv[3])\n\
-             print(r.status_code, r.json()['email'])\n",
-        ),
-        None => (
-            PathBuf::from("python3"),
-            "import json, ssl, sys, urllib.request\n\
-             context = ssl.create_default_context(cafile=sys.argv[3])\n\
-             request = urllib.request.Request(sys.argv[1], headers={'X-DC-DEVKEY': sys.argv[2]})\n\
-             with urllib.request.urlopen(request, context=context) as r:\n\
-             \x20   print(r.status, json.load(r)['email'])\n",
-        ),
-    };
+    let python = python_venv("requests-2.34.2", &REQUESTS).join("bin/python3");
+    let script = "import requests, sys\n\
+         r = requests.get(sys.argv[1], headers={'X-DC-DEVKEY': sys.argv[2]}, verify=sys.argv[3])\n\
+         print(r.status_code, r.json()['email'])\n";
     let out = Command::new(&python)
         .args(["-c", script, &url, s.admin()])
         .arg(&root_file)
