@@ -61,6 +61,9 @@ pub(crate) enum PublishError {
     Ca(#[from] CaError),
     #[error("signing task failed: {0}")]
     Task(String),
+    /// As many answers for single requests as allowed are being signed.
+    #[error("too many OCSP answers being signed for single requests")]
+    SignerBusy,
 }
 
 pub(crate) struct Publisher {
@@ -70,6 +73,9 @@ pub(crate) struct Publisher {
     ocsp: ocsp::Cache,
     /// Tells the task that signs OCSP answers ahead what to look at.
     presigner: presign::PreSigner,
+    /// OCSP answers signed for one request only (serials never issued,
+    /// several questions) being signed now; see `ocsp::REQUEST_SIGNATURES`.
+    request_signatures: tokio::sync::Semaphore,
     /// Shards to re-sign, with what changed in each.
     dirty: Mutex<BTreeMap<u16, ShardChanges>>,
     wake: Notify,
@@ -167,6 +173,7 @@ impl Publisher {
             crls,
             ocsp: ocsp::Cache::new(),
             presigner: presign::PreSigner::new(),
+            request_signatures: tokio::sync::Semaphore::new(ocsp::REQUEST_SIGNATURES),
             dirty: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
             announced: None,

@@ -27,6 +27,12 @@ pub(super) const OCSP_LIFETIME: Duration = Duration::days(4);
 /// (half its lifetime, as the Baseline Requirements ask of responders); the
 /// pre-signer re-signs answers a little before.
 pub(super) const OCSP_REFRESH: Duration = Duration::days(2);
+/// Answers signed for one request only (serials never issued, several
+/// questions: nothing to sign ahead) that may be signed at once; more are
+/// answered `tryLater`. Anyone can make up serials, and each costs a
+/// signature: without a bound, a flood of them would keep a slow signer (a
+/// PKCS#11 token) from the revocations and issuance that need it.
+pub(super) const REQUEST_SIGNATURES: usize = 8;
 /// Memory the cached answers may take: a fixed budget, so that the cache
 /// stops growing at a known size however many certificates are asked about
 /// (about 130,000 answers of some 300 bytes of DER each).
@@ -143,6 +149,11 @@ impl Publisher {
             Ok(answer) => {
                 served("successful");
                 answer
+            }
+            // Shed, not an outage: no warning (the metric counts them).
+            Err(PublishError::SignerBusy) => {
+                served("try_later");
+                OcspAnswer::uncached(try_later_response())
             }
             Err(PublishError::Store(StoreError::Unavailable(error))) => {
                 if let Some(suppressed) = FAILURE_WARNINGS.allow() {
@@ -295,6 +306,10 @@ impl Publisher {
         nonce: Option<Extension>,
         now: OffsetDateTime,
     ) -> Result<OcspAnswer, PublishError> {
+        let _permit = self
+            .request_signatures
+            .try_acquire()
+            .map_err(|_| PublishError::SignerBusy)?;
         let next_update = now + OCSP_LIFETIME;
         let cacheable = nonce.is_none() && answers.iter().all(|(_, s)| *s != OcspStatus::Unknown);
         let ca = Arc::clone(&self.ca);

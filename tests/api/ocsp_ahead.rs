@@ -370,3 +370,74 @@ async fn stale_answers_are_re_signed_and_missing_ones_signed_at_start() {
         "left alone"
     );
 }
+
+/// Made-up serials cannot be signed ahead: a flood of them is answered
+/// `unknown` (signed per request) or, past the bound on such signatures at
+/// once, `tryLater`, never an error, and each `tryLater` is counted.
+#[tokio::test]
+async fn a_flood_of_made_up_serials_is_answered_unknown_or_try_later() {
+    let s = Server::start();
+    let (_, id) = s.issue_certificate(s.admin()).await;
+    let cert = Certificate::download(&s, id).await;
+    let requests: Vec<Vec<u8>> = (0..96)
+        .map(|i| {
+            let file = format!("made-up-{i}.req");
+            let serial = format!("0x7E{:030X}", crate::harness::unique() * 1_000 + i);
+            cert.openssl(
+                &[
+                    "ocsp",
+                    "-no_nonce",
+                    "-issuer",
+                    "issuer.pem",
+                    "-serial",
+                    &serial,
+                ]
+                .iter()
+                .copied()
+                .chain(["-reqout", file.as_str()])
+                .collect::<Vec<_>>(),
+            );
+            std::fs::read(cert.path(&file)).unwrap()
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let answers = futures::future::join_all(requests.into_iter().map(|request| {
+        let client = client.clone();
+        let url = s.url("/ocsp");
+        async move {
+            let answer = client
+                .post(url)
+                .header("content-type", "application/ocsp-request")
+                .body(request)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            answer.bytes().await.unwrap().to_vec()
+        }
+    }))
+    .await;
+    let mut try_later = 0.0;
+    for der in &answers {
+        let response = x509_ocsp::OcspResponse::from_der(der).expect("an OCSP response");
+        match response.response_status {
+            x509_ocsp::OcspResponseStatus::TryLater => try_later += 1.0,
+            x509_ocsp::OcspResponseStatus::Successful => {
+                let bytes = response.response_bytes.expect("a successful response");
+                let basic =
+                    x509_ocsp::BasicOcspResponse::from_der(bytes.response.as_bytes()).unwrap();
+                assert!(matches!(
+                    basic.tbs_response_data.responses[0].cert_status,
+                    x509_ocsp::CertStatus::Unknown(_)
+                ));
+            }
+            other => panic!("answered {other:?}"),
+        }
+    }
+    let counted =
+        crate::revocation_batches::samples(&s.metrics_text().await, "certd_ocsp_responses_total")
+            .into_iter()
+            .find(|(labels, _)| labels.contains("try_later"))
+            .map_or(0.0, |(_, value)| value);
+    assert_eq!(counted, try_later);
+}
