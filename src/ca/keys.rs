@@ -73,35 +73,26 @@ pub(crate) enum CaKey {
 }
 
 impl CaKey {
-    /// A fresh P-256 key, where `protection` says keys live.
-    pub(super) fn generate(
-        protection: &KeyProtection,
-        token: Option<&Arc<Token>>,
-        label: &str,
-    ) -> Result<CaKey, CaError> {
-        match (protection, token) {
-            (KeyProtection::Token(_), Some(token)) => Ok(CaKey::Token(token.generate_key(label)?)),
-            (KeyProtection::Token(_), None) => Err(CaError::Internal(
-                "a PKCS#11 CA key asked for without an open token".into(),
-            )),
-            _ => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+    /// A fresh P-256 key: inside `token` when there is one, else in memory
+    /// (to be written to a file).
+    pub(super) fn generate(token: Option<&Arc<Token>>, label: &str) -> Result<CaKey, CaError> {
+        match token {
+            Some(token) => Ok(CaKey::Token(token.generate_key(label)?)),
+            None => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
                 .map(CaKey::Memory)
                 .map_err(|e| CaError::Internal(format!("generating {label}: {e}"))),
         }
     }
 
-    /// The key file's contents for a key held in memory: PEM, encrypted
-    /// when there is a passphrase. `None` for a key in a token.
-    pub(super) fn file_pem(
-        &self,
-        passphrase: Option<&Passphrase>,
-    ) -> Result<Option<String>, CaError> {
+    /// The key file's contents: PEM, encrypted when there is a passphrase.
+    /// A key in a token has none.
+    pub(super) fn file_pem(&self, passphrase: Option<&Passphrase>) -> Result<String, CaError> {
         let CaKey::Memory(key) = self else {
-            return Ok(None);
+            return Err(CaError::Internal("a key in a token has no file".into()));
         };
         match passphrase {
-            None => Ok(Some(key.serialize_pem())),
-            Some(passphrase) => encrypt_pem(key, passphrase).map(Some),
+            None => Ok(key.serialize_pem()),
+            Some(passphrase) => encrypt_pem(key, passphrase),
         }
     }
 }

@@ -124,23 +124,23 @@ impl CertificateAuthority {
             KeyProtection::Token(config) => Some(Token::open(config)?),
             _ => None,
         };
-        let root_key = CaKey::generate(keys, token.as_ref(), "certd root CA key")?;
-        let int_key = CaKey::generate(keys, token.as_ref(), "certd intermediate CA key")?;
+        let root_key = CaKey::generate(token.as_ref(), "certd root CA key")?;
+        let int_key = CaKey::generate(token.as_ref(), "certd intermediate CA key")?;
         let (root_cert, intermediate_cert) = store::certify(&root_key, &int_key)?;
         let passphrase = match keys {
             KeyProtection::Passphrase(passphrase) => Some(passphrase),
             _ => None,
         };
-        let stored = match (
-            root_key.file_pem(passphrase)?,
-            int_key.file_pem(passphrase)?,
-        ) {
-            (Some(root), Some(intermediate)) => StoredKeys::Files { root, intermediate },
-            _ => StoredKeys::Token(format!(
+        let stored = match &token {
+            Some(token) => StoredKeys::Token(format!(
                 "This CA's root and intermediate keys are in PKCS#11 token {:?};\n\
                  certd finds each one by its certificate's public key.\n",
-                token.as_ref().map(|t| t.label()).unwrap_or_default()
+                token.label()
             )),
+            None => StoredKeys::Files {
+                root: root_key.file_pem(passphrase)?,
+                intermediate: int_key.file_pem(passphrase)?,
+            },
         };
         store::install(
             dir,
@@ -225,30 +225,23 @@ impl CertificateAuthority {
     /// keys in clear match them.
     fn check(material: store::Material) -> Result<(), CaError> {
         let chain = Chain::parse(&material)?;
-        match &material.keys {
-            StoredKeys::Files { root, intermediate } => {
-                for (pem, file, cert_file) in [
-                    (root, store::ROOT_KEY, store::ROOT_CERT),
-                    (
-                        intermediate,
-                        store::INTERMEDIATE_KEY,
-                        store::INTERMEDIATE_CERT,
-                    ),
-                ] {
-                    if !is_encrypted(pem) {
-                        let key = load_key(pem, file)?;
-                        let cert = if file == store::ROOT_KEY {
-                            chain.root()?
-                        } else {
-                            chain.intermediate()?
-                        };
-                        key_matches(key.der_bytes(), &cert, file, cert_file)?;
-                    }
-                }
-                Ok(())
+        let StoredKeys::Files { root, intermediate } = &material.keys else {
+            return Ok(());
+        };
+        for (pem, file, cert, cert_file) in [
+            (root, store::ROOT_KEY, chain.root()?, store::ROOT_CERT),
+            (
+                intermediate,
+                store::INTERMEDIATE_KEY,
+                chain.intermediate()?,
+                store::INTERMEDIATE_CERT,
+            ),
+        ] {
+            if !is_encrypted(pem) {
+                key_matches(load_key(pem, file)?.der_bytes(), &cert, file, cert_file)?;
             }
-            StoredKeys::Token(_) => Ok(()),
         }
+        Ok(())
     }
 
     /// Signs a typical to-be-signed OCSP response over and over with the

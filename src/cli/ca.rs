@@ -11,6 +11,11 @@ use zeroize::Zeroizing;
 use super::{CA_DIR, CliResult, DatabaseArgs, prepare_data_dir};
 use crate::ca::{CertificateAuthority, KeyProtection, Passphrase, PublicUrls, TokenConfig};
 
+/// The environment variable that may hold the CA key passphrase itself.
+/// There is no option for it: other local users can see a process's
+/// arguments.
+const PASSPHRASE_VARIABLE: &str = "CERTD_CA_KEY_PASSPHRASE";
+
 /// Where the CA's private keys are kept. Without any of these, in clear
 /// files (mode 0600) in the data directory.
 #[derive(Debug, Args)]
@@ -22,16 +27,6 @@ pub(super) struct CaKeyArgs {
         conflicts_with = "pkcs11_module"
     )]
     ca_key_passphrase_file: Option<PathBuf>,
-    /// The passphrase itself (prefer the file: other local users can see
-    /// a process's arguments, so there is no option for it).
-    #[arg(
-        long = "ca-key-passphrase-env",
-        env = "CERTD_CA_KEY_PASSPHRASE",
-        hide = true,
-        hide_env_values = true,
-        conflicts_with = "ca_key_passphrase_file"
-    )]
-    ca_key_passphrase: Option<String>,
     /// PKCS#11 module (the HSM vendor's library) holding the CA's keys.
     #[arg(long, env = "CERTD_PKCS11_MODULE", requires_all = ["pkcs11_token", "pkcs11_pin_file"])]
     pkcs11_module: Option<PathBuf>,
@@ -58,9 +53,16 @@ impl CaKeyArgs {
                 pin: read_secret(pin_file, "--pkcs11-pin-file")?,
             }));
         }
-        let passphrase = match (&self.ca_key_passphrase_file, &self.ca_key_passphrase) {
-            (Some(file), _) => read_secret(file, "--ca-key-passphrase-file")?,
-            (None, Some(text)) => Zeroizing::new(text.clone()),
+        let from_environment = std::env::var(PASSPHRASE_VARIABLE).ok().map(Zeroizing::new);
+        let passphrase = match (&self.ca_key_passphrase_file, from_environment) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "give the CA key passphrase once: --ca-key-passphrase-file or \
+                     {PASSPHRASE_VARIABLE}, not both"
+                ));
+            }
+            (Some(file), None) => read_secret(file, "--ca-key-passphrase-file")?,
+            (None, Some(text)) => text,
             (None, None) => return Ok(KeyProtection::Clear),
         };
         Passphrase::new(passphrase.to_string()).map(KeyProtection::Passphrase)
