@@ -25,13 +25,13 @@ CERTD=target/release/certd
 SEED=target/release/examples/bench_seed
 
 WORK=$(mktemp -d)
-stop_openssl_ocsp() { pkill -f "openssl ocsp -index $WORK" 2>/dev/null || true; }
 cleanup() {
     stop_openssl_ocsp
     certd_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+. bench/ocsp.sh
 
 # A private SoftHSM2 store with one token.
 mkdir -p "$WORK/tokens"
@@ -42,13 +42,6 @@ softhsm2-util --init-token --free --label certd --pin 1234 --so-pin 87654321 >/d
 echo 1234 >"$WORK/pin"
 TOKEN=(--pkcs11-module "$MODULE" --pkcs11-token certd --pkcs11-pin-file "$WORK/pin")
 
-wrk_run() {  # url paths-file -> "requests/s p99 non-2xx"
-    OCSP_PATHS=$2 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/ocsp.lua "$1" >"$WORK/wrk.txt" 2>&1 || true
-    rps=$(awk '/Requests\/sec/ {print int($2)}' "$WORK/wrk.txt")
-    p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk.txt")
-    bad=$(awk '/Non-2xx/ {print $5}' "$WORK/wrk.txt")
-    echo "${rps:-0} ${p99:-?} ${bad:-0}"
-}
 
 metric() {  # name -> value from /metrics (0 when absent)
     curl -s "$BASE/metrics" | awk -v n="$1" '$1 == n {print int($2); found=1} END {if (!found) print 0}'
@@ -74,8 +67,8 @@ run_certd() {  # data set-dir [serve-args...]
     done
     local presign_s
     presign_s=$(awk -v ns=$(( $(date +%s%N) - t0 )) 'BEGIN {printf "%.1f", ns / 1e9}')
-    read -r cold_rps cold_p99 cold_bad <<<"$(wrk_run "$BASE" "$set/ocsp-paths.txt")"
-    read -r warm_rps warm_p99 warm_bad <<<"$(wrk_run "$BASE" "$set/ocsp-paths.txt")"
+    read -r cold_rps cold_p99 cold_bad <<<"$(ocsp_wrk "$BASE" "$set/ocsp-paths.txt")"
+    read -r warm_rps warm_p99 warm_bad <<<"$(ocsp_wrk "$BASE" "$set/ocsp-paths.txt")"
     local on_demand
     on_demand=$(metric certd_ocsp_signed_on_demand_total)
     local rss_kib
@@ -97,16 +90,8 @@ read -r f_presign f_cold f_cold_p99 f_cold_bad f_warm f_warm_p99 f_warm_bad f_rs
     <<<"$(run_certd "$WORK/file" "$WORK/file-set")"
 
 # --- openssl ocsp over the same set, keys in the file ------------------------------
-echo "unique_subject = no" >"$WORK/file-set/index.txt.attr"
-sed 's|^/ocsp||' "$WORK/file-set/ocsp-paths.txt" >"$WORK/file-set/openssl-paths.txt"
-openssl ocsp -index "$WORK/file-set/index.txt" -CA "$WORK/file/ca/intermediate.pem" \
-    -rsigner "$WORK/file/ca/intermediate.pem" -rkey "$WORK/file/ca/intermediate.key" \
-    -port 18098 -nmin 5760 -resp_no_certs -multi 2 -ignore_err >"$WORK/openssl-ocsp.log" 2>&1 &
-for _ in $(seq 1 300); do
-    curl -s -o /dev/null "http://127.0.0.1:18098$(head -1 "$WORK/file-set/openssl-paths.txt")" && break
-    sleep 0.2
-done
-read -r o_rps o_p99 o_bad <<<"$(wrk_run http://127.0.0.1:18098 "$WORK/file-set/openssl-paths.txt")"
+openssl_ocsp_start "$WORK/file-set" "$WORK/file/ca" 18098
+read -r o_rps o_p99 o_bad <<<"$(ocsp_wrk http://127.0.0.1:18098 "$WORK/file-set/openssl-paths.txt")"
 stop_openssl_ocsp
 
 cat <<TABLE

@@ -23,23 +23,14 @@ CERTD=target/release/certd
 SEED=target/release/examples/bench_seed
 
 WORK=$(mktemp -d)
-# `openssl ocsp -multi` forks workers that outlive a killed parent: stop the
-# whole family by its command line, which names this run's directory.
-stop_openssl_ocsp() { pkill -f "openssl ocsp -index $WORK" 2>/dev/null || true; }
 cleanup() {
     stop_openssl_ocsp
     certd_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+. bench/ocsp.sh
 
-wrk_run() {  # url paths-file -> "requests/s p99 non-2xx"
-    OCSP_PATHS=$2 wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/ocsp.lua "$1" >"$WORK/wrk.txt" 2>&1 || true
-    rps=$(awk '/Requests\/sec/ {print int($2)}' "$WORK/wrk.txt")
-    p99=$(awk '$1 == "99%" {print $2}' "$WORK/wrk.txt")
-    bad=$(awk '/Non-2xx/ {print $5}' "$WORK/wrk.txt")
-    echo "${rps:-0} ${p99:-?} ${bad:-0}"
-}
 
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
@@ -63,8 +54,8 @@ CNF
 # --- seed -----------------------------------------------------------------
 certd_start "$CERTD" "$WORK/data"   # creates the database, CA and administrator
 $SEED "sqlite://$WORK/data/certd.db" "$WORK/data/ca" "$CERTS" "$REVOKED" "$WORK/set" >/dev/null
+# `openssl ca -gencrl` below reads the index too.
 echo "unique_subject = no" >"$WORK/set/index.txt.attr"
-sed 's|^/ocsp||' "$WORK/set/ocsp-paths.txt" >"$WORK/set/openssl-paths.txt"
 certd_stop
 
 # --- CRL rebuild at 100k ------------------------------------------------------
@@ -78,19 +69,13 @@ openssl_100k_bytes=$(stat -c %s "$WORK/set/openssl.crl")
 
 # --- OCSP load ------------------------------------------------------------------
 certd_start "$CERTD" "$WORK/data"
-read -r cold_rps cold_p99 cold_bad <<<"$(wrk_run "$BASE" "$WORK/set/ocsp-paths.txt")"
-read -r warm_rps warm_p99 warm_bad <<<"$(wrk_run "$BASE" "$WORK/set/ocsp-paths.txt")"
+read -r cold_rps cold_p99 cold_bad <<<"$(ocsp_wrk "$BASE" "$WORK/set/ocsp-paths.txt")"
+read -r warm_rps warm_p99 warm_bad <<<"$(ocsp_wrk "$BASE" "$WORK/set/ocsp-paths.txt")"
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$CERTD_PID/status")
 certd_stop
 
-openssl ocsp -index "$WORK/set/index.txt" -CA "$WORK/data/ca/intermediate.pem" \
-    -rsigner "$WORK/data/ca/intermediate.pem" -rkey "$WORK/data/ca/intermediate.key" \
-    -port 18099 -nmin 5760 -resp_no_certs -multi 2 -ignore_err >"$WORK/openssl-ocsp.log" 2>&1 &
-for _ in $(seq 1 300); do
-    curl -s -o /dev/null "http://127.0.0.1:18099$(head -1 "$WORK/set/openssl-paths.txt")" && break
-    sleep 0.2
-done
-read -r ossl_rps ossl_p99 ossl_bad <<<"$(wrk_run http://127.0.0.1:18099 "$WORK/set/openssl-paths.txt")"
+openssl_ocsp_start "$WORK/set" "$WORK/data/ca" 18099
+read -r ossl_rps ossl_p99 ossl_bad <<<"$(ocsp_wrk http://127.0.0.1:18099 "$WORK/set/openssl-paths.txt")"
 stop_openssl_ocsp
 
 # --- CRL rebuild at 1M ------------------------------------------------------------

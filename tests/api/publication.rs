@@ -180,7 +180,7 @@ impl Certificate {
     }
 
     /// Fetches the certificate's CRL shard and has openssl verify it.
-    async fn crl_text(&self) -> String {
+    pub(crate) async fn crl_text(&self) -> String {
         self.crl_text_from(&self.crl_url()).await
     }
 
